@@ -1,0 +1,320 @@
+"""Validate knowledge files and publish them into the store atomically, as a new version.
+
+A file with an error rejects the whole import: the caller gets every problem as
+``file:line: reason`` and the published data stays as it was.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from bot.kb import schema
+from bot.models import (
+    Film,
+    FilmAlias,
+    Hall,
+    HallType,
+    KnowledgeSection,
+    KnowledgeVersion,
+    ShowtimeRule,
+)
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class KnowledgeError(Exception):
+    """Raised with every problem found; nothing was written."""
+
+    def __init__(self, problems: List[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# --------------------------------------------------------------------------- reading
+def read_dir(directory: Path | str) -> Dict[str, bytes]:
+    """The knowledge files of a folder as bytes (missing files are reported by ``validate``)."""
+    directory = Path(directory)
+    return {name: (directory / name).read_bytes() for name in schema.ALL_FILES if (directory / name).exists()}
+
+
+def _decode(name: str, raw: bytes, problems: List[Problem]) -> Optional[str]:
+    if len(raw) > MAX_FILE_BYTES:
+        problems.append(Problem(name, 1, f"file is larger than {MAX_FILE_BYTES // 1024} KB"))
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(Problem(name, line, "file is not UTF-8 text (save it as UTF-8)"))
+        return None
+    return text.lstrip("\ufeff")
+
+
+def _node_line(node: Any, loc: Tuple[Any, ...]) -> int:
+    """Line (1-based) of the YAML node at a pydantic error location; the deepest one found."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == key), None)
+                return key_node.start_mark.line + 1 if key_node else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _load_yaml(name: str, text: str, problems: List[Problem]) -> Any:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(name, (mark.line + 1) if mark else 1, f"YAML syntax: {getattr(exc, 'problem', exc)}"))
+        return None
+    model = schema.YAML_FILES[name]
+    try:
+        return model.parse_obj(data or {})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc)
+            problems.append(Problem(name, _node_line(node, loc), f"{where}: {err['msg']}"))
+        return None
+
+
+def _load_csv(name: str, text: str, problems: List[Problem]) -> List[Tuple[int, schema.ShowtimeRow]]:
+    rows: List[Tuple[int, schema.ShowtimeRow]] = []
+    reader = csv.DictReader(io.StringIO(text))
+    expected = list(schema.ShowtimeRow.__fields__)
+    if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != expected:
+        problems.append(Problem(name, 1, f"header must be: {','.join(expected)}"))
+        return rows
+    for record in reader:
+        line = reader.line_num
+        if None in record or any(v is None for v in record.values()):
+            problems.append(Problem(name, line, f"expected {len(expected)} columns"))
+            continue
+        try:
+            rows.append((line, schema.ShowtimeRow.parse_obj({k.strip(): v.strip() for k, v in record.items()})))
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(Problem(name, line, f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- validation
+@dataclass
+class Parsed:
+    docs: Dict[str, Any]
+    showtimes: List[Tuple[int, schema.ShowtimeRow]]
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _cross_check(p: Parsed, problems: List[Problem]) -> None:
+    halls: schema.Halls = p.docs["halls.yml"]
+    films: schema.Films = p.docs["films.yml"]
+    prices: schema.Prices = p.docs["prices.yml"]
+    type_codes = {t.code for t in halls.hall_types}
+    price_keys = {r.key for r in prices.base}
+
+    def dup(items: List[str], file: str, what: str) -> None:
+        seen = set()
+        for item in items:
+            if item in seen:
+                problems.append(Problem(file, 1, f"duplicate {what}: {item}"))
+            seen.add(item)
+
+    dup([t.code for t in halls.hall_types], "halls.yml", "hall type code")
+    dup([str(h.number) for h in halls.halls], "halls.yml", "hall number")
+    for t in halls.hall_types:
+        if t.price_key not in price_keys and not any(k.startswith(t.price_key + "_") for k in price_keys):
+            problems.append(Problem("halls.yml", 1, f"hall type {t.code}: price_key {t.price_key} not in prices.yml"))
+    for h in halls.halls:
+        if h.type not in type_codes:
+            problems.append(Problem("halls.yml", 1, f"hall {h.number}: unknown hall type {h.type}"))
+    names = [f.title for f in films.films] + [a for f in films.films for a in f.aliases]
+    dup(names, "films.yml", "film title or alias")
+    for f in films.films:
+        for fmt in f.formats:
+            if fmt.split(":")[0] not in type_codes:
+                problems.append(Problem("films.yml", 1, f"{f.title}: unknown hall type {fmt}"))
+    parking: schema.Parking = p.docs["parking.yml"]
+    levels = {lv.code for lv in p.docs["membership.yml"].levels}
+    for code in parking.free_hours.hall_types:
+        if code not in type_codes:
+            problems.append(Problem("parking.yml", 1, f"free_hours.hall_types: unknown hall type {code}"))
+    for code in parking.free_hours.member_levels:
+        if code not in levels:
+            problems.append(Problem("parking.yml", 1, f"free_hours.member_levels: unknown level {code}"))
+    complaints: schema.Complaints = p.docs["complaints.yml"]
+    wording = [*complaints.empathy, complaints.apology_after, complaints.ask_facts,
+               complaints.escalation.human_online, complaints.escalation.human_offline,
+               complaints.emergency.first_reply, *(c.handling for c in complaints.categories),
+               *(c.remedy for c in complaints.categories)]
+    for text in wording:
+        for phrase in complaints.forbidden_phrases:
+            if phrase in text:
+                problems.append(Problem("complaints.yml", 1, f"wording uses the forbidden phrase 「{phrase}」: {text}"))
+
+    # showtimes: known film and hall, the film plays in that hall type/version, no overlap in a hall
+    film_by_title = {f.title: f for f in films.films}
+    hall_by_no = {h.number: h for h in halls.halls}
+    slots: Dict[Tuple[str, int], List[Tuple[int, int, int, str]]] = {}
+    for line, row in p.showtimes:
+        film = film_by_title.get(row.film)
+        hall = hall_by_no.get(row.hall)
+        if film is None:
+            problems.append(Problem("showtimes.csv", line, f"unknown film 「{row.film}」 (not in films.yml)"))
+            continue
+        if hall is None:
+            problems.append(Problem("showtimes.csv", line, f"unknown hall {row.hall} (not in halls.yml)"))
+            continue
+        allowed = {fmt for fmt in film.formats}
+        if hall.type not in allowed and f"{hall.type}:{row.version}" not in allowed:
+            problems.append(Problem("showtimes.csv", line, f"{row.film} is not shown in {hall.name} ({row.version})"))
+        start = _minutes(row.start)
+        key = (row.day, row.hall)
+        for other_line, other_start, other_end, other_film in slots.get(key, []):
+            if start == other_start:
+                problems.append(Problem("showtimes.csv", line, f"duplicate showtime: {hall.name} {row.day} {row.start} (line {other_line})"))
+            elif start < other_end and other_start < start + film.runtime_min:
+                problems.append(Problem("showtimes.csv", line, f"overlaps {other_film} in {hall.name} at line {other_line}"))
+        slots.setdefault(key, []).append((line, start, start + film.runtime_min, row.film))
+
+
+def validate(files: Dict[str, bytes]) -> Parsed:
+    """Parse and check all knowledge files; raise ``KnowledgeError`` listing every problem."""
+    problems: List[Problem] = []
+    docs: Dict[str, Any] = {}
+    showtimes: List[Tuple[int, schema.ShowtimeRow]] = []
+    for name in schema.ALL_FILES:
+        if name not in files:
+            problems.append(Problem(name, 0, "file is missing"))
+            continue
+        text = _decode(name, files[name], problems)
+        if text is None:
+            continue
+        if name in schema.YAML_FILES:
+            docs[name] = _load_yaml(name, text, problems)
+        else:
+            showtimes = _load_csv(name, text, problems)
+    if not problems:
+        _cross_check(Parsed(docs, showtimes), problems)
+    if problems:
+        raise KnowledgeError(problems)
+    return Parsed(docs, showtimes)
+
+
+def checksum(files: Dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name] + b"\0")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- publishing
+def latest_version(session: Session) -> Optional[KnowledgeVersion]:
+    return session.execute(select(KnowledgeVersion).order_by(KnowledgeVersion.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def current_files(session: Session) -> Dict[str, bytes]:
+    version = latest_version(session)
+    return {k: v.encode("utf-8") for k, v in (version.files if version else {}).items()}
+
+
+def _jsonable(model: Any) -> Any:
+    return json.loads(model.json(by_alias=True))
+
+
+def publish(session: Session, files: Dict[str, bytes], author: str = "system", comment: str = "",
+            force: bool = False) -> Optional[KnowledgeVersion]:
+    """Validate and write everything in the caller's transaction; ``None`` if nothing changed."""
+    parsed = validate(files)
+    digest = checksum(files)
+    latest = latest_version(session)
+    if latest is not None and latest.checksum == digest and not force:
+        return None
+    version = KnowledgeVersion(author=author, comment=comment, checksum=digest,
+                               files={k: v.decode("utf-8").lstrip("\ufeff") for k, v in files.items()})
+    session.add(version)
+    session.flush()
+    for model in (ShowtimeRule, FilmAlias, Film, Hall, HallType, KnowledgeSection):
+        session.execute(delete(model))
+    halls: schema.Halls = parsed.docs["halls.yml"]
+    for t in halls.hall_types:
+        session.add(HallType(code=t.code, name=t.name, aliases=t.aliases, description=t.description, price_key=t.price_key))
+    session.flush()
+    for h in halls.halls:
+        session.add(Hall(number=h.number, name=h.name, type_code=h.type, seats=h.seats,
+                         wheelchair_seats=h.wheelchair_seats, notes=h.notes))
+    film_ids: Dict[str, int] = {}
+    for f in parsed.docs["films.yml"].films:
+        film = Film(title=f.title, genre=f.genre, runtime_min=f.runtime_min, advisory=f.advisory,
+                    hall_formats=f.formats, synopsis=f.synopsis, director=f.director, cast=f.cast,
+                    language=f.language, release_date=f.release_date,
+                    aliases=[FilmAlias(alias=a) for a in f.aliases])
+        session.add(film)
+        session.flush()
+        film_ids[f.title] = film.id
+    for _, row in parsed.showtimes:
+        session.add(ShowtimeRule(day=row.day, start=row.start, film_id=film_ids[row.film],
+                                 hall_number=row.hall, version=row.version))
+    for name, doc in parsed.docs.items():
+        if name in ("films.yml",):
+            continue
+        session.add(KnowledgeSection(name=name.rsplit(".", 1)[0], data=_jsonable(doc), version_id=version.id))
+    session.flush()
+    return version
+
+
+def rollback(session: Session, version_id: int, author: str = "system") -> KnowledgeVersion:
+    """Publish the files of an earlier version again, as a new version."""
+    old = session.get(KnowledgeVersion, version_id)
+    if old is None:
+        raise KnowledgeError([Problem("-", 0, f"no knowledge version {version_id}")])
+    files = {k: v.encode("utf-8") for k, v in old.files.items()}
+    return publish(session, files, author=author, comment=f"rollback to version {version_id}", force=True)
+
+
+def history(session: Session, limit: int = 50) -> List[KnowledgeVersion]:
+    return list(session.execute(select(KnowledgeVersion).order_by(KnowledgeVersion.id.desc()).limit(limit)).scalars())
+
+
+def version_id(session: Session) -> int:
+    return session.execute(select(func.max(KnowledgeVersion.id))).scalar() or 0
+
+
+def today_shanghai() -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()

@@ -1,0 +1,338 @@
+"""Schemas of the human-editable knowledge files under ``knowledge/`` (pydantic v1, as Rasa 3.6 pins it)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Dict, List, Optional, Union
+
+from pydantic import BaseModel, Field, conint, constr, validator
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class Strict(BaseModel):
+    class Config:
+        extra = "forbid"
+        anystr_strip_whitespace = True
+
+
+class HumanService(Strict):
+    start: constr(regex=HHMM)
+    end: constr(regex=r"^([01]\d|2[0-4]):[0-5]\d$")
+
+
+class Cinema(Strict):
+    name: str
+    address: str
+    directions: str
+    opening_hours: str
+    first_show: constr(regex=HHMM)
+    last_show_start: constr(regex=HHMM)
+    hotline: constr(regex=r"^[\d-]{7,20}$")
+    hotline_hours: str
+    online_bot_hours: str
+    human_service: HumanService
+    duty_manager: str
+    timezone: str
+
+
+class HallTypeDoc(Strict):
+    code: constr(regex=r"^[a-z0-9_]+$")
+    name: str
+    aliases: List[constr(min_length=1)]
+    description: str
+    price_key: constr(regex=r"^[a-z0-9_]+$")
+
+
+class HallDoc(Strict):
+    number: conint(ge=1, le=99)
+    name: str
+    type: str
+    seats: conint(ge=1, le=5000)
+    wheelchair_seats: conint(ge=0) = 0
+    notes: str = ""
+
+
+class Halls(Strict):
+    hall_types: List[HallTypeDoc]
+    halls: List[HallDoc]
+    notes: List[str] = []
+
+
+class FilmDoc(Strict):
+    title: constr(min_length=1, max_length=60)
+    aliases: List[constr(min_length=1)] = []
+    genre: str
+    runtime_min: conint(ge=30, le=400)
+    advisory: str
+    formats: List[constr(regex=r"^[a-z0-9_]+(:[23]D)?$")]
+    synopsis: constr(min_length=5)
+    director: str
+    cast: List[str]
+    language: str = "国语"
+    release_date: dt.date
+
+
+class Films(Strict):
+    films: List[FilmDoc]
+
+
+class PriceRow(Strict):
+    key: constr(regex=r"^[a-z0-9_]+$")
+    label: str
+    weekday: conint(ge=0, le=10000)
+    weekend: conint(ge=0, le=10000)
+
+
+class EarlyShow(Strict):
+    before: constr(regex=HHMM)
+    amount: conint(ge=0, le=1000)
+    exclude_hall_types: List[str] = []
+    text: str
+
+
+class TicketTypeDoc(Strict):
+    code: constr(regex=r"^[a-z_]+$")
+    name: str
+    aliases: List[str]
+    rate: float = Field(..., gt=0, le=1)
+    weekdays_only: List[str] = []
+    exclude_holidays: bool = False
+    free_price_keys: List[str] = []
+    text: str
+
+    @validator("weekdays_only", each_item=True)
+    def _weekday(cls, v: str) -> str:
+        if v not in WEEKDAYS:
+            raise ValueError(f"weekday must be one of {WEEKDAYS}")
+        return v
+
+
+class Prices(Strict):
+    weekend_days: List[str]
+    holidays: List[dt.date] = []
+    base: List[PriceRow]
+    early_show: EarlyShow
+    ticket_types: List[TicketTypeDoc]
+    no_stacking: str
+    special_screenings: str
+
+    @validator("weekend_days", each_item=True)
+    def _weekday(cls, v: str) -> str:
+        if v not in WEEKDAYS:
+            raise ValueError(f"weekday must be one of {WEEKDAYS}")
+        return v
+
+
+class RefundWindow(Strict):
+    min_minutes_before: int
+    refundable: bool
+    changeable: bool
+    fee_rate: float = Field(..., ge=0, le=1)
+    min_fee: float = Field(..., ge=0)
+    text: str
+
+
+class SpecialTickets(Strict):
+    kinds: List[str]
+    change_min_minutes_before: int
+    text: str
+
+
+class ThirdParty(Strict):
+    platforms: List[str]
+    text: str
+
+
+class Refund(Strict):
+    windows: List[RefundWindow]
+    special_tickets: SpecialTickets
+    third_party: ThirdParty
+    own_channels: str
+    arrival: str
+    cinema_fault: str
+
+    @validator("windows")
+    def _ordered(cls, v: List[RefundWindow]) -> List[RefundWindow]:
+        marks = [w.min_minutes_before for w in v]
+        if marks != sorted(marks, reverse=True):
+            raise ValueError("windows must be ordered by min_minutes_before, largest first")
+        return v
+
+
+class FreeHours(Strict):
+    default: conint(ge=0, le=24)
+    hall_types: Dict[str, conint(ge=0, le=24)] = {}
+    member_levels: Dict[str, conint(ge=0, le=24)] = {}
+
+
+class Parking(Strict):
+    location: str
+    fee_per_hour: float = Field(..., ge=0)
+    daily_cap: float = Field(..., ge=0)
+    free_hours: FreeHours
+    registration: str
+    beyond: str
+    height_limit: str
+    chargers: str
+    hours: str
+
+
+class Level(Strict):
+    code: constr(regex=r"^[a-z_]+$")
+    name: str
+    aliases: List[str]
+    threshold: conint(ge=0)
+    discount: Optional[float] = Field(None, gt=0, le=1)
+    points_multiplier: float = Field(..., gt=0)
+    perks: List[str]
+
+
+class Points(Strict):
+    earn: str
+    expiry: str
+    where: str
+    query: str
+
+
+class ExchangeItem(Strict):
+    points: conint(gt=0)
+    item: str
+
+
+class Membership(Strict):
+    signup: str
+    upgrade: str
+    levels: List[Level]
+    points: Points
+    exchange: List[ExchangeItem]
+    birthday: str
+
+
+class Topic(Strict):
+    key: constr(regex=r"^[a-z_0-9]+$")
+    name: str
+    aliases: List[str]
+    answer: str
+
+
+class Facilities(Strict):
+    facilities: List[Topic]
+
+
+class ViewingRules(Strict):
+    rules: List[Topic]
+
+
+class Group(Strict):
+    min_people: conint(ge=1)
+    discount: float = Field(..., gt=0, le=1)
+    advance_days: conint(ge=0)
+    text: str
+
+
+class PrivateScreening(Strict):
+    hall_types: List[str]
+    advance_days: conint(ge=0)
+    text: str
+
+
+class Services(Strict):
+    group: Group
+    private_screening: PrivateScreening
+    registration: str
+    callback: str
+    callback_working_days: conint(ge=0)
+    vip_booking: str
+
+
+class OrderIdFormat(Strict):
+    prefix: constr(regex=r"^[A-Z]+$")
+    digits: conint(ge=4, le=30)
+    example: str
+    text: str
+
+
+class Orders(Strict):
+    order_id: OrderIdFormat
+    problems: List[Topic]
+
+
+class LostFound(Strict):
+    register_: str = Field(..., alias="register")
+    staff: str
+    keep_days: conint(ge=1)
+    keep: str
+    claim: str
+
+
+class Category(Strict):
+    code: str
+    keywords: List[str]
+    onsite: bool
+    handling: str
+    remedy: str
+
+
+class Anger(Strict):
+    keywords: List[str]
+    threats: List[str]
+
+
+class Escalation(Strict):
+    human_online: str
+    human_offline: str
+
+
+class Emergency(Strict):
+    first_reply: str
+
+
+class Complaints(Strict):
+    empathy: List[constr(min_length=2)]
+    apology_after: str
+    ask_facts: str
+    forbidden_phrases: List[str]
+    categories: List[Category]
+    anger: Anger
+    escalation: Escalation
+    sla_minutes: Dict[str, Union[conint(ge=1), constr(regex=r"^working_day$")]]
+    emergency: Emergency
+
+
+class ShowtimeRow(Strict):
+    day: str
+    start: constr(regex=HHMM)
+    film: constr(min_length=1)
+    hall: conint(ge=1)
+    version: constr(regex=r"^[23]D$") = "2D"
+
+    @validator("day")
+    def _day(cls, v: str) -> str:
+        if v == "daily" or v in WEEKDAYS:
+            return v
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            dt.date.fromisoformat(v)  # raises ValueError on 2026-02-30
+            return v
+        raise ValueError("day must be daily, mon..sun or a date YYYY-MM-DD")
+
+
+# file name -> schema; showtimes.csv rows use ShowtimeRow
+YAML_FILES = {
+    "cinema.yml": Cinema,
+    "halls.yml": Halls,
+    "films.yml": Films,
+    "prices.yml": Prices,
+    "refund.yml": Refund,
+    "parking.yml": Parking,
+    "membership.yml": Membership,
+    "facilities.yml": Facilities,
+    "viewing_rules.yml": ViewingRules,
+    "services.yml": Services,
+    "orders.yml": Orders,
+    "lost_found.yml": LostFound,
+    "complaints.yml": Complaints,
+}
+CSV_FILES = {"showtimes.csv": ShowtimeRow}
+ALL_FILES = [*YAML_FILES, *CSV_FILES]
