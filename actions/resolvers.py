@@ -17,12 +17,13 @@ Choices made where Chinese is ambiguous (tests pin them down):
 * ``昨天`` / ``前天`` and ``上周X`` resolve to past dates (useful for lost items and orders).
 * Hours: with 下午/晚上/傍晚/夜 1–11 get +12; with 中午 1–4 get +12; bare 1–9 are PM,
   bare 10/11 stay AM, 12 is noon; ``晚上12点`` is midnight and is clamped to 23:59.
-* ``二十多人`` counts as 20 (the lower bound); ``20张`` (tickets) counts as 20 people.
+* ``二十多人`` / ``二十来个`` count as 20 (the lower bound); ``20张`` (tickets) counts as
+  20 people; ranges (``三四个人``, ``二三十人``, ``20-30人``) are vague and give ``None``.
+* An explicit ``am``/``pm`` after a clock time overrides the hour heuristics.
 * Numbers that are not whole (``2.5``) give ``None`` from :func:`parse_number`.
 """
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 import unicodedata
@@ -48,7 +49,7 @@ __all__ = [
 
 _TRAD = str.maketrans(
     {"點": "点", "時": "时", "週": "周", "號": "号", "兩": "两", "後": "后", "個": "个",
-     "禮": "礼", "這": "这", "個": "个", "於": "于", "許": "许", "幾": "几"}
+     "禮": "礼", "這": "这", "於": "于", "許": "许", "幾": "几"}
 )
 
 _CN_DIGIT = "零〇一二两三四五六七八九"
@@ -134,7 +135,7 @@ _SLASH_RE = re.compile(
     r"(?![\d./:]|[A-Za-z%]|\s*(?:米|元|块|折|小时|分|倍|公里|万|千|个|人|岁|寸|斤|升|秒))"
 )
 _DAY_ONLY_RE = re.compile(
-    rf"(?<![\d{_CN_DIGIT}十月])({_SMALL})\s*[号日](?![厅线门口楼座排位院场])"
+    rf"(?<![\d{_CN_DIGIT}十月])({_SMALL})\s*[号日](?![厅线门口楼座排位院场游])"
 )
 _RELATIVE_DAYS: tuple[tuple[str, int], ...] = (
     ("大后天", 3), ("大前天", -3),
@@ -238,8 +239,10 @@ def resolve_date(text: str, today: dt.date) -> dt.date | None:
         return _roll_month_day(month, day, today)
 
     m = _SLASH_RE.search(s)
-    if m:
-        return _roll_month_day(int(m.group(1)), int(m.group(2)), today)
+    if m:  # "12/5", "12.5"; an impossible one (19.30) is not a date: keep looking
+        rolled = _roll_month_day(int(m.group(1)), int(m.group(2)), today)
+        if rolled is not None:
+            return rolled
 
     for word, offset in _RELATIVE_DAYS:
         if word in s:
@@ -284,7 +287,10 @@ _CLOCK_RE = re.compile(
 _MODIFIER_RE = re.compile(
     r"\s*(?:钟\s*)?(?P<mod>左右|前后|上下|以后|之后|往后|以前|之前|多钟|多|后|前)"
 )
-_RANGE_SEP_RE = re.compile(r"\s*(?:到|至|~|-|—|–)\s*")
+_RANGE_SEP_RE = re.compile(
+    r"\s*(?:到|至|~|-|—|–)\s*(?P<part>上午|早上|中午|下午|傍晚|晚上|夜里)?\s*"
+)
+_MERIDIEM_RE = re.compile(r"\s*(?P<ampm>[ap])\.?m\.?(?![a-z])", re.IGNORECASE)
 #: Characters before "一点" that make it mean "a bit" (晚一点, 便宜一点) rather than 1 o'clock.
 _BIT_BEFORE = set("早晚快慢近远宜贵多少大小高低好前后再稍差有点")
 
@@ -292,7 +298,8 @@ _BIT_BEFORE = set("早晚快慢近远宜贵多少大小高低好前后再稍差�
 def _minutes_of(match: re.Match[str]) -> tuple[int, int] | None:
     """Return the raw (hour, minute) of a clock match, or ``None`` if not a clock time."""
     if match.group("ch") is not None:
-        return int(match.group("ch")), int(match.group("cm"))
+        hour = int(match.group("ch"))
+        return (hour, int(match.group("cm"))) if hour <= 24 else None
     hour = _to_int(match.group("h"))
     if hour is None or hour > 24:
         return None
@@ -320,7 +327,7 @@ def _is_bit_idiom(s: str, match: re.Match[str]) -> bool:
 
 def _context(s: str) -> str:
     """Classify the day-part context used to read 12-hour clock numbers."""
-    if re.search(r"晚|夜", s):
+    if re.search(r"(?<!傍)晚|夜", s):
         return "night"
     if re.search(r"下午|午后|傍晚", s):
         return "pm"
@@ -379,14 +386,22 @@ def resolve_time_window(text: str) -> tuple[dt.time, dt.time] | None:
     found = _find_clock(s)
     if found is not None:
         match, (hour, minute) = found
-        anchor = _to_24h(hour, context) * 60 + minute
-        rest = s[match.end():]
+        end_of_token = match.end()
+        meridiem = _MERIDIEM_RE.match(s, end_of_token)
+        if meridiem:  # "11:30pm", "8点am"
+            end_of_token = meridiem.end()
+            hour = hour % 12 + (12 if meridiem.group("ampm").lower() == "p" else 0)
+            anchor = hour * 60 + minute
+        else:
+            anchor = _to_24h(hour, context) * 60 + minute
+        rest = s[end_of_token:]
         sep = _RANGE_SEP_RE.match(rest)
         if sep:
-            second = _find_clock(s, match.end() + sep.end())
-            if second is not None and second[0].start() == match.end() + sep.end():
+            second = _find_clock(s, end_of_token + sep.end())
+            if second is not None and second[0].start() == end_of_token + sep.end():
                 hour2, minute2 = second[1]
-                end = _to_24h(hour2, context) * 60 + minute2
+                context2 = _context(sep.group("part")) if sep.group("part") else context
+                end = _to_24h(hour2, context2) * 60 + minute2
                 if end <= anchor and hour2 < 12:
                     end += 12 * 60
                 if end > anchor:
@@ -432,18 +447,24 @@ _NUMBER_RE = re.compile(
 )
 _VAGUE_RE = re.compile(r"很多|好多|许多|不少|一些|一堆|一群|一帮|一大|若干|好些|好几|几")
 _PARTY_RE = re.compile(
-    rf"((?:\d+|[{_CN_DIGIT}十][{_CN_NUM_CHARS}]*))\s*(?:多\s*)?"
+    rf"((?:\d+|[{_CN_DIGIT}十][{_CN_NUM_CHARS}]*))\s*(?:[多来余]\s*)?"
     r"(?:个人|个(?![小月钟星礼周工半])|人(?!民)|位|名|口|张)"
 )
+#: Two adjacent Chinese digits are a range (一两个, 三四个, 二三十): vague, not a number.
+_CN_RANGE_RE = re.compile(
+    rf"[{_CN_NUM_CHARS}]*(?:一两|两三|二三|三四|三五|四五|五六|六七|七八|八九)[{_CN_NUM_CHARS}]*"
+)
+#: An Arabic range of people (20-30人, 20到30个): the count is not known.
+_ARABIC_RANGE_RE = re.compile(r"\d+\s*(?:-|~|到|至|—)\s*\d+\s*(?:个|人|位|名|张)")
 _PARTY_FILLER_RE = re.compile(
-    r"大概|大约|约|差不多|一共|总共|共|我们|咱们|有|就|是|吧|啊|呢|呀|哦|左右|上下|"
+    r"大概|大约|约|差不多|一共|总共|共|我们|咱们|我|咱|有|就|是|吧|啊|呢|呀|哦|左右|上下|"
     r"[\s,，。.!！?？~、]"
 )
 
 
 def _strip_non_numbers(s: str) -> str:
-    """Blank out idioms that contain numeral characters but are not numbers."""
-    return _NOT_NUMBER_RE.sub(" ", s)
+    """Blank out idioms and ranges that contain numeral characters but are not numbers."""
+    return _CN_RANGE_RE.sub(" ", _NOT_NUMBER_RE.sub(" ", s))
 
 
 def parse_number(text: str) -> int | None:
@@ -466,6 +487,8 @@ def parse_party_size(text: str) -> int | None:
     other units (两桌) and vague amounts (很多人, 一堆人) give ``None``.
     """
     s = _normalize(text).replace("俩", "两").replace("仨", "三")
+    if _ARABIC_RANGE_RE.search(s):
+        return None
     s = _strip_non_numbers(s)
     m = _PARTY_RE.search(s)
     value: int | None = None

@@ -444,7 +444,7 @@ class WeChatInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        bp = Blueprint(f"{CHANNEL_NAME}_webhook_{id(self)}", __name__)
+        bp = Blueprint(f"{CHANNEL_NAME}_webhook", __name__)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -553,14 +553,13 @@ class WeChatInput(InputChannel):
         except UnicodeDecodeError:
             raise _BadRequest(400, "malformed xml")
 
-        text = self._text_for_bot(message)
-        if text is None:
-            return response.text("success")
-
         openid = str(message.source)
         key = self._dedup_key(message)
         entry = self._pending.get(key)
         if entry is None:
+            text = self._text_for_bot(message)
+            if text is None:
+                return response.text("success")
             entry = _Pending(openid)
             user_message = UserMessage(
                 text,
@@ -592,9 +591,15 @@ class WeChatInput(InputChannel):
 
     @staticmethod
     def _dedup_key(message: BaseMessage) -> Text:
-        msg_id = str(message._data.get("MsgId") or "").strip()
+        data = message._data
+        msg_id = str(data.get("MsgId") or "").strip()
         if _raw_type(message) == "event" or not msg_id:
-            return f"event:{message.source}:{message._data.get('CreateTime', '')}"
+            # WeChat's rule is FromUserName + CreateTime; the event and its key
+            # are the same in a retry and keep two quick clicks apart.
+            return (
+                f"event:{message.source}:{data.get('CreateTime', '')}:"
+                f"{data.get('Event', '')}:{data.get('EventKey', '')}"
+            )
         return f"msg:{msg_id}"
 
     @staticmethod

@@ -1,0 +1,127 @@
+"""Rasa NLU component: entities the knowledge store knows, recognised at run time.
+
+Film titles and aliases are read from the published store on every message (cached per version), so
+a title an editor publishes is recognised in the next message without retraining. The component also
+tags phone numbers and order ids by pattern where DIET missed them, and cleans DIET's partial spans.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+logger = logging.getLogger(__name__)
+
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+NAME = "KnowledgeEntityExtractor"
+
+
+def _overlaps(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Adds ``film`` (from the store), ``phone`` and ``order_id`` entities."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {"films": True, "patterns": True}
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self._config = config
+        self._version = -1
+        self._names: List[Tuple[str, str]] = []  # (lower-cased name, surface name), longest first
+        self._order_id = re.compile(r"(?<![A-Za-z0-9])[Xx][Hh]\d{12}(?!\d)")
+        self._warned = False
+
+    @classmethod
+    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "KnowledgeEntityExtractor":
+        return cls(config)
+
+    # ------------------------------------------------------------------ knowledge
+    def _refresh(self) -> None:
+        try:
+            from bot.kb.store import default_store
+
+            k = default_store().get()
+        except Exception as exc:  # no store (e.g. benchmarking the pipeline on other data): patterns only
+            if not self._warned:
+                logger.warning("knowledge store unavailable, film recognition from the store is off: %s", exc)
+                self._warned = True
+            return
+        if k.version == self._version:
+            return
+        names = {n.lower(): n for f in k.films for n in (f.title, *f.aliases)}
+        self._names = sorted(names.items(), key=lambda item: -len(item[0]))
+        fmt = k.section("orders")["order_id"]
+        self._order_id = re.compile(
+            rf"(?<![A-Za-z0-9]){''.join(f'[{c.upper()}{c.lower()}]' for c in fmt['prefix'])}\d{{{fmt['digits']}}}(?!\d)")
+        try:  # new titles become single jieba tokens for this process's tokenizer as well
+            import jieba
+
+            for _, surface in self._names:
+                jieba.add_word(surface, freq=3000)
+        except Exception:  # pragma: no cover - jieba is always installed with this pipeline
+            pass
+        self._version = k.version
+
+    # ------------------------------------------------------------------ extraction
+    def _film_spans(self, text: str) -> List[Tuple[int, int]]:
+        low = text.lower()
+        spans: List[Tuple[int, int]] = []
+        for name, _ in self._names:
+            start = low.find(name)
+            while start != -1:
+                span = (start, start + len(name))
+                if not any(_overlaps(span, s) for s in spans):
+                    spans.append(span)
+                start = low.find(name, start + 1)
+        return spans
+
+    def _entity(self, name: str, text: str, span: Tuple[int, int]) -> Dict[str, Any]:
+        return {"entity": name, "start": span[0], "end": span[1], "value": text[span[0]:span[1]],
+                "extractor": NAME, "confidence_entity": 1.0}
+
+    def process_message(self, message: Message) -> None:
+        text: Optional[str] = message.get(TEXT)
+        if not text or text.startswith("/"):
+            return
+        entities: List[Dict[str, Any]] = list(message.get(ENTITIES, []))
+        found: List[Dict[str, Any]] = []
+        if self._config.get("films", True):
+            self._refresh()
+            for span in self._film_spans(text):
+                clash = [e for e in entities if _overlaps(span, (e["start"], e["end"]))]
+                if not clash:
+                    found.append(self._entity("film", text, span))
+                elif all(e["entity"] == "film" and span[0] <= e["start"] and e["end"] <= span[1] for e in clash):
+                    # DIET tagged part of a known title (星际 of 星际归途): keep the whole title
+                    entities = [e for e in entities if e not in clash]
+                    found.append(self._entity("film", text, span))
+        if self._config.get("patterns", True):
+            for name, pattern in (("phone", PHONE), ("order_id", self._order_id)):
+                for m in pattern.finditer(text):
+                    span = m.span()
+                    clash = [e for e in entities if _overlaps(span, (e["start"], e["end"]))]
+                    if any(e["entity"] == name for e in clash):
+                        continue
+                    entities = [e for e in entities if e not in clash]
+                    found.append(self._entity(name, text, span))
+        if found:
+            merged = sorted(entities + found, key=lambda e: e["start"])
+            message.set(ENTITIES, merged, add_to_output=True)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self.process_message(message)
+        return messages

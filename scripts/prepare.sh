@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Import knowledge/, regenerate NLU assets from the store, and train a model if none matches the data.
+# Prints the model path on the last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+PY=.venv/bin/python
+$PY -m bot.kb.cli import knowledge >&2
+$PY -m bot.nlu.assets >&2
+# The model's name is a hash of everything training reads, so unchanged data reuses the model.
+hash="$(cat config.yml domain.yml $(find data -type f \( -name '*.yml' -o -name '*.txt' \) | sort) | sha256sum | cut -c1-16)"
+model="models/xinghe-$hash.tar.gz"
+if [ ! -f "$model" ]; then
+  echo "==> training $model (a few minutes on 2 cores)" >&2
+  start=$(date +%s)
+  .venv/bin/rasa train --config config.yml --domain domain.yml --data data --out models --fixed-model-name "xinghe-$hash" >&2
+  echo "==> trained in $(( $(date +%s) - start )) s" >&2
+fi
+echo "$model"

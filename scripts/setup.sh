@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.10 and install the pinned dependencies (only when the lock file changed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  for cand in "${PYTHON:-}" python3.10; do
+    [ -n "$cand" ] || continue
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+      command -v "$cand"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.10(\.|$)' | sort -rV); do
+      p="$(pyenv prefix "$v")/bin/python"
+      [ -x "$p" ] && { echo "$p"; return 0; }
+    done
+  fi
+  return 1
+}
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+  if ! py="$(find_python)"; then
+    cat >&2 <<'MSG'
+Rasa 3.6 needs Python 3.10, and none was found (tried $PYTHON, python3.10 on PATH, pyenv).
+Install one, e.g.:  pyenv install 3.10.13   or   sudo apt-get install python3.10 python3.10-venv
+then run this command again (or point PYTHON=/path/to/python3.10 at it).
+MSG
+    exit 1
+  fi
+  echo "==> creating .venv with $py"
+  rm -rf .venv
+  "$py" -m venv .venv
+fi
+
+stamp=.venv/.requirements.sha
+want="$(sha256sum requirements.lock | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing pinned dependencies (first time: about 3 minutes)"
+  .venv/bin/python -m pip install --quiet --upgrade "pip<24" wheel
+  .venv/bin/python -m pip install --quiet -r requirements.lock
+  echo "$want" > "$stamp"
+fi
