@@ -41,7 +41,8 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, future=True)
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
 
 
 @lru_cache(maxsize=8)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import importlib.util
 import io
+import logging
 import socket
 import time
 import uuid
@@ -400,6 +401,17 @@ async def test_voice_with_and_without_recognition(env: Env) -> None:
 async def test_patron_cannot_trigger_intents_with_a_slash(env: Env) -> None:
     await env.send_text('/request_refund{"order_id": "XH1"}')
     assert not env.bot.texts[0].startswith("/")
+
+
+@pytest.mark.asyncio
+async def test_logs_mask_phones_and_openids(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env.bot.delay = 0.6  # also exercise the late-delivery path's logging
+    with caplog.at_level(logging.DEBUG, logger="bot.channels"):
+        await env.send_text("我的电话13812345678，订单XH202611230001")
+        await env.stub.wait_for_messages(1, timeout=3)
+    assert "wechat" in caplog.text.lower()
+    assert "13812345678" not in caplog.text
+    assert OPENID not in caplog.text
 
 
 @pytest.mark.asyncio

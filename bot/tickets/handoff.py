@@ -55,7 +55,7 @@ def request_human(
         session,
         Conversation,
         {"sender_id": sender_id},
-        {"channel": channel or ""},
+        {"channel": channel} if channel else {"sender_id": sender_id},
         {"channel": channel or "", "state": "bot", "priority": priority, "updated_at": now_utc},
     )
     conv = get_conversation(session, sender_id)

@@ -72,10 +72,12 @@ except ImportError:  # pragma: no cover - fallback when the actions package is a
         m = _LOCAL_PHONE_RE.search(s)
         return m.group(1) if m else None
 
-try:
-    from bot.privacy import mask_phone as _privacy_mask_phone  # type: ignore[import-not-found]
-except ImportError:
+try:  # the project's log-masking helpers (phones and order ids)
+    from bot.privacy import mask_phone as _privacy_mask_phone
+    from bot.privacy import mask_text as _privacy_mask_text
+except ImportError:  # pragma: no cover - fallback when bot.privacy is absent
     _privacy_mask_phone = None
+    _privacy_mask_text = None
 
 _ANY_PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
@@ -107,8 +109,10 @@ def mask_phone(phone: str | None) -> str | None:
 
 
 def _mask_text(value: Any) -> Any:
-    """Mask mobile numbers inside strings of a JSON-like value."""
+    """Mask mobile numbers (and, with ``bot.privacy``, order ids) inside strings of a JSON-like value."""
     if isinstance(value, str):
+        if _privacy_mask_text is not None:
+            return _privacy_mask_text(value)
         return _ANY_PHONE_RE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", value)
     if isinstance(value, dict):
         return {k: _mask_text(v) for k, v in value.items()}

@@ -1,0 +1,17 @@
+# The two front-door commands (see README.md).
+.PHONY: run test setup train bench
+
+run:            ## set up and run everything (venv, knowledge, model, all services)
+	bash scripts/run.sh
+
+test:           ## set up and run the whole test suite
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+train:
+	bash scripts/setup.sh && bash scripts/prepare.sh
+
+bench:
+	bash scripts/setup.sh && .venv/bin/python bench/latency.py

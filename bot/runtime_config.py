@@ -1,0 +1,67 @@
+"""Write the run-time endpoints and credentials files from the committed ones plus the environment.
+
+Secrets (WeChat) and machine facts (is Redis reachable?) never go into the repository's YAML.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+
+from bot.db import ROOT
+
+
+def redis_reachable(host: str, port: int) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def endpoints() -> Dict[str, Any]:
+    data = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")) or {}
+    if os.environ.get("ACTION_ENDPOINT_URL"):
+        data["action_endpoint"] = {"url": os.environ["ACTION_ENDPOINT_URL"]}
+    store = os.environ.get("TRACKER_STORE", "auto")
+    host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), int(os.environ.get("REDIS_PORT", "6379"))
+    if store == "redis" or (store == "auto" and redis_reachable(host, port)):
+        data["tracker_store"] = {"type": "redis", "url": host, "port": port,
+                                 "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": "xinghe",
+                                 "record_exp": None}
+    elif store == "sql":
+        data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(ROOT / "var" / "tracker.db")}
+    return data
+
+
+def credentials() -> Dict[str, Any]:
+    data = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
+    if os.environ.get("WECHAT_TOKEN"):
+        data["bot.channels.wechat.WeChatInput"] = {
+            "token": os.environ["WECHAT_TOKEN"],
+            "appid": os.environ.get("WECHAT_APPID", ""),
+            "secret": os.environ.get("WECHAT_SECRET", ""),
+            "aes_key": os.environ.get("WECHAT_AES_KEY", ""),
+            "api_base": os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+        }
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "var"))
+    out = Path(parser.parse_args().out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "endpoints.yml").write_text(yaml.safe_dump(endpoints(), allow_unicode=True), encoding="utf-8")
+    creds = out / "credentials.yml"
+    creds.write_text(yaml.safe_dump(credentials(), allow_unicode=True), encoding="utf-8")
+    os.chmod(creds, 0o600)  # may hold the WeChat secret
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
