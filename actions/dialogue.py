@@ -8,6 +8,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import knowledge, latest_entities
+from actions.escalation import hand_off
 from actions.topics import TOPICS
 
 # Without a previous topic, a bare value most likely continues this topic.
@@ -49,10 +50,8 @@ class ActionClarify(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         count = int(tracker.get_slot("fallback_count") or 0) + 1
-        if count >= 2:
-            dispatcher.utter_message(response="utter_rephrase",
-                                     buttons=[{"title": self._label(domain, "request_human"), "payload": "/request_human"}])
-            return [SlotSet("fallback_count", count)]
+        if count >= 2:  # two misses in a row: a person takes over
+            return hand_off(dispatcher, tracker, "two fallbacks in a row")
         ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") not in CLARIFY_EXCLUDE]
         buttons = [{"title": self._label(domain, r["name"]), "payload": f"/{r['name']}"} for r in ranking[:2]]
         buttons.append({"title": self._label(domain, "request_human"), "payload": "/request_human"})

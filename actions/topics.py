@@ -14,6 +14,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Ask, build_ask, date_label, join_lines, knowledge, money, now, resolve_day
+from actions.escalation import deescalate, hand_off
 from actions.resolvers import parse_number, resolve_time_window
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -46,7 +47,10 @@ class TopicAction(Action):
         return [SlotSet("topic_context", {"topic": self.topic, "values": used}), SlotSet("fallback_count", 0)]
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        return self.run_with(dispatcher, tracker, follow_up=False)
+        mood_events, escalate = deescalate(dispatcher, tracker)
+        if escalate:
+            return mood_events + hand_off(dispatcher, tracker, "patron angry twice", priority=2)
+        return mood_events + self.run_with(dispatcher, tracker, follow_up=False)
 
 
 def _films_list(k: Knowledge) -> Text:
@@ -407,3 +411,8 @@ class ActionOrderProblemInfo(TopicAction):
             d.utter_message(response="utter_order_problem_general",
                             lines=join_lines([f"· {p['answer']}" for p in orders["problems"]]))
         return {}
+
+
+# intent → topic, for follow-ups and side questions asked in the middle of a form
+INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if f"ask_{t}" != "ask_order_problem"}
+INTENT_TOPIC["report_order_problem"] = "order_problem"

@@ -475,3 +475,21 @@ def masked(ticket: Ticket) -> dict[str, Any]:
         "followup_at": _jsonable(ticket.followup_at),
         "client_ref": ticket.client_ref,
     }
+
+
+def add_facts(session: Session, ticket: Ticket, *, actor: str, facts: Mapping[str, Any],
+              phone: str | None = None, name: str | None = None) -> Ticket:
+    """Merge facts collected later (e.g. after an on-site alert) into a ticket, with a history event."""
+    before = {"facts": dict(ticket.facts or {}), "contact_phone": ticket.contact_phone}
+    merged = dict(ticket.facts or {})
+    merged.update({k: v for k, v in facts.items() if v not in (None, "")})
+    ticket.facts = merged
+    if phone:
+        ticket.contact_phone = validate_phone(phone)
+    if name:
+        ticket.contact_name = name
+    ticket.updated_at = utc_naive()
+    session.add(TicketEvent(ticket_id=ticket.id, at=utc_naive(), actor=actor, action="facts_added",
+                            detail={"before": _mask_text(before), "after": _mask_text({"facts": merged})}))
+    session.flush()
+    return ticket

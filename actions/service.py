@@ -1,0 +1,328 @@
+"""Service flows that end in a ticket: complaints, lost items, group bookings, order problems,
+refunds, emergencies, handoff and feedback. Forms collect the facts (see actions/forms.py)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import Ask, build_ask, knowledge, latest_entities, money, now
+from actions.escalation import deescalate, end_form, hand_off, publish
+from actions.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
+from actions.tickets import log_ticket, writer
+from bot.db import database_url, session_scope
+from bot.kb import rules
+from bot.kb.store import Knowledge, Showing
+from bot.tickets import store as tickets
+
+logger = logging.getLogger(__name__)
+FORM_SLOTS = ["complaint_detail", "complaint_when", "complaint_wish", "lost_item", "lost_where", "seat",
+              "contact_name", "party_size", "booking_time", "film", "hall_pref", "invoice", "order_id",
+              "purchase_channel", "refund_show", "complaint_category", "complaint_onsite", "order_problem_kind",
+              "form_retries", "needs_human"]
+
+
+def reset_form_slots() -> List[Dict[Text, Any]]:
+    return [SlotSet(s, None) for s in FORM_SLOTS if s not in ("form_retries", "needs_human")] + \
+        [SlotSet("form_retries", 0), SlotSet("needs_human", False)]
+
+
+def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
+    """The complaint category whose keywords the message mentions (the last one, 其他, otherwise)."""
+    cats = k.section("complaints")["categories"]
+    return next((c for c in cats if any(w in text for w in c["keywords"])), cats[-1])
+
+
+def _when_from(values: Dict[str, str]) -> Optional[Text]:
+    parts = [values.get(key) for key in ("hall", "hall_type", "date", "time", "film") if values.get(key)]
+    return " ".join(parts) if len(parts) >= 2 else None
+
+
+# --------------------------------------------------------------------------- complaints
+class ActionComplain(Action):
+    """Empathy and apology first, the remedy within the bot's authority, then the facts (form)."""
+
+    def name(self) -> Text:
+        return "action_complain"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        complaints = k.section("complaints")
+        text = tracker.latest_message.get("text") or ""
+        mood_events, escalate = deescalate(dispatcher, tracker)
+        if escalate:
+            return mood_events + hand_off(dispatcher, tracker, "patron angry twice", priority=2)
+        cat = complaint_category(k, text)
+        empathy = "" if mood_events else complaints["empathy"][0]
+        dispatcher.utter_message(response="utter_complaint_ack", empathy=empathy, handling=cat["handling"],
+                                 remedy=cat["remedy"])
+        values = latest_entities(tracker)
+        events = reset_form_slots() + mood_events + [
+            SlotSet("complaint_category", cat["code"]), SlotSet("complaint_onsite", cat["onsite"]),
+            SlotSet("complaint_detail", text if len(text) >= 4 and not text.startswith("/") else None),
+            SlotSet("complaint_when", _when_from(values)),
+        ]
+        if cat["onsite"]:
+            # picture/sound: the on-site team is alerted now, before any question
+            receipt = log_ticket(dispatcher, tracker, type="complaint", category=cat["code"], onsite=True,
+                                 facts={"detail": text, "when": _when_from(values)}, announce=False)
+            publish("alert", {"sender_id": tracker.sender_id, "ticket": receipt.number, "category": cat["code"]})
+            events.append(SlotSet("topic_context", {"topic": "complaint", "values": {"ticket": receipt.number or ""}}))
+        return events
+
+
+class ActionSubmitComplaint(Action):
+    def name(self) -> Text:
+        return "action_submit_complaint"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        facts = {"detail": tracker.get_slot("complaint_detail"), "when": tracker.get_slot("complaint_when"),
+                 "wish": tracker.get_slot("complaint_wish")}
+        phone = normalize_phone(tracker.get_slot("phone") or "")
+        category = tracker.get_slot("complaint_category") or complaint_category(k, facts["detail"] or "")["code"]
+        alert_number = ((tracker.get_slot("topic_context") or {}).get("values") or {}).get("ticket")
+        if alert_number:
+            with session_scope(database_url()) as session:
+                ticket = tickets.get_by_number(session, alert_number)
+                if ticket is not None:
+                    tickets.add_facts(session, ticket, actor="bot", facts=facts, phone=phone)
+                    due = ticket.reply_due
+            from actions.tickets import due_label
+
+            dispatcher.utter_message(response="utter_ticket_logged", ticket=alert_number, due=due_label(due))
+        else:
+            log_ticket(dispatcher, tracker, type="complaint", category=category, facts=facts, phone=phone,
+                       onsite=bool(tracker.get_slot("complaint_onsite")))
+        dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
+        events = reset_form_slots() + [SlotSet("topic_context", None)]
+        if tracker.get_slot("needs_human"):
+            events += hand_off(dispatcher, tracker, "complaint form could not be completed", priority=3)
+        return events
+
+
+# --------------------------------------------------------------------------- lost items
+class ActionLostItem(Action):
+    def name(self) -> Text:
+        return "action_lost_item"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        lf = knowledge().section("lost_found")
+        dispatcher.utter_message(response="utter_lost_item", register=lf["register"], keep=lf["keep"], claim=lf["claim"])
+        values = latest_entities(tracker)
+        text = tracker.latest_message.get("text") or ""
+        events = reset_form_slots()
+        if values.get("lost_item"):
+            events.append(SlotSet("lost_item", text if len(text) <= 60 else values["lost_item"]))
+        if _when_from(values):
+            events.append(SlotSet("lost_where", _when_from(values)))
+        elif values.get("hall"):
+            events.append(SlotSet("lost_where", values["hall"]))
+        return events
+
+
+class ActionSubmitLostItem(Action):
+    def name(self) -> Text:
+        return "action_submit_lost_item"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        facts = {"item": tracker.get_slot("lost_item"), "where": tracker.get_slot("lost_where"),
+                 "seat": tracker.get_slot("seat")}
+        log_ticket(dispatcher, tracker, type="lost_item", facts=facts, phone=normalize_phone(tracker.get_slot("phone") or ""))
+        lf = knowledge().section("lost_found")
+        dispatcher.utter_message(response="utter_lost_item_rules", keep=lf["keep"], claim=lf["claim"])
+        events = reset_form_slots()
+        if tracker.get_slot("needs_human"):
+            events += hand_off(dispatcher, tracker, "lost item form could not be completed")
+        return events
+
+
+# --------------------------------------------------------------------------- group bookings
+class ActionGroupBooking(Action):
+    def name(self) -> Text:
+        return "action_group_booking"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        s = knowledge().section("services")
+        dispatcher.utter_message(response="utter_group_booking", group=s["group"]["text"],
+                                 private=s["private_screening"]["text"], registration=s["registration"],
+                                 callback=s["callback"])
+        values = latest_entities(tracker)
+        events = reset_form_slots()
+        if values.get("date"):
+            events.append(SlotSet("booking_time", " ".join(v for v in (values.get("date"), values.get("time")) if v)))
+        if values.get("hall_type"):
+            events.append(SlotSet("hall_pref", values["hall_type"]))
+        return events
+
+
+class ActionSubmitGroupBooking(Action):
+    def name(self) -> Text:
+        return "action_submit_group_booking"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        s = k.section("services")
+        size = parse_party_size(tracker.get_slot("party_size") or "")
+        when = tracker.get_slot("booking_time") or ""
+        day = resolve_date(when, now().date())
+        private = any("包场" in (e.get("text") or "") for e in tracker.events if e.get("event") == "user")
+        rule = s["private_screening"] if private else s["group"]
+        if size is not None and not private and size < s["group"]["min_people"]:
+            dispatcher.utter_message(response="utter_group_rule_size", text=s["group"]["text"], size=size,
+                                     min=s["group"]["min_people"])
+        if day is not None and (day - now().date()).days < rule["advance_days"]:
+            dispatcher.utter_message(response="utter_group_rule_advance", text=rule["text"], days=rule["advance_days"])
+        facts = {"kind": "包场" if private else "团体票", "party_size": size, "when": when,
+                 "date": day.isoformat() if day else None, "film": tracker.get_slot("film"),
+                 "hall_preference": tracker.get_slot("hall_pref"), "invoice": tracker.get_slot("invoice")}
+        log_ticket(dispatcher, tracker, type="group_booking", facts=facts, name=tracker.get_slot("contact_name"),
+                   phone=normalize_phone(tracker.get_slot("phone") or ""))
+        dispatcher.utter_message(response="utter_text", text=s["callback"])
+        events = reset_form_slots()
+        if tracker.get_slot("needs_human"):
+            events += hand_off(dispatcher, tracker, "group booking form could not be completed")
+        return events
+
+
+# --------------------------------------------------------------------------- order problems and refunds
+class ActionSubmitOrderProblem(Action):
+    def name(self) -> Text:
+        return "action_submit_order_problem"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        first = next((e.get("text") for e in reversed(tracker.events) if e.get("event") == "user"
+                      and (e.get("parse_data", {}).get("intent", {}).get("name") == "report_order_problem")), "") or ""
+        kind = next((p["name"] for p in k.section("orders")["problems"]
+                     if any(a in first for a in [p["name"], *p["aliases"]])), None)
+        facts = {"order_id": normalize_order_id(tracker.get_slot("order_id") or "") or tracker.get_slot("order_id"),
+                 "problem": kind, "description": first}
+        log_ticket(dispatcher, tracker, type="order_problem", facts=facts,
+                   phone=normalize_phone(tracker.get_slot("phone") or ""))
+        events = reset_form_slots()
+        if tracker.get_slot("needs_human"):
+            events += hand_off(dispatcher, tracker, "order problem form could not be completed")
+        return events
+
+
+class ActionRequestRefund(Action):
+    def name(self) -> Text:
+        return "action_request_refund"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        events = reset_form_slots()
+        order = normalize_order_id(text)
+        phone = normalize_phone(text)
+        refund = knowledge().section("refund")
+        platform = next((p for p in refund["third_party"]["platforms"] if p in text), None)
+        if order:
+            events.append(SlotSet("order_id", order))
+        if phone:
+            events.append(SlotSet("phone", phone))
+        if platform:
+            events.append(SlotSet("purchase_channel", platform))
+        return events
+
+
+def find_showing(k: Knowledge, text: Text, today: dt.date) -> Optional[Showing]:
+    """The showing a patron describes (film, date, start time) among the store's showtimes."""
+    film = k.find_film(text)
+    day = resolve_date(text, today) or today
+    window = resolve_time_window(text)
+    candidates = [s for s in k.showings(day) if film is None or s.film.id == film.id]
+    if window:
+        mid = (window[0].hour * 60 + window[0].minute + window[1].hour * 60 + window[1].minute) / 2
+        exact = [s for s in candidates if window[0] <= s.start <= window[1]]
+        candidates = sorted(exact, key=lambda s: abs(s.start.hour * 60 + s.start.minute - mid))
+    elif film is None:
+        return None
+    return candidates[0] if film is not None and candidates else (candidates[0] if window and candidates else None)
+
+
+class ActionSubmitRefund(Action):
+    def name(self) -> Text:
+        return "action_submit_refund"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        refund = k.section("refund")
+        channel = tracker.get_slot("purchase_channel") or ""
+        events = reset_form_slots()
+        if any(p in channel for p in refund["third_party"]["platforms"]):
+            dispatcher.utter_message(response="utter_text", text=refund["third_party"]["text"])
+            return events
+        current = now()
+        show = find_showing(k, tracker.get_slot("refund_show") or "", current.date())
+        facts: Dict[str, Any] = {"order_id": tracker.get_slot("order_id"), "purchase_channel": channel,
+                                 "show": tracker.get_slot("refund_show")}
+        if show is not None:
+            minutes = (show.starts_at - current).total_seconds() / 60
+            price = rules.quote(k, k.hall_type(show.hall.type_code), show.date, show.version, start=show.start).price
+            verdict = rules.refund_verdict(k, minutes, price)
+            label = "（已开场）" if minutes < 0 else f"约{int(minutes // 60)}小时{int(minutes % 60)}分钟" if minutes >= 60 else f"约{int(minutes)}分钟"
+            fee_text = f"按票价{money(price)}元计，手续费{money(verdict.fee)}元/张。" if verdict.refundable and verdict.fee else ""
+            dispatcher.utter_message(response="utter_refund_verdict", minutes_label=label, verdict=verdict.text, fee_text=fee_text)
+            facts.update({"film": show.film.title, "starts_at": show.starts_at.isoformat(timespec="minutes"),
+                          "hall": show.hall.name, "refundable": verdict.refundable, "fee": verdict.fee})
+            if not verdict.refundable:
+                dispatcher.utter_message(response="utter_text", text=refund["cinema_fault"])
+                return events
+        log_ticket(dispatcher, tracker, type="refund", facts=facts, phone=normalize_phone(tracker.get_slot("phone") or ""))
+        dispatcher.utter_message(response="utter_refund_self_help", own_channels=refund["own_channels"], arrival=refund["arrival"])
+        if tracker.get_slot("needs_human"):
+            events += hand_off(dispatcher, tracker, "refund form could not be completed")
+        return events
+
+
+# --------------------------------------------------------------------------- emergencies, humans, feedback
+class ActionEmergency(Action):
+    """The first reply is the safety instruction; the ticket and the duty manager alert follow."""
+
+    def name(self) -> Text:
+        return "action_emergency"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        k = knowledge()
+        first = k.section("complaints")["emergency"]["first_reply"].format(hotline=k.section("cinema")["hotline"])
+        dispatcher.utter_message(response="utter_emergency", first_reply=first)
+        text = tracker.latest_message.get("text") or ""
+        values = latest_entities(tracker)
+        receipt = log_ticket(dispatcher, tracker, type="emergency", priority=1,
+                             facts={"message": text, "where": values.get("hall")})
+        logger.warning("EMERGENCY ticket %s: duty manager alerted", receipt.number or receipt.client_ref)
+        publish("emergency", {"sender_id": tracker.sender_id, "ticket": receipt.number, "text": text})
+        return end_form(tracker)
+
+
+class ActionRequestHuman(Action):
+    def name(self) -> Text:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        return hand_off(dispatcher, tracker, "patron asked for a human")
+
+
+class ActionFeedback(Action):
+    def name(self) -> Text:
+        return "action_feedback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(response="utter_feedback_thanks")
+        log_ticket(dispatcher, tracker, type="feedback", facts={"text": tracker.latest_message.get("text")},
+                   announce=False)
+        return []
+
+
+class ActionStopForm(Action):
+    def name(self) -> Text:
+        return "action_stop_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(response="utter_form_stopped")
+        return end_form(tracker) + reset_form_slots()

@@ -1,0 +1,82 @@
+"""Shared fixtures: a SQLite knowledge store imported from knowledge/, trackers, rendered replies."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def kb_url(tmp_path, monkeypatch) -> str:
+    """A fresh store with the shipped knowledge, used by the actions through KNOWLEDGE_DB_URL."""
+    from bot.db import session_scope
+    from bot.kb import loader, store
+    import actions.tickets as action_tickets
+
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+    with session_scope(url) as session:
+        loader.publish(session, loader.read_dir(ROOT / "knowledge"), author="test")
+    monkeypatch.setattr(store, "_default", None)
+    monkeypatch.setattr(action_tickets, "_writer", None)
+    monkeypatch.setattr(action_tickets, "ROOT", tmp_path)
+    yield url
+    if action_tickets._writer is not None:
+        action_tickets._writer.stop_background_flusher()
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+def make_tracker(text: str, intent: str, entities: Optional[List[Dict[str, Any]]] = None,
+                 slots: Optional[Dict[str, Any]] = None, sender: str = "patron-1", confidence: float = 0.99,
+                 active_loop: Optional[str] = None, events: Optional[List[Dict[str, Any]]] = None):
+    from rasa_sdk import Tracker
+
+    ents = []
+    for e in entities or []:
+        start = text.find(e["value"])
+        ents.append({"entity": e["entity"], "value": e["value"], "start": start, "end": start + len(e["value"])})
+    latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": ents,
+              "intent_ranking": [{"name": intent, "confidence": confidence}]}
+    evs = list(events or []) + [{"event": "user", "text": text, "parse_data": latest, "timestamp": 0,
+                                 "input_channel": "rest"}]
+    return Tracker(sender, dict(slots or {}), latest, evs, False, None,
+                   {"name": active_loop} if active_loop else {}, "action_listen")
+
+
+def render(domain: Dict[str, Any], message: Dict[str, Any]) -> str:
+    """The text a patron sees for a dispatched message (template filled like Rasa does)."""
+    if message.get("text"):
+        return message["text"]
+    template = domain["responses"][message["response"]][0]["text"]
+    args = {k: v for k, v in message.items() if k not in ("response", "buttons", "template")}
+    args.update(message.get("kwargs") or {})
+    return re.sub(r"\{(\w+)\}", lambda m: str(args.get(m.group(1), m.group(0))), template)
+
+
+@pytest.fixture()
+def tracker_factory():
+    return make_tracker
+
+
+@pytest.fixture()
+def run_action(domain):
+    """Run an action and return (rendered texts, events)."""
+    import asyncio
+
+    from rasa_sdk.executor import CollectingDispatcher
+
+    def run(action, tracker):
+        dispatcher = CollectingDispatcher()
+        events = asyncio.run(action.run(dispatcher, tracker, domain))
+        return [render(domain, m) for m in dispatcher.messages], events, dispatcher.messages
+    return run
