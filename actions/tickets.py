@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
@@ -24,7 +25,8 @@ def writer() -> TicketWriter:
     global _writer
     if _writer is None:
         url = database_url()
-        _writer = TicketWriter(lambda: session_factory(url)(), ROOT / "var" / "ticket-queue")
+        var = Path(os.environ.get("XINGHE_VAR_DIR") or ROOT / "var")
+        _writer = TicketWriter(lambda: session_factory(url)(), var / "ticket-queue")
         _writer.start_background_flusher(interval=5.0)
     return _writer
 

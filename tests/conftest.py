@@ -25,7 +25,7 @@ def kb_url(tmp_path, monkeypatch) -> str:
         loader.publish(session, loader.read_dir(ROOT / "knowledge"), author="test")
     monkeypatch.setattr(store, "_default", None)
     monkeypatch.setattr(action_tickets, "_writer", None)
-    monkeypatch.setattr(action_tickets, "ROOT", tmp_path)
+    monkeypatch.setenv("XINGHE_VAR_DIR", str(tmp_path))
     yield url
     if action_tickets._writer is not None:
         action_tickets._writer.stop_background_flusher()
@@ -80,3 +80,27 @@ def run_action(domain):
         events = asyncio.run(action.run(dispatcher, tracker, domain))
         return [render(domain, m) for m in dispatcher.messages], events, dispatcher.messages
     return run
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The real servers, started once per test session with the model `make test` trained."""
+    import subprocess
+    import sys
+
+    from tests.stack import free_port, start_stack
+
+    model = os.environ.get("XINGHE_MODEL")
+    if not model:
+        pytest.fail("XINGHE_MODEL is not set: run the suite through `make test`")
+    workdir = tmp_path_factory.mktemp("stack")
+    stub_port = free_port()
+    stub_log = open(workdir / "wechat_stub.jsonl", "w")
+    stub = subprocess.Popen([sys.executable, str(ROOT / "tests" / "wechat_stub.py"), "--port", str(stub_port),
+                             "--appid", "wx0123456789abcdef", "--secret", "test-secret"],
+                            stdout=stub_log, stderr=subprocess.DEVNULL)
+    s = start_stack(model, workdir, wechat_api_base=f"http://127.0.0.1:{stub_port}")
+    s.procs.append(stub)
+    s.wechat["stub_log"] = str(workdir / "wechat_stub.jsonl")
+    yield s
+    s.stop()

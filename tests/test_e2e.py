@@ -1,0 +1,122 @@
+"""End-to-end: the real Rasa and action servers, a patron talking through the REST webhook and
+WeChat, facts checked in the replies and tickets checked in the database."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def test_parking_fee_from_the_store(stack):
+    reply = stack.text("e2e-parking", "停车怎么收费")
+    assert "每小时5元" in reply and "40元" in reply
+
+
+def test_price_followups_keep_context(stack):
+    assert "85元" in stack.text("e2e-price", "IMAX周六多少钱")
+    assert "70元" in stack.text("e2e-price", "那周二呢")
+    assert "56元" in stack.text("e2e-price", "学生呢")
+
+
+def test_showtimes_and_unknown_film(stack):
+    reply = stack.text("e2e-show", "明天晚上有星际归途吗")
+    assert "《星际归途》" in reply and "21:10" in reply
+    reply = stack.text("e2e-show2", "明天有阿凡达吗")
+    assert "阿凡达" in reply and "正在上映" in reply
+
+
+def test_model_parse_reports_contract_names(stack):
+    result = stack.parse("我要退票，订单号XH202611230001")
+    assert result["intent"]["name"] == "request_refund"
+    assert {"entity": "order_id", "value": "XH202611230001"}.items() <= {
+        k: v for e in result["entities"] if e["entity"] == "order_id" for k, v in e.items()}.items()
+
+
+def test_complaint_gets_apology_ticket_number_and_row_with_phone(stack):
+    from bot.db import session_scope
+    from bot.models import Ticket
+
+    sender = "e2e-complaint"
+    first = stack.text(sender, "空调太冷了，根本没人管，什么服务啊")
+    assert "抱歉" in first or "理解" in first
+    answers = [stack.text(sender, "7号厅今晚7点那场"), stack.text(sender, "希望调高温度，给个说法"),
+               stack.text(sender, "13812345678")]
+    final = answers[-1]
+    assert "工单号T" in final, answers
+    number = final.split("工单号")[1][:14]
+    with session_scope(stack.db_url) as session:
+        ticket = session.query(Ticket).filter_by(number=number).one()
+        assert ticket.type == "complaint" and ticket.contact_phone == "13812345678"
+        assert ticket.category == "环境卫生" and ticket.sender_id == sender
+    log = (stack.workdir / "actions.log").read_text(encoding="utf-8")
+    assert "13812345678" not in log  # masked in logs
+
+
+def test_emergency_first_reply_is_safety(stack):
+    replies = stack.say("e2e-emergency", "影厅里有人晕倒了")
+    assert "400-820-8800" in replies[0]["text"] and "120" in replies[0]["text"]
+    assert any("工单号T" in (r.get("text") or "") for r in replies)
+
+
+def _wechat(stack, text: str, openid: str = "o-e2e-openid") -> str:
+    from tools.wechat_send import build_message_xml, reply_content, signed_query
+
+    query = signed_query(stack.wechat["token"])
+    r = requests.post(f"{stack.rasa}/webhooks/wechat/webhook", params=query,
+                      data=build_message_xml(openid, text).encode("utf-8"), timeout=10)
+    assert r.status_code == 200
+    return reply_content(r.text) or ""
+
+
+def test_wechat_text_message_gets_fee(stack):
+    assert "每小时5元" in _wechat(stack, "停车怎么收费")
+
+
+def test_wechat_bad_signature_and_malformed_xml(stack):
+    r = requests.post(f"{stack.rasa}/webhooks/wechat/webhook",
+                      params={"signature": "bad", "timestamp": "1", "nonce": "2"}, data=b"<xml></xml>", timeout=10)
+    assert r.status_code == 403
+    from tools.wechat_send import signed_query
+
+    r = requests.post(f"{stack.rasa}/webhooks/wechat/webhook", params=signed_query(stack.wechat["token"]),
+                      data=b"<xml><Content>oops", timeout=10)
+    assert r.status_code == 400 and "Traceback" not in r.text
+
+
+def test_editor_publishes_new_film_and_parking_fee(stack):
+    """A new title is recognised and answered right after publishing, without retraining."""
+    from bot.db import session_scope
+    from bot.kb import loader
+
+    files = loader.read_dir(ROOT / "knowledge")
+    films = files["films.yml"].decode("utf-8") + (
+        "  - title: 银河快递\n    aliases: [快递]\n    genre: 科幻喜剧\n    runtime_min: 99\n    advisory: 全年龄\n"
+        "    formats: [\"standard:2D\"]\n    synopsis: 一位星际快递员必须在24小时内把一件神秘包裹送到银河尽头。\n"
+        "    director: 方一舟\n    cast: [陆小满, 程远]\n    language: 国语\n    release_date: 2026-11-20\n")
+    files["films.yml"] = films.encode("utf-8")
+    files["showtimes.csv"] += "daily,23:30,银河快递,7,2D\n".encode("utf-8")
+    files["parking.yml"] = files["parking.yml"].replace(b"fee_per_hour: 5", b"fee_per_hour: 8")
+    with session_scope(stack.db_url) as session:
+        loader.publish(session, files, author="editor-test")
+    try:
+        _ask_about_new_film(stack)
+    finally:
+        with session_scope(stack.db_url) as session:
+            loader.publish(session, loader.read_dir(ROOT / "knowledge"), author="editor-test", force=True)
+
+
+def _ask_about_new_film(stack):
+    parsed = stack.parse("银河快递明天几点有")
+    assert any(e["entity"] == "film" and e["value"] == "银河快递" for e in parsed["entities"]), parsed
+    reply = stack.text("e2e-editor", "银河快递明天几点有")
+    assert "《银河快递》" in reply and "23:30" in reply
+    reply = stack.text("e2e-editor2", "快递明天几点放")
+    assert "《银河快递》" in reply and "23:30" in reply
+    assert "每小时8元" in stack.text("e2e-editor3", "停车怎么收费")
