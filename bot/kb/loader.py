@@ -179,6 +179,7 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     complaints: schema.Complaints = p.docs["complaints.yml"]
     wording = [*complaints.empathy, complaints.apology_after, complaints.ask_facts,
                complaints.escalation.human_online, complaints.escalation.human_offline,
+               complaints.escalation.timeout, complaints.escalation.handback,
                complaints.emergency.first_reply, *(c.handling for c in complaints.categories),
                *(c.remedy for c in complaints.categories)]
     for text in wording:

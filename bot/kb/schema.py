@@ -283,6 +283,8 @@ class Anger(Strict):
 class Escalation(Strict):
     human_online: str
     human_offline: str
+    timeout: str
+    handback: str
 
 
 class Emergency(Strict):

@@ -1,0 +1,56 @@
+"""Actions the agent desk executes through Rasa's HTTP API, so every agent message and handoff change
+is an event in the tracker (the single record of the conversation) and reaches the patron's channel."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import knowledge
+from actions.tickets import due_label
+from bot.db import database_url, session_scope
+from bot.tickets import handoff as queue
+from bot.tickets import store as tickets
+
+
+class ActionAgentMessage(Action):
+    """Deliver the text an agent typed (slot ``agent_message``) to the patron."""
+
+    def name(self) -> Text:
+        return "action_agent_message"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        text = tracker.get_slot("agent_message")
+        if text:
+            dispatcher.utter_message(text=text)
+        return [SlotSet("agent_message", None)]
+
+
+class ActionHandoffTimeout(Action):
+    """Nobody claimed the conversation in time: the bot takes over again and says when they hear back."""
+
+    def name(self) -> Text:
+        return "action_handoff_timeout"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        escalation = knowledge().section("complaints")["escalation"]
+        with session_scope(database_url()) as session:
+            conv = queue.get_conversation(session, tracker.sender_id)
+            ticket = tickets.get_by_number(session, conv.ticket_number) if conv and conv.ticket_number else None
+            number, due = (ticket.number, due_label(ticket.reply_due)) if ticket else ("", "")
+        dispatcher.utter_message(response="utter_handoff_waiting", text=escalation["timeout"].format(ticket=number, due=due))
+        return []
+
+
+class ActionHandback(Action):
+    """The agent handed the conversation back: tell the patron the bot continues."""
+
+    def name(self) -> Text:
+        return "action_handback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(response="utter_handoff_waiting",
+                                 text=knowledge().section("complaints")["escalation"]["handback"])
+        return []
