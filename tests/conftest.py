@@ -38,7 +38,8 @@ def domain() -> Dict[str, Any]:
 
 def make_tracker(text: str, intent: str, entities: Optional[List[Dict[str, Any]]] = None,
                  slots: Optional[Dict[str, Any]] = None, sender: str = "patron-1", confidence: float = 0.99,
-                 active_loop: Optional[str] = None, events: Optional[List[Dict[str, Any]]] = None):
+                 active_loop: Optional[str] = None, events: Optional[List[Dict[str, Any]]] = None,
+                 filled: Optional[List[str]] = None):
     from rasa_sdk import Tracker
 
     ents = []
@@ -49,6 +50,8 @@ def make_tracker(text: str, intent: str, entities: Optional[List[Dict[str, Any]]
               "intent_ranking": [{"name": intent, "confidence": confidence}]}
     evs = list(events or []) + [{"event": "user", "text": text, "parse_data": latest, "timestamp": 0,
                                  "input_channel": "rest"}]
+    # slots filled from this message by Rasa's slot mappings (what form validation looks at)
+    evs += [{"event": "slot", "name": name, "value": (slots or {}).get(name)} for name in filled or []]
     return Tracker(sender, dict(slots or {}), latest, evs, False, None,
                    {"name": active_loop} if active_loop else {}, "action_listen")
 

@@ -1,0 +1,143 @@
+"""Service flows against SQLite: complaint tickets, form validation, emergencies, handoff, durable queue."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import service
+from actions.forms import ValidateComplaintForm, ValidateGroupBookingForm, ValidateRefundForm
+from bot.db import session_factory, session_scope
+from bot.kb import loader
+from bot.models import Ticket
+from bot.tickets import handoff
+from tests.conftest import ROOT
+
+
+def tickets(url):
+    with session_scope(url) as s:
+        return [(t.number, t.type, t.priority, t.contact_phone, t.category, dict(t.facts)) for t in s.query(Ticket).order_by(Ticket.id)]
+
+
+def slots_of(events):
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def test_picture_complaint_alerts_onsite_then_collects_facts(kb_url, tracker_factory, run_action):
+    texts, events, _ = run_action(service.ActionComplain(), tracker_factory("画面一直模糊，什么破影院", "complain"))
+    assert "非常理解您的感受" in texts[0]  # empathy first (anger detected)
+    assert "10分钟内到场" in texts[1] and "全额退款或免费改签" in texts[1]
+    slots = slots_of(events)
+    assert slots["complaint_category"] == "播放质量" and slots["complaint_onsite"] is True
+    [(number, kind, priority, phone, category, facts)] = tickets(kb_url)
+    assert kind == "complaint" and priority == 2 and category == "播放质量"
+    texts, _, _ = run_action(service.ActionSubmitComplaint(), tracker_factory("13812345678", "inform", slots={
+        **slots, "phone": "13812345678", "complaint_when": "1号厅 19:30", "complaint_wish": "退票"}))
+    assert f"工单号{number}" in texts[0]
+    [(_, _, _, phone, _, facts)] = tickets(kb_url)
+    assert phone == "13812345678" and facts["wish"] == "退票"
+
+
+def test_environment_complaint_logged_at_submit(kb_url, tracker_factory, run_action):
+    _, events, _ = run_action(service.ActionComplain(), tracker_factory("空调有点冷，能调高一点吗", "complain"))
+    assert tickets(kb_url) == []  # not on-site: the ticket comes with the facts
+    texts, _, _ = run_action(service.ActionSubmitComplaint(), tracker_factory("13912345678", "inform", slots={
+        **slots_of(events), "phone": "13912345678", "complaint_when": "7号厅", "complaint_wish": "调温度"}))
+    assert "工单号T" in texts[0] and "前回复您" in texts[0]
+    assert tickets(kb_url)[0][4] == "环境卫生"
+
+
+def _validate(form, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(form.run(dispatcher, tracker, domain))
+    return dispatcher.messages, slots_of(events)
+
+
+def test_invalid_phone_reasked_twice_then_human(kb_url, tracker_factory, domain):
+    form = ValidateComplaintForm()
+    base = {"requested_slot": "phone", "complaint_detail": "x", "complaint_when": "y", "complaint_wish": "z"}
+    msgs, slots = _validate(form, tracker_factory("123", "inform", slots={**base, "phone": "123"},
+                                                  active_loop="complaint_form", filled=["phone"]), domain)
+    assert msgs[0]["response"] == "utter_invalid_phone" and slots["phone"] is None and slots["form_retries"] == 1
+    msgs, slots = _validate(form, tracker_factory("12345", "inform", slots={**base, "phone": "12345", "form_retries": 2},
+                                                  active_loop="complaint_form", filled=["phone"]), domain)
+    assert msgs[0]["response"] == "utter_form_too_many_tries" and slots["needs_human"] is True
+
+
+def test_vague_head_count_gets_specific_reask(kb_url, tracker_factory, domain):
+    msgs, slots = _validate(ValidateGroupBookingForm(), tracker_factory(
+        "很多人", "inform", slots={"requested_slot": "party_size", "party_size": "很多人"},
+        active_loop="group_booking_form", filled=["party_size"]), domain)
+    assert msgs[0]["response"] == "utter_invalid_party_size" and slots["party_size"] is None
+    msgs, slots = _validate(ValidateGroupBookingForm(), tracker_factory(
+        "三十个人", "inform", slots={"requested_slot": "party_size", "party_size": "三十个人"},
+        active_loop="group_booking_form", filled=["party_size"]), domain)
+    assert slots["party_size"] == "30人"
+
+
+def test_side_question_mid_form_is_answered_and_form_resumes(kb_url, tracker_factory, domain):
+    msgs, slots = _validate(ValidateComplaintForm(), tracker_factory(
+        "停车怎么收费", "ask_parking", slots={"requested_slot": "phone", "phone": "停车怎么收费"},
+        active_loop="complaint_form", confidence=0.97, filled=["phone"]), domain)
+    assert msgs[0]["response"] == "utter_parking" and slots["phone"] is None and "form_retries" not in slots
+
+
+def test_refund_form_verdict_from_showtime(kb_url, tracker_factory, run_action):
+    texts, _, _ = run_action(service.ActionSubmitRefund(), tracker_factory("好", "affirm", slots={
+        "order_id": "XH202611230001", "phone": "13812345678", "purchase_channel": "猫眼",
+        "refund_show": "明天星际归途21:10"}))
+    assert "原平台" in texts[0] and tickets(kb_url) == []
+    texts, _, _ = run_action(service.ActionSubmitRefund(), tracker_factory("好", "affirm", slots={
+        "order_id": "XH202611230001", "phone": "13812345678", "purchase_channel": "小程序",
+        "refund_show": "后天星际归途晚上9点"}))
+    assert "免费退票" in texts[0] and any("工单号T" in t for t in texts)
+    assert tickets(kb_url)[0][1] == "refund" and tickets(kb_url)[0][5]["film"] == "星际归途"
+
+
+def test_emergency_first_reply_then_ticket(kb_url, tracker_factory, run_action):
+    texts, _, _ = run_action(service.ActionEmergency(), tracker_factory("影厅里有人晕倒了", "report_emergency"))
+    assert "400-820-8800" in texts[0] and "120" in texts[0]
+    assert tickets(kb_url)[0][1:3] == ("emergency", 1)
+    assert "工单号T" in texts[1]
+
+
+def _always_open(kb_url):
+    files = loader.read_dir(ROOT / "knowledge")
+    files["cinema.yml"] = files["cinema.yml"].replace(b'start: "09:00"', b'start: "00:00"')
+    with session_scope(kb_url) as s:
+        loader.publish(s, files, author="test")
+
+
+def test_handoff_queues_and_pauses_when_agent_online(kb_url, tracker_factory, run_action):
+    _always_open(kb_url)
+    with session_scope(kb_url) as s:
+        handoff.heartbeat(s, "agent-a", online=True)
+    texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    assert "您前面还有0位" in texts[0]
+    assert any(e.get("event") == "pause" for e in events)
+    with session_scope(kb_url) as s:
+        assert [c.sender_id for c in handoff.queue(s)] == ["patron-1"]
+
+
+def test_handoff_takes_message_when_nobody_online(kb_url, tracker_factory, run_action):
+    _always_open(kb_url)
+    texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    assert "人工客服不在线" in texts[0] and "工单号T" in texts[0]
+    assert not any(e.get("event") == "pause" for e in events)
+
+
+def test_ticket_kept_when_database_down_then_flushed(kb_url, tracker_factory, run_action, tmp_path, monkeypatch):
+    import actions.tickets as at
+    from bot.tickets.durable import TicketWriter
+
+    down = TicketWriter(lambda: session_factory("postgresql://xinghe@127.0.0.1:1/down")(), tmp_path / "queue")
+    monkeypatch.setattr(at, "_writer", down)
+    texts, _, _ = run_action(service.ActionSubmitLostItem(), tracker_factory("13812345678", "inform", slots={
+        "lost_item": "黑色钱包", "lost_where": "3号厅 19:30", "seat": "7排8号", "phone": "13812345678"}))
+    assert "登记已安全保存" in texts[0]
+    assert tickets(kb_url) == [] and len(down.pending()) == 1
+    up = TicketWriter(lambda: session_factory(kb_url)(), tmp_path / "queue")
+    assert up.flush() == 1 and up.flush() == 0
+    [(number, kind, _, phone, _, facts)] = tickets(kb_url)
+    assert kind == "lost_item" and phone == "13812345678" and facts["item"] == "黑色钱包"
