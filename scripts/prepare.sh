@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 PY=.venv/bin/python
-$PY -m bot.kb.cli import knowledge >&2
+$PY -m bot.kb.cli import --if-new knowledge >&2
 $PY -m bot.nlu.assets >&2
 # The model's name is a hash of everything training reads, so unchanged data reuses the model.
 hash="$(cat config.yml domain.yml $(find data -type f \( -name '*.yml' -o -name '*.txt' \) | sort) | sha256sum | cut -c1-16)"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -58,12 +57,9 @@ def make_tracker(text: str, intent: str, entities: Optional[List[Dict[str, Any]]
 
 def render(domain: Dict[str, Any], message: Dict[str, Any]) -> str:
     """The text a patron sees for a dispatched message (template filled like Rasa does)."""
-    if message.get("text"):
-        return message["text"]
-    template = domain["responses"][message["response"]][0]["text"]
-    args = {k: v for k, v in message.items() if k not in ("response", "buttons", "template")}
-    args.update(message.get("kwargs") or {})
-    return re.sub(r"\{(\w+)\}", lambda m: str(args.get(m.group(1), m.group(0))), template)
+    from bot.kb.preview import render as fill
+
+    return fill(message)
 
 
 @pytest.fixture()

@@ -44,6 +44,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     files = loader.read_dir(args.dir)
     _progress(f"validating {len(files)} files from {args.dir} ...")
+    if args.if_new:
+        # start-up import: files already published once are not re-imported over newer editor changes
+        with session_scope() as session:
+            seen = loader.version_with_checksum(session, loader.checksum(files))
+        if seen is not None:
+            print(f"unchanged (these files are version {seen}; current version kept)")
+            return 0
     try:
         with session_scope() as session:
             version = loader.publish(session, files, author=args.author, comment=args.comment or f"import {args.dir}")
@@ -116,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         p.add_argument("dir", nargs="?", default=str(DEFAULT_DIR))
         p.add_argument("--comment", default="")
+        if name == "import":
+            p.add_argument("--if-new", action="store_true",
+                           help="skip files that were already published once (keeps newer edits made in the editor)")
         p.set_defaults(fn=fn)
     p = sub.add_parser("export", help="write the published files to a folder")
     p.add_argument("dir")

@@ -1,0 +1,68 @@
+"""Preview the bot's answer with a draft of the knowledge, before an editor publishes it.
+
+The draft is loaded into a scratch SQLite store and the same topic handlers the action server uses
+answer the sample question, so the preview is exactly what patrons would read.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from bot.db import ROOT, make_engine
+from bot.kb import loader
+from bot.kb.store import Knowledge, KnowledgeStore
+
+
+def draft_knowledge(files: Dict[str, bytes]) -> Knowledge:
+    """A snapshot of unpublished files (validated like an import)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from bot.models import Base
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'draft.db'}")
+        Base.metadata.create_all(engine)
+        factory = sessionmaker(bind=engine, future=True, expire_on_commit=False)
+        with factory() as session:
+            loader.publish(session, files, author="preview")
+            session.commit()
+        knowledge = KnowledgeStore(factory).get()
+        engine.dispose()
+    return knowledge
+
+
+@lru_cache(maxsize=1)
+def _responses() -> Dict[str, Any]:
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+def render(message: Dict[str, Any]) -> str:
+    """Fill a dispatched response's template the way Rasa does."""
+    if message.get("text"):
+        return message["text"]
+    template = _responses()[message["response"]][0]["text"]
+    return re.sub(r"\{(\w+)\}", lambda m: str(message.get(m.group(1), m.group(0))), template)
+
+
+def preview_answer(files: Dict[str, bytes], question: str, parse: Dict[str, Any]) -> List[str]:
+    """Answer ``question`` (with its ``/model/parse`` result) from the draft files."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.common import build_ask
+    from actions.topics import INTENT_TOPIC, TOPICS
+
+    intent = (parse.get("intent") or {}).get("name")
+    topic = INTENT_TOPIC.get(intent)
+    if topic is None:
+        return []
+    latest = {"text": question, "intent": parse.get("intent"), "entities": parse.get("entities", [])}
+    tracker = Tracker("preview", {}, latest, [], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    TOPICS[topic]().answer(dispatcher, draft_knowledge(files), build_ask(tracker, topic))
+    return [render(m) for m in dispatcher.messages]
