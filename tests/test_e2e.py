@@ -101,7 +101,7 @@ def test_editor_publishes_new_film_and_parking_fee(stack):
         "    formats: [\"standard:2D\"]\n    synopsis: 一位星际快递员必须在24小时内把一件神秘包裹送到银河尽头。\n"
         "    director: 方一舟\n    cast: [陆小满, 程远]\n    language: 国语\n    release_date: 2026-11-20\n")
     files["films.yml"] = films.encode("utf-8")
-    files["showtimes.csv"] += "daily,23:30,银河快递,7,2D\n".encode("utf-8")
+    files["showtimes.csv"] += "daily,23:30,银河快递,5,2D\n".encode("utf-8")
     files["parking.yml"] = files["parking.yml"].replace(b"fee_per_hour: 5", b"fee_per_hour: 8")
     with session_scope(stack.db_url) as session:
         loader.publish(session, files, author="editor-test")

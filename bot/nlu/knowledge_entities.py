@@ -18,9 +18,17 @@ from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.nlu import knowledge_names
+
 logger = logging.getLogger(__name__)
 
+from bot.privacy import install_masking_filter  # noqa: E402
+
+# loaded by the Rasa server after it configured logging: mask phones and order ids in its logs too
+install_masking_filter()
+
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])[Xx][Hh]\d{12}(?!\d)")
 NAME = "KnowledgeEntityExtractor"
 
 
@@ -38,55 +46,11 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def __init__(self, config: Dict[str, Any]) -> None:
         self._config = config
-        self._version = -1
-        self._names: List[Tuple[str, str]] = []  # (lower-cased name, surface name), longest first
-        self._order_id = re.compile(r"(?<![A-Za-z0-9])[Xx][Hh]\d{12}(?!\d)")
-        self._warned = False
 
     @classmethod
     def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> "KnowledgeEntityExtractor":
         return cls(config)
-
-    # ------------------------------------------------------------------ knowledge
-    def _refresh(self) -> None:
-        try:
-            from bot.kb.store import default_store
-
-            k = default_store().get()
-        except Exception as exc:  # no store (e.g. benchmarking the pipeline on other data): patterns only
-            if not self._warned:
-                logger.warning("knowledge store unavailable, film recognition from the store is off: %s", exc)
-                self._warned = True
-            return
-        if k.version == self._version:
-            return
-        names = {n.lower(): n for f in k.films for n in (f.title, *f.aliases)}
-        self._names = sorted(names.items(), key=lambda item: -len(item[0]))
-        fmt = k.section("orders")["order_id"]
-        self._order_id = re.compile(
-            rf"(?<![A-Za-z0-9]){''.join(f'[{c.upper()}{c.lower()}]' for c in fmt['prefix'])}\d{{{fmt['digits']}}}(?!\d)")
-        try:  # new titles become single jieba tokens for this process's tokenizer as well
-            import jieba
-
-            for _, surface in self._names:
-                jieba.add_word(surface, freq=3000)
-        except Exception:  # pragma: no cover - jieba is always installed with this pipeline
-            pass
-        self._version = k.version
-
-    # ------------------------------------------------------------------ extraction
-    def _film_spans(self, text: str) -> List[Tuple[int, int]]:
-        low = text.lower()
-        spans: List[Tuple[int, int]] = []
-        for name, _ in self._names:
-            start = low.find(name)
-            while start != -1:
-                span = (start, start + len(name))
-                if not any(_overlaps(span, s) for s in spans):
-                    spans.append(span)
-                start = low.find(name, start + 1)
-        return spans
 
     def _entity(self, name: str, text: str, span: Tuple[int, int]) -> Dict[str, Any]:
         return {"entity": name, "start": span[0], "end": span[1], "value": text[span[0]:span[1]],
@@ -98,9 +62,9 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
             return
         entities: List[Dict[str, Any]] = list(message.get(ENTITIES, []))
         found: List[Dict[str, Any]] = []
+        names = knowledge_names.current()
         if self._config.get("films", True):
-            self._refresh()
-            for span in self._film_spans(text):
+            for span in names.film_spans(text):
                 clash = [e for e in entities if _overlaps(span, (e["start"], e["end"]))]
                 if not clash:
                     found.append(self._entity("film", text, span))
@@ -109,7 +73,7 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
                     entities = [e for e in entities if e not in clash]
                     found.append(self._entity("film", text, span))
         if self._config.get("patterns", True):
-            for name, pattern in (("phone", PHONE), ("order_id", self._order_id)):
+            for name, pattern in (("phone", PHONE), ("order_id", names.order_id or ORDER_ID)):
                 for m in pattern.finditer(text):
                     span = m.span()
                     clash = [e for e in entities if _overlaps(span, (e["start"], e["end"]))]

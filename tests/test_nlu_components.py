@@ -1,0 +1,78 @@
+"""The knowledge-driven NLU components on real Rasa messages (jieba tokens), with a SQLite store."""
+from __future__ import annotations
+
+import pytest
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.db import session_scope
+from bot.kb import loader
+from bot.nlu import knowledge_names
+from bot.nlu.knowledge_entities import KnowledgeEntityExtractor
+from bot.nlu.knowledge_tokens import FILM_LEMMA, FilmTitleMasker, KnowledgeVocabulary
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def names(kb_url, monkeypatch):
+    monkeypatch.setattr(knowledge_names, "_checked", 0.0)
+    monkeypatch.setattr(knowledge_names, "_names", knowledge_names.Names())
+    return kb_url
+
+
+def tokenize(text):
+    message = Message({TEXT: text})
+    tokenizer = JiebaTokenizer(JiebaTokenizer.get_default_config(), None, None)
+    message.set(TOKENS_NAMES[TEXT], tokenizer.tokenize(message, TEXT))
+    return message
+
+
+def publish_new_film(url):
+    files = loader.read_dir(ROOT / "knowledge")
+    files["films.yml"] += ("  - title: 银河快递\n    aliases: [快递侠]\n    genre: 科幻\n    runtime_min: 99\n"
+                           "    advisory: 全年龄\n    formats: [\"standard:2D\"]\n    synopsis: 星际快递员的一天。\n"
+                           "    director: 方一舟\n    cast: [陆小满]\n    release_date: 2026-11-20\n").encode()
+    with session_scope(url) as s:
+        loader.publish(s, files)
+    knowledge_names._checked = 0.0
+
+
+def test_new_title_is_one_token_masked_and_tagged(names):
+    publish_new_film(names)
+    KnowledgeVocabulary().process([Message({TEXT: "x"})])
+    message = tokenize("银河快递明天几点有")
+    tokens = message.get(TOKENS_NAMES[TEXT])
+    assert tokens[0].text == "银河快递"
+    FilmTitleMasker().process([message])
+    assert tokens[0].lemma == FILM_LEMMA and tokens[1].lemma != FILM_LEMMA
+    KnowledgeEntityExtractor({"films": True, "patterns": True}).process([message])
+    assert [(e["entity"], e["value"]) for e in message.get(ENTITIES)] == [("film", "银河快递")]
+
+
+def test_alias_and_patterns(names):
+    message = tokenize("星际明天还有票吗 手机13812345678 订单xh202611230001")
+    FilmTitleMasker().process([message])
+    KnowledgeEntityExtractor({"films": True, "patterns": True}).process([message])
+    found = {(e["entity"], e["value"]) for e in message.get(ENTITIES)}
+    assert found == {("film", "星际"), ("phone", "13812345678"), ("order_id", "xh202611230001")}
+
+
+def test_diet_partial_title_is_widened(names):
+    message = tokenize("我想看熊猫总动员")
+    message.set(ENTITIES, [{"entity": "film", "start": 3, "end": 5, "value": "熊猫", "extractor": "DIETClassifier"}])
+    KnowledgeEntityExtractor({"films": True, "patterns": True}).process([message])
+    assert [(e["entity"], e["value"]) for e in message.get(ENTITIES)] == [("film", "熊猫总动员")]
+
+
+def test_no_store_means_no_op(monkeypatch, tmp_path):
+    from bot.kb import store
+
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setattr(store, "_default", None)
+    monkeypatch.setattr(knowledge_names, "_checked", 0.0)
+    monkeypatch.setattr(knowledge_names, "_names", knowledge_names.Names())
+    message = tokenize("星际归途几点")
+    FilmTitleMasker().process([message])
+    assert all(t.lemma != FILM_LEMMA for t in message.get(TOKENS_NAMES[TEXT]))
