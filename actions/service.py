@@ -173,10 +173,10 @@ class ActionSubmitGroupBooking(Action):
         private = any("包场" in (e.get("text") or "") for e in tracker.events if e.get("event") == "user")
         rule = s["private_screening"] if private else s["group"]
         if size is not None and not private and size < s["group"]["min_people"]:
-            dispatcher.utter_message(response="utter_group_rule_size", text=s["group"]["text"], size=size,
+            dispatcher.utter_message(response="utter_group_rule_size", rule=s["group"]["text"], size=size,
                                      min=s["group"]["min_people"])
         if day is not None and (day - now().date()).days < rule["advance_days"]:
-            dispatcher.utter_message(response="utter_group_rule_advance", text=rule["text"], days=rule["advance_days"])
+            dispatcher.utter_message(response="utter_group_rule_advance", rule=rule["text"], days=rule["advance_days"])
         facts = {"kind": "包场" if private else "团体票", "party_size": size, "when": when,
                  "date": day.isoformat() if day else None, "film": tracker.get_slot("film"),
                  "hall_preference": tracker.get_slot("hall_pref"), "invoice": tracker.get_slot("invoice")}

@@ -141,3 +141,30 @@ def test_ticket_kept_when_database_down_then_flushed(kb_url, tracker_factory, ru
     assert up.flush() == 1 and up.flush() == 0
     [(number, kind, _, phone, _, facts)] = tickets(kb_url)
     assert kind == "lost_item" and phone == "13812345678" and facts["item"] == "黑色钱包"
+
+
+@pytest.mark.parametrize("form,slot,bad,good,expected,response", [
+    ("order", "order_id", "12345", "xh 2026 1123 0001", "XH202611230001", "utter_invalid_order_id"),
+    ("refund", "refund_show", "随便哪场", "明天星际归途晚上", "明天星际归途晚上", "utter_invalid_refund_show"),
+    ("group", "booking_time", "尽快吧", "下周六下午", "下周六下午", "utter_invalid_booking_time"),
+])
+def test_form_validation_reasks_specifically(kb_url, tracker_factory, domain, form, slot, bad, good, expected, response):
+    from actions.forms import ValidateGroupBookingForm, ValidateOrderProblemForm, ValidateRefundForm
+
+    validator = {"order": ValidateOrderProblemForm, "refund": ValidateRefundForm, "group": ValidateGroupBookingForm}[form]()
+    loop = validator.form
+    msgs, slots = _validate(validator, tracker_factory(bad, "inform", slots={"requested_slot": slot, slot: bad},
+                                                       active_loop=loop, filled=[slot]), domain)
+    assert msgs[0]["response"] == response and slots[slot] is None
+    msgs, slots = _validate(validator, tracker_factory(good, "inform", slots={"requested_slot": slot, slot: good},
+                                                       active_loop=loop, filled=[slot]), domain)
+    assert slots[slot] == expected and not msgs
+
+
+def test_group_booking_rules_from_store(kb_url, tracker_factory, run_action):
+    texts, _, _ = run_action(service.ActionSubmitGroupBooking(), tracker_factory("不需要", "deny", slots={
+        "contact_name": "王先生", "phone": "13812345678", "party_size": "12人", "booking_time": "明天下午",
+        "film": "熊猫总动员", "hall_pref": "都可以", "invoice": "不需要"}))
+    joined = "\n".join(texts)
+    assert "满20人即可享团体价" in joined and "工单号T" in joined and "1个工作日内回电" in joined
+    assert tickets(kb_url)[0][1] == "group_booking"
