@@ -8,7 +8,7 @@ PY=.venv/bin/python
 $PY -m bot.kb.cli import --if-new knowledge >&2
 $PY -m bot.nlu.assets >&2
 # The model's name is a hash of everything training reads, so unchanged data reuses the model.
-hash="$(cat config.yml domain.yml $(find data -type f \( -name '*.yml' -o -name '*.txt' \) | sort) | sha256sum | cut -c1-16)"
+hash="$(cat config.yml domain.yml $(find data bot/nlu -type f \( -name '*.yml' -o -name '*.txt' -o -name '*.py' \) | sort) | sha256sum | cut -c1-16)"
 model="models/xinghe-$hash.tar.gz"
 if [ ! -f "$model" ]; then
   echo "==> training $model (a few minutes on 2 cores)" >&2

@@ -41,3 +41,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -r requirements.lock
   echo "$want" > "$stamp"
 fi
+
+# Browser for the web chat tests: tests/test_webchat.py drives Debian's Chromium through Playwright
+# (never `playwright install`, which downloads a browser build), plus a Chinese font for its screenshots.
+# Installed only when missing, and only as root; otherwise say how.
+browser_pkgs=()
+[ -x /usr/bin/chromium ] || browser_pkgs+=(chromium)
+{ [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || fc-list :lang=zh 2>/dev/null | grep -q .; } || browser_pkgs+=(fonts-wqy-zenhei)
+if [ "${#browser_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing ${browser_pkgs[*]} for the web chat browser tests (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_pkgs[@]}" >/dev/null
+  else
+    echo "==> missing ${browser_pkgs[*]}: tests/test_webchat.py fails without Chromium. Install with:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y ${browser_pkgs[*]}" >&2
+  fi
+fi

@@ -1,0 +1,218 @@
+/*
+ * 星河国际影城 在线客服: mounts the vendored rasa-webchat widget (window.WebChat, see vendor/VERSION.txt)
+ * with the cinema's Chinese texts and colours, and fills in what the widget lacks for keyboard and
+ * screen-reader users (labels, focusable quick replies, a live message log) and for Chinese input
+ * methods (Enter that confirms an IME candidate must not send the message).
+ *
+ * XingheWebchat.mount({socketUrl, socketPath, embedded, element, title}) is called by /chat and by
+ * /widget.js. Conversation state (session id and messages) is kept in localStorage by the widget, so
+ * a reload or a reconnect rejoins the same Rasa conversation (socketio session_persistence) and shows
+ * the history. Messages sent to the session from outside a user turn (an agent's replies while an
+ * agent holds the conversation) arrive as ordinary bot_uttered events and are shown the same way.
+ */
+(function () {
+  'use strict';
+
+  var TEXT = {
+    title: '星河国际影城 在线客服',
+    subtitle: '智能客服小星 · 可随时转人工',
+    hint: '请输入您的问题，按回车发送',
+    connecting: '正在连接客服…',
+    input: '输入您的问题',
+    send: '发送',
+    log: '对话记录',
+    open: '打开在线客服',
+    close: '关闭在线客服',
+    fullscreen: '切换全屏',
+    avatar: '客服头像',
+    image: '图片',
+    typing: '客服正在输入',
+    reply: '快捷回复：',
+    offline: '连接已断开，正在重新连接…',
+    online: '已连接'
+  };
+
+  var COLORS = {
+    main: '#3b2f8f',        // header, launcher, quick-reply border (white text on it: contrast 10:1)
+    userBg: '#3b2f8f',
+    userText: '#ffffff',
+    botBg: '#ffffff',
+    botText: '#1c1b22'
+  };
+
+  function messageDelay(text) {
+    // The widget shows the typing indication for this long before each bot message.
+    var ms = 25 * String(text || '').length;
+    return Math.max(350, Math.min(ms, 1200));
+  }
+
+  function setAttr(el, name, value) {
+    if (el && el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  /* Accessibility and localisation fixes applied whenever the widget re-renders. */
+  function patch(root, state) {
+    var q = function (sel) { return root.querySelectorAll(sel); };
+    var i;
+
+    var input = root.querySelector('.rw-new-message');
+    if (input) {
+      setAttr(input, 'aria-label', TEXT.input);
+      setAttr(input, 'lang', 'zh-CN');
+      setAttr(input, 'enterkeyhint', 'send');
+      if (!input.__xhIme) {
+        input.__xhIme = true;
+        // React listens on document; stopping the event here keeps an IME's confirming Enter from sending.
+        input.addEventListener('keydown', function (e) {
+          if (e.isComposing || e.keyCode === 229) e.stopPropagation();
+        });
+      }
+    }
+    var send = root.querySelector('.rw-send');
+    if (send) { setAttr(send, 'aria-label', TEXT.send); setAttr(send, 'title', TEXT.send); }
+
+    var log = root.querySelector('.rw-messages-container');
+    if (log) {
+      setAttr(log, 'role', 'log');
+      setAttr(log, 'aria-live', 'polite');
+      setAttr(log, 'aria-label', TEXT.log);
+      setAttr(log, 'tabindex', '0');   // scrollable region reachable by keyboard
+    }
+
+    var launchers = q('.rw-launcher');
+    for (i = 0; i < launchers.length; i++) {
+      var open = !!root.querySelector('.rw-conversation-container');
+      setAttr(launchers[i], 'aria-label', open ? TEXT.close : TEXT.open);
+      setAttr(launchers[i], 'aria-expanded', open ? 'true' : 'false');
+    }
+    var closers = q('.rw-close-button');
+    for (i = 0; i < closers.length; i++) setAttr(closers[i], 'aria-label', TEXT.close);
+    var fulls = q('.rw-toggle-fullscreen-button');
+    for (i = 0; i < fulls.length; i++) setAttr(fulls[i], 'aria-label', TEXT.fullscreen);
+
+    var imgs = q('img');
+    for (i = 0; i < imgs.length; i++) {
+      var img = imgs[i];
+      var alt = img.getAttribute('alt');
+      if (img.closest('.rw-launcher, .rw-close-button, .rw-send, .rw-toggle-fullscreen-button')) {
+        setAttr(img, 'alt', '');                       // the button carries the label
+      } else if (alt === 'profile' || alt === 'chat avatar') {
+        setAttr(img, 'alt', TEXT.avatar);
+      } else if (img.closest('.rw-image-frame, .rw-image-details, .rw-message') && !alt) {
+        setAttr(img, 'alt', TEXT.image);
+      }
+    }
+    var svgs = q('.rw-send svg, .rw-launcher svg');
+    for (i = 0; i < svgs.length; i++) { setAttr(svgs[i], 'aria-hidden', 'true'); setAttr(svgs[i], 'focusable', 'false'); }
+
+    // Quick replies are <div>s with a click handler: make them buttons for the keyboard and screen readers.
+    var replies = q('.rw-reply');
+    for (i = 0; i < replies.length; i++) {
+      var r = replies[i];
+      if (r.tagName === 'A') continue;
+      setAttr(r, 'role', 'button');
+      setAttr(r, 'tabindex', '0');
+      setAttr(r, 'aria-label', TEXT.reply + (r.textContent || '').trim());
+      if (!r.__xhKeys) {
+        r.__xhKeys = true;
+        r.addEventListener('keydown', function (e) {
+          if (e.key === 'Enter' || e.key === ' ' || e.key === 'Spacebar') { e.preventDefault(); this.click(); }
+        });
+      }
+    }
+    var groups = q('.rw-replies');
+    for (i = 0; i < groups.length; i++) setAttr(groups[i], 'role', 'group');
+
+    var links = q('.rw-message a[href]');
+    for (i = 0; i < links.length; i++) {
+      setAttr(links[i], 'target', '_blank');
+      setAttr(links[i], 'rel', 'noopener noreferrer');
+    }
+
+    var typing = root.querySelector('.rw-typing-indication');
+    if (typing) { setAttr(typing, 'role', 'status'); setAttr(typing, 'aria-label', TEXT.typing); }
+
+    if (state.status) {
+      var connected = !root.querySelector('.rw-loading');
+      if (connected) state.everConnected = true;
+      var msg = connected ? '' : (state.everConnected ? TEXT.offline : TEXT.connecting);
+      if (state.status.textContent !== msg) state.status.textContent = msg;
+    }
+  }
+
+  function watch(root, embedded) {
+    var state = { status: null, everConnected: false };
+    // A live region for the connection state: a visible bar above the full-page chat (whose widget
+    // header, with its own indicator, is hidden), visually hidden next to the launcher.
+    state.status = document.createElement('div');
+    state.status.className = embedded ? 'xh-page-status' : 'xh-visually-hidden';
+    state.status.setAttribute('role', 'status');
+    state.status.setAttribute('aria-live', 'polite');
+    root.parentNode.insertBefore(state.status, embedded ? root : root.nextSibling);
+
+    var scheduled = false;
+    var run = function () { scheduled = false; patch(root, state); };
+    new MutationObserver(function () {
+      if (!scheduled) { scheduled = true; (window.requestAnimationFrame || setTimeout)(run); }
+    }).observe(root, { childList: true, subtree: true });
+    run();
+  }
+
+  function hasConversation() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem('chat_session') || 'null');
+      return !!(saved && saved.session_id);
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function mount(cfg) {
+    cfg = cfg || {};
+    if (!window.WebChat || typeof window.WebChat.default !== 'function') {
+      throw new Error('rasa-webchat bundle (window.WebChat) is not loaded');
+    }
+    var root = cfg.element;
+    if (!root) {
+      root = document.createElement('div');
+      root.id = 'xinghe-webchat';
+      document.body.appendChild(root);
+    }
+    root.classList.add('xh-webchat');
+    if (cfg.embedded) root.classList.add('xh-webchat-page');
+    root.setAttribute('lang', 'zh-CN');
+
+    var props = {
+      socketUrl: cfg.socketUrl,
+      socketPath: cfg.socketPath || '/socket.io/',
+      title: cfg.title || TEXT.title,
+      subtitle: cfg.subtitle || TEXT.subtitle,
+      inputTextFieldHint: TEXT.hint,
+      connectingText: TEXT.connecting,
+      initPayload: '/greet',            // a new conversation starts with the welcome and its quick replies
+      customData: { language: 'zh' },
+      embedded: !!cfg.embedded,
+      showCloseButton: !cfg.embedded,
+      showFullScreenButton: false,
+      hideWhenNotConnected: false,
+      displayUnreadCount: true,
+      // The launcher on the cinema's pages connects only once the patron opens it, unless a conversation
+      // is under way: then it connects at once so replies (an agent's too) arrive while it is closed.
+      connectOn: cfg.embedded || hasConversation() ? 'mount' : 'open',
+      withRules: false,
+      params: { storage: 'local' },
+      customMessageDelay: messageDelay,
+      mainColor: COLORS.main,
+      userBackgroundColor: COLORS.userBg,
+      userTextColor: COLORS.userText,
+      assistBackgoundColor: COLORS.botBg,  // (sic) the widget's prop name
+      assistTextColor: COLORS.botText,
+      onSocketEvent: cfg.onSocketEvent || {}
+    };
+    window.WebChat.default(props, root);
+    watch(root, !!cfg.embedded);
+    return root;
+  }
+
+  window.XingheWebchat = { mount: mount, text: TEXT };
+})();
