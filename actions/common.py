@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Text
 from zoneinfo import ZoneInfo
@@ -24,12 +25,21 @@ def now() -> dt.datetime:
     return dt.datetime.now(TZ).replace(tzinfo=None)
 
 
+HALL = re.compile(r"([1-9]\d?|[一二三四五六七八九十])号厅")
+SEAT = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?")
+
+
 def latest_entities(tracker: Tracker) -> Dict[str, str]:
-    """First value of each entity in the latest message."""
+    """First value of each entity in the latest message; hall and seat are read from the words."""
     values: Dict[str, str] = {}
     for e in tracker.latest_message.get("entities", []) or []:
         if e.get("entity") in ENTITY_KEYS and e.get("value") not in (None, ""):
             values.setdefault(e["entity"], str(e["value"]))
+    text = tracker.latest_message.get("text") or ""
+    for key, pattern in (("hall", HALL), ("seat", SEAT)):
+        m = pattern.search(text)
+        if m and key not in values:
+            values[key] = m.group(0)
     return values
 
 

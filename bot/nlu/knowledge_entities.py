@@ -1,4 +1,4 @@
-"""Rasa NLU component: entities the knowledge store knows, recognised at run time.
+"""Rasa NLU component: entities the knowledge store knows, recognised at run time, and a final tidy-up.
 
 Film titles and aliases are read from the published store on every message (cached per version), so
 a title an editor publishes is recognised in the next message without retraining. The component also
@@ -15,10 +15,10 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu import knowledge_names
+from bot.nlu import entity_cleanup, knowledge_names
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,10 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
                         continue
                     entities = [e for e in entities if e not in clash]
                     found.append(self._entity(name, text, span))
-        if found:
-            merged = sorted(entities + found, key=lambda e: e["start"])
-            message.set(ENTITIES, merged, add_to_output=True)
+        intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        cleaned = entity_cleanup.clean(entities + found, text, intent)
+        if cleaned != message.get(ENTITIES, []):
+            message.set(ENTITIES, cleaned, add_to_output=True)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -1,0 +1,83 @@
+"""Tidy the entities DIET proposes before they leave the NLU pipeline.
+
+- Values that cannot be what their type says are dropped (a phone that is not a mobile number, a
+  head count without a number, a one-character date or time).
+- Adjacent pieces of one expression are joined (「晚上」+「7点后」→「晚上7点后」) and cut-off ends are
+  completed (「下周」 before 「三」→「下周三」, 「12」 before 「点」→「12点」).
+- Entity types that carry no meaning for the predicted intent are dropped: a ticket type matters to a
+  price question, not to an emergency; chit-chat carries no entities. Phone numbers and order ids are
+  always kept, since forms rely on them whatever the intent.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+NUMBER = re.compile(r"[0-9０-９零一二两三四五六七八九十百千]")
+PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
+ALWAYS_KEEP = {"phone", "order_id"}
+NONE = {"film", "date", "time", "hall_type", "ticket_type", "facility", "party_size", "lost_item"}
+DROP_FOR_INTENT: Dict[str, set] = {
+    "greet": NONE, "goodbye": NONE, "thank": NONE, "bot_challenge": NONE, "affirm": NONE, "deny": NONE,
+    "out_of_scope": NONE,
+    "ask_film_info": {"ticket_type", "facility", "lost_item", "party_size"},
+    "ask_hall_types": {"ticket_type", "facility", "lost_item", "party_size"},
+    "ask_viewing_rules": {"ticket_type", "lost_item", "party_size"},
+    "ask_facilities": {"ticket_type", "lost_item", "party_size"},
+    "ask_vip_service": {"facility", "ticket_type", "lost_item"},
+    "ask_member_points": {"facility", "lost_item"},
+    "ask_member_benefits": {"facility", "lost_item"},
+    "ask_cinema_info": {"ticket_type", "lost_item", "party_size", "facility"},
+    "ask_parking": {"ticket_type", "lost_item", "party_size"},
+    "report_emergency": {"ticket_type", "party_size", "lost_item", "facility"},
+    "complain": {"facility", "lost_item", "ticket_type", "party_size"},
+    "give_feedback": {"lost_item", "party_size"},
+    "report_order_problem": {"facility", "lost_item"},
+}
+WEEKDAY_TAIL = re.compile(r"^[一二三四五六日天末]")
+TIME_TAIL = re.compile(r"^(点半|点钟|点|时|:\d\d|：\d\d)(以后|之后|以前|之前|左右|前后|后|前)?")
+
+
+def _plausible(e: Dict[str, Any]) -> bool:
+    value = str(e.get("value") or "")
+    kind = e["entity"]
+    if kind == "phone":
+        return bool(PHONE.match(re.sub(r"[\s-]", "", value)))
+    if kind == "order_id":
+        return bool(re.match(r"^[A-Za-z]{2}\s*\d{12}$", value.strip()))
+    if kind == "party_size":
+        return bool(NUMBER.search(value)) or value in ("我们俩", "俩人")
+    if kind in ("date", "time", "lost_item", "hall_type", "film"):
+        return len(value.strip()) >= 2 or (kind in ("lost_item", "film") and len(value.strip()) == 1 and value in "伞包")
+    return bool(value.strip())
+
+
+def _complete(e: Dict[str, Any], text: str) -> Dict[str, Any]:
+    rest = text[e["end"]:]
+    tail: Optional[re.Match] = None
+    if e["entity"] == "date" and re.search(r"(周|星期|礼拜)$", e["value"]):
+        tail = WEEKDAY_TAIL.match(rest)
+    elif e["entity"] == "time" and re.search(r"\d$|[一二两三四五六七八九十]$", e["value"]):
+        tail = TIME_TAIL.match(rest)
+    if tail:
+        e = dict(e, end=e["end"] + tail.end())
+        e["value"] = text[e["start"]:e["end"]]
+    return e
+
+
+def _merge(entities: List[Dict[str, Any]], text: str) -> List[Dict[str, Any]]:
+    out: List[Dict[str, Any]] = []
+    for e in sorted(entities, key=lambda x: x["start"]):
+        prev = out[-1] if out else None
+        if prev and prev["entity"] == e["entity"] == "time" and prev["end"] == e["start"]:
+            out[-1] = dict(prev, end=e["end"], value=text[prev["start"]:e["end"]])
+        else:
+            out.append(e)
+    return out
+
+
+def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> List[Dict[str, Any]]:
+    drop = DROP_FOR_INTENT.get(intent or "", set())
+    kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e["entity"] not in drop)]
+    kept = [_complete(e, text) if e["entity"] in ("date", "time") else e for e in kept]
+    return _merge(kept, text)
