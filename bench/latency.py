@@ -48,17 +48,20 @@ REQUEST_TIMEOUT = 60.0
 # -- measuring one server -----------------------------------------------------------------------------
 
 async def _measure_rest(url: str, conversations, messages: int, concurrency: int, time_budget: float,
-                        tag: str) -> Dict[str, dict]:
+                        tag: str, show_replies: bool = False) -> Dict[str, dict]:
     import aiohttp
 
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=max(concurrency, 1) + 2)
+    replies: Dict[str, str] = {}
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async def send(sender: str, text: str) -> str:
             async with session.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"HTTP {r.status}: {(await r.text())[:120]}")
                 body = await r.json()
+            if show_replies and text not in replies:
+                replies[text] = " / ".join(str(m.get("text", "")).replace("\n", " ")[:60] for m in body)
             return "ok" if any(m.get("text") or m.get("custom") or m.get("buttons") for m in body) else "empty"
 
         # Warm-up (not counted): the first predictions build TensorFlow graphs and fill caches.
@@ -68,6 +71,8 @@ async def _measure_rest(url: str, conversations, messages: int, concurrency: int
             result = await run_load(send, conversations, senders, messages, time_budget, f"bench-{tag}-{label}")
             out[label] = dict(summarize(result.latencies, result.wall), errors=len(result.errors),
                               empty=result.count("empty"), first_error=(result.errors[:1] or [""])[0])
+        for text, reply in replies.items():
+            print(f"  {tag} reply check: {text} -> {reply}")
         return out
 
 
@@ -179,7 +184,7 @@ def bench_ours(args, workdir: Path, procs: List[subprocess.Popen]) -> dict:
         pid = stack.procs[1].pid
         port = stack.rasa_port
     res.update(asyncio.run(_measure_rest(url, OUR_CONVERSATIONS, args.messages, args.concurrency,
-                                         args.time_budget, "ours")))
+                                         args.time_budget, "ours", args.show_replies)))
     _print_phase("rest", "1 sender", res["seq"])
     _print_phase("rest", f"{args.concurrency} senders", res["conc"])
     res["rss"] = _rss_line("ours", pid or pid_listening_on(port))
@@ -223,7 +228,7 @@ def bench_stock(args, workdir: Path, procs: List[subprocess.Popen]) -> dict:
     res["startup"] = time.monotonic() - t0
     print(f"stock: server ready in {res['startup']:.0f} s", flush=True)
     res.update(asyncio.run(_measure_rest(url, STOCK_CONVERSATIONS, args.messages, args.concurrency,
-                                         args.time_budget, "stock")))
+                                         args.time_budget, "stock", args.show_replies)))
     _print_phase("stock rest", "1 sender", res["seq"])
     _print_phase("stock rest", f"{args.concurrency} senders", res["conc"])
     res["rss"] = _rss_line("stock", server.pid)
@@ -275,6 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--time-budget", type=float, default=300, help="max seconds per measured phase (default 300)")
     parser.add_argument("--skip-stock", action="store_true", help="don't set up and measure the stock rasa init bot")
     parser.add_argument("--skip-train", action="store_true", help="don't time `rasa train` of our project")
+    parser.add_argument("--show-replies", action="store_true", help="print the first reply to each distinct message")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, models)")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.concurrency < 1:
