@@ -180,6 +180,7 @@ def showtime_changes(files: Dict[str, bytes], new_csv: bytes) -> ShowtimeChange:
 def publish_edit(session: Session, files: Dict[str, bytes], *, actor: str, entity: str, entity_id: str,
                  action: str, before: Any, after: Any, comment: str = "", base_version: Optional[int] = None):
     """Validate and publish the edited file set as a new version, with an audit row (one transaction)."""
+    loader.lock_knowledge(session)
     current = loader.version_id(session)
     if base_version is not None and current != base_version:
         # another publish happened since the editor loaded the page; record-level etags decide conflicts,

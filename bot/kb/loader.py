@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from bot.kb import schema
@@ -257,10 +258,18 @@ def _jsonable(model: Any) -> Any:
     return json.loads(model.json(by_alias=True))
 
 
+def lock_knowledge(session: Session) -> None:
+    """Serialise publishers until the transaction ends (PostgreSQL advisory lock; SQLite's writer lock
+    already serialises), so a version check followed by a publish cannot interleave with another."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(7320042)"))
+
+
 def publish(session: Session, files: Dict[str, bytes], author: str = "system", comment: str = "",
             force: bool = False) -> Optional[KnowledgeVersion]:
     """Validate and write everything in the caller's transaction; ``None`` if nothing changed."""
     parsed = validate(files)
+    lock_knowledge(session)
     digest = checksum(files)
     latest = latest_version(session)
     if latest is not None and latest.checksum == digest and not force:

@@ -1,0 +1,189 @@
+"""The knowledge editor in a real browser (Debian's Chromium driven by Playwright; never `playwright install`):
+an editor logs in, changes the parking fee to 6, previews the bot's answer, publishes, and sees the new version.
+The app runs on a free port with production cookie settings; Rasa's ``/model/parse`` is a stub on another port.
+Screenshots: test-artifacts/editor-*.png."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import List, Optional
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_editor import PASSWORDS, RASA_TOKEN, db_state, editor_settings, fake_parse, make_users
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("XINGHE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+WAIT_MS = 30_000
+
+
+class Servers:
+    """The desk app (with the editor) and a Rasa parse stub, served in their own thread and event loop."""
+
+    def __init__(self, db_url: str) -> None:
+        from tests.stack import free_port
+
+        self.db_url = db_url
+        self.port, self.rasa_port = free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.parsed: List[str] = []
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self._runners: list = []
+        self._thread = threading.Thread(target=self._run, name="editor-server", daemon=True)
+
+    def _rasa_app(self):
+        from aiohttp import web
+
+        async def parse(request: web.Request) -> web.Response:
+            if request.query.get("token") != RASA_TOKEN:
+                return web.json_response({"message": "unauthorized"}, status=401)
+            text = (await request.json())["text"]
+            self.parsed.append(text)
+            return web.json_response(fake_parse(text))
+
+        app = web.Application()
+        app.router.add_post("/model/parse", parse)
+        return app
+
+    async def _serve(self, app, port: int) -> None:
+        from aiohttp import web
+
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        self._runners.append(runner)
+
+    def _run(self) -> None:
+        from bot.services.app import create_app
+
+        asyncio.set_event_loop(self.loop)
+        try:
+            settings = editor_settings(self.db_url, f"http://127.0.0.1:{self.rasa_port}", secure_cookies=True)
+            self.loop.run_until_complete(self._serve(self._rasa_app(), self.rasa_port))
+            self.loop.run_until_complete(self._serve(create_app(settings), self.port))
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> "Servers":
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        async def cleanup():
+            for runner in reversed(self._runners):
+                await runner.cleanup()
+        asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture()
+def chromium() -> str:
+    """Fail (not skip) at once when the browser or Playwright is missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("the Python package `playwright` is not installed: run scripts/setup.sh (make setup)")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's package (`apt-get install -y chromium`); "
+                    "never `playwright install`")
+    return CHROMIUM
+
+
+@pytest.fixture()
+def servers(kb_url):
+    make_users(kb_url)
+    s = Servers(kb_url).start()
+    yield s
+    s.stop()
+
+
+def test_editor_changes_the_parking_fee_in_the_browser(servers, chromium):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = servers.base
+    problems: List[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="zh-CN",
+                                          timezone_id="Asia/Shanghai")
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+                    if msg.type == "error" and "/editor" in page.url else None)
+            page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+                    if r.status >= 400 and "/editor" in r.url else None)
+            page.on("request", lambda r: problems.append(f"outside request: {r.url}")
+                    if not r.url.startswith((base, "data:", "blob:")) else None)
+
+            # nothing without a login; an editor logs in on the desk's login page
+            page.goto(f"{base}/editor/")
+            assert "/desk/login" in page.url
+            page.fill("#username", "ed")
+            page.fill("#password", PASSWORDS["ed"])
+            page.click("#login-btn")
+            page.wait_for_url(f"{base}/desk/**")
+            page.goto(f"{base}/editor/")
+            expect(page.locator("#current-version")).to_contain_text("版本 1")
+            page.click("text=停车规则")
+            page.wait_for_url(f"{base}/editor/documents/parking")
+
+            # change the fee and preview: the draft's answer, the change, and nothing published yet
+            fee = page.locator("#f-fee_per_hour")
+            expect(fee).to_have_value("5")
+            fee.fill("6")
+            expect(page.locator("#preview-question")).to_have_value("停车怎么收费")
+            page.click("#preview-btn")
+            after = page.locator("#preview-after")
+            expect(after).to_contain_text("每小时6元")
+            expect(page.locator("#preview-result")).to_contain_text("ask_parking")
+            expect(page.locator("#changes")).to_contain_text("fee_per_hour")
+            expect(page.locator("#changes td.after")).to_have_text("6")
+            expect(page.locator("#publish-btn")).to_be_enabled()
+            assert servers.parsed == ["停车怎么收费"]
+            assert db_state(servers.db_url)[0] == 1
+            page.screenshot(path=str(ARTIFACTS / "editor-preview.png"), full_page=True)
+
+            # publish: the page says which version is live, and the bot's store has it
+            page.click("#publish-btn")
+            expect(page.locator("#flash-published")).to_contain_text("已发布为版本 2")
+            expect(page.locator("#f-fee_per_hour")).to_have_value("6")
+            page.screenshot(path=str(ARTIFACTS / "editor-published.png"))
+            version, files, audits = db_state(servers.db_url)
+            assert version == 2 and b"fee_per_hour: 6" in files["parking.yml"]
+            assert audits[-1][:6] == ("ed", "parking.yml", "fee_per_hour", "update", {"fee_per_hour": 5},
+                                      {"fee_per_hour": 6})
+
+            # the versions page shows the new version as current; the audit page shows who changed what
+            page.click("text=版本与回滚")
+            current = page.locator('#versions tr[data-version="2"]')
+            expect(current).to_contain_text("当前")
+            expect(current).to_contain_text("ed")
+            expect(page.locator('#versions tr[data-version="1"] .rollback-link')).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "editor-versions.png"))
+            page.click("text=修改记录")
+            row = page.locator('#audit tr[data-entity="parking.yml"]').first
+            expect(row).to_contain_text("ed")
+            expect(row.locator("td.before").first).to_have_text("5")
+            expect(row.locator("td.after").first).to_have_text("6")
+            page.screenshot(path=str(ARTIFACTS / "editor-audit.png"))
+            context.close()
+        finally:
+            browser.close()
+    assert not problems, problems
