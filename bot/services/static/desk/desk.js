@@ -1,0 +1,427 @@
+/* 星河客服 agent desk: live queue (server-sent events), claimed conversations, replies, hand-back. */
+(function () {
+  "use strict";
+  const T = JSON.parse(document.getElementById("desk-i18n").textContent);
+  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  const me = document.getElementById("me").dataset;
+  const $ = (id) => document.getElementById(id);
+  const BASE_TITLE = document.title;
+
+  const state = {
+    snapshot: null,          // last queue snapshot
+    current: null,           // sender id of the open conversation
+    shown: {},               // sender -> number of transcript items rendered
+    unread: {},              // sender -> count of new patron messages not looked at
+    windows: {},             // sender -> channel window
+    conv: null,              // last conversation view of the open conversation
+    knownWaiting: new Set(),
+    knownAlerts: new Set(),
+    sound: false,
+    audio: null,
+    firstSnapshot: true,
+  };
+  window.__desk = state;     // for tests and debugging
+  state.alertsSounded = 0;
+
+  // ------------------------------------------------------------------ helpers
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+  const label = (k) => T.labels[k] || k;
+  const channelName = (c) => T.channels[c] || c || "—";
+  const typeName = (t) => T.types[t] || t;
+  const fmtTime = (iso) => iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }) : "";
+  const fmtClock = (ts) => new Date(ts * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+  function waited(iso) {
+    if (!iso) return "";
+    const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    return s < 60 ? `${s}${label("seconds")}` : `${Math.floor(s / 60)}${label("minutes")}`;
+  }
+  function errorText(body) {
+    return (body && T.errors[body.error]) || (body && body.error) || "error";
+  }
+
+  async function call(method, url, body) {
+    const opts = { method, headers: { "Accept": "application/json", "X-Requested-With": "fetch" }, credentials: "same-origin" };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = CSRF;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    const r = await fetch(url, opts);
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = { error: "http_" + r.status }; }
+    if (r.status === 401) { location.href = "/desk/login?next=/desk/"; }
+    if (!r.ok) { const err = new Error(errorText(data)); err.body = data; err.status = r.status; throw err; }
+    return data;
+  }
+  const convUrl = (sender, tail) => `/desk/api/conversations/${encodeURIComponent(sender)}${tail ? "/" + tail : ""}`;
+
+  // ------------------------------------------------------------------ sound
+  function beep(times) {
+    state.alertsSounded += 1;
+    if (!state.sound || !state.audio) return;
+    const ctx = state.audio;
+    for (let i = 0; i < (times || 1); i++) {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.type = "square"; o.frequency.value = i % 2 ? 660 : 880;
+      g.gain.value = 0.08;
+      o.connect(g); g.connect(ctx.destination);
+      const t0 = ctx.currentTime + i * 0.35;
+      o.start(t0); o.stop(t0 + 0.25);
+    }
+  }
+  $("sound-btn").addEventListener("click", () => {
+    state.sound = !state.sound;
+    if (state.sound && !state.audio) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx) state.audio = new Ctx();
+    }
+    if (state.audio && state.audio.state === "suspended") state.audio.resume();
+    $("sound-btn").textContent = state.sound ? label("sound_on") : label("sound_off");
+    if (state.sound) beep(1);
+  });
+  function banner(text) {
+    const b = $("alert-banner");
+    b.textContent = text;
+    b.classList.remove("hidden");
+    clearTimeout(banner.timer);
+    banner.timer = setTimeout(() => b.classList.add("hidden"), 15000);
+  }
+
+  // ------------------------------------------------------------------ queue rendering
+  function ticketLine(t) {
+    if (!t) return null;
+    return el("div", { class: "sub" }, `${label("ticket")} `,
+      el("a", { href: `/desk/tickets/${encodeURIComponent(t.number)}`, target: "_blank" }, t.number),
+      ` · ${typeName(t.type)}${t.category ? " · " + t.category : ""}`,
+      t.overdue ? el("span", { class: "badge p1" }, label("overdue")) : null);
+  }
+  function prioBadge(p) {
+    return el("span", { class: `badge p${p}` }, T.priority[String(p)] || p);
+  }
+  function renderList(id, items, render) {
+    const ul = $(id);
+    if (!ul) return;
+    ul.replaceChildren();
+    if (!items.length) { ul.append(el("li", { class: "empty" }, label("none"))); return; }
+    for (const it of items) ul.append(render(it));
+  }
+  function renderQueue(snap) {
+    state.snapshot = snap;
+    $("queue-count").textContent = snap.waiting.length;
+    $("mine-count").textContent = snap.mine.length;
+    $("alerts-count").textContent = snap.alerts.length;
+    renderList("alerts-list", snap.alerts, (a) => el("li", { class: a.emergency ? "emergency" : "p2", dataset: { ticket: a.number } },
+      el("div", { class: "row" },
+        el("span", {}, prioBadge(a.priority), " ", typeName(a.type), a.category ? " · " + a.category : ""),
+        a.sender_id ? el("button", { class: "claim take-over", onclick: () => takeOver(a.number) }, label("take_over")) : null),
+      el("div", { class: "sub" }, a.summary || ""),
+      el("div", { class: "sub" }, el("a", { href: `/desk/tickets/${encodeURIComponent(a.number)}`, target: "_blank" }, a.number),
+        ` · ${fmtTime(a.created_at)} · ${channelName(a.channel)}`)));
+    renderList("queue-list", snap.waiting, (c) => el("li", {
+      class: `queue-item ${c.emergency ? "emergency" : c.priority === 2 ? "p2" : ""}`, dataset: { sender: c.sender_id } },
+      el("div", { class: "row" },
+        el("span", {}, prioBadge(c.priority), " ", channelName(c.channel), " ",
+          el("span", { class: "muted waited", dataset: { since: c.queued_at || "" } }, `${label("waited")} ${waited(c.queued_at)}`)),
+        el("button", { class: "claim", onclick: () => claim(c.sender_id) }, label("claim"))),
+      el("div", { class: "sub" }, c.sender_id),
+      ticketLine(c.ticket)));
+    renderList("mine-list", snap.mine, (c) => el("li", {
+      class: `mine-item ${state.current === c.sender_id ? "selected" : ""} ${c.emergency ? "emergency" : ""}`, dataset: { sender: c.sender_id } },
+      el("div", { class: "row" },
+        el("span", {}, channelName(c.channel), " ", state.unread[c.sender_id] ? el("span", { class: "badge unread" }, `${state.unread[c.sender_id]} ${label("unread")}`) : null),
+        el("button", { onclick: () => openConversation(c.sender_id) }, label("open"))),
+      el("div", { class: "sub" }, c.sender_id),
+      ticketLine(c.ticket)));
+    if ($("others-list")) {
+      renderList("others-list", snap.others, (c) => el("li", { dataset: { sender: c.sender_id } },
+        el("div", { class: "row" }, el("span", {}, channelName(c.channel), " · ", `${label("held_by")} ${c.agent}`),
+          el("button", { onclick: () => openConversation(c.sender_id) }, label("open"))),
+        el("div", { class: "sub" }, c.sender_id), ticketLine(c.ticket)));
+    }
+    $("agents-online").textContent = snap.agents_online.length ? snap.agents_online.join("、") : label("none");
+
+    // new waiting patrons and new alerts ring (not on the first snapshot after loading)
+    const waitingIds = new Set(snap.waiting.map((c) => c.sender_id));
+    const alertIds = new Set(snap.alerts.map((a) => a.number));
+    if (!state.firstSnapshot) {
+      const newAlerts = snap.alerts.filter((a) => !state.knownAlerts.has(a.number));
+      const newWaiting = snap.waiting.filter((c) => !state.knownWaiting.has(c.sender_id));
+      if (newAlerts.some((a) => a.emergency) || newWaiting.some((c) => c.emergency)) {
+        banner(label("alert_new")); beep(4);
+      } else if (newAlerts.length || newWaiting.length) {
+        beep(1);
+      }
+    } else if (snap.alerts.some((a) => a.emergency)) {
+      banner(label("alert_new"));
+    }
+    state.firstSnapshot = false;
+    state.knownWaiting = waitingIds;
+    state.knownAlerts = alertIds;
+    document.title = (snap.waiting.length ? `(${snap.waiting.length}) ` : "") + BASE_TITLE;
+    if (state.current && !snap.mine.some((c) => c.sender_id === state.current) && state.conv && state.conv.conversation &&
+        state.conv.conversation.agent === me.username) {
+      refreshConversation(state.current);
+    }
+  }
+  setInterval(() => {
+    document.querySelectorAll(".waited").forEach((n) => { n.textContent = `${label("waited")} ${waited(n.dataset.since)}`; });
+  }, 5000);
+
+  // ------------------------------------------------------------------ conversation pane
+  function msgNode(m) {
+    if (m.who === "system") return el("div", { class: "msg system", dataset: { index: m.index } }, T.system[m.code] || m.code);
+    return el("div", { class: `msg ${m.who}`, dataset: { index: m.index } },
+      el("span", { class: "who" }, `${T.who[m.who] || m.who} · ${fmtClock(m.at)}`), m.text);
+  }
+  function appendItems(sender, items) {
+    if (sender !== state.current) return;
+    const box = $("transcript");
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+    let shown = state.shown[sender] || 0;
+    for (const m of items) {
+      if (m.index < shown) continue;
+      box.append(msgNode(m));
+      shown = m.index + 1;
+    }
+    state.shown[sender] = shown;
+    if (atBottom || true) box.scrollTop = box.scrollHeight;
+  }
+  function renderWindow(channel, w) {
+    const box = $("window-box");
+    box.replaceChildren();
+    if (!w) return;
+    if (!w.limited) {
+      box.append(el("span", { class: "ok" }, w.live ? label("no_limit") : label("not_live")));
+      return;
+    }
+    if (w.open) {
+      const h = Math.floor(w.seconds_left / 3600), mnt = Math.floor((w.seconds_left % 3600) / 60);
+      box.append(el("div", { class: "ok", id: "window-open" }, `${label("window_open")} · ${label("window_left")} ${h}${label("hours")}${mnt}${label("minutes")}`),
+        el("div", { id: "quota-left" }, `${label("quota_left")}：${w.remaining} / ${w.quota}`));
+    } else {
+      box.append(el("div", { class: "bad", id: "window-closed" }, T.errors[w.reason] || label("window_closed")),
+        el("div", {}, `${label("quota_left")}：${w.remaining} / ${w.quota}`));
+    }
+    const canSend = !w.limited || w.open;
+    $("send-btn").disabled = !canSend;
+  }
+  function dl(node, pairs) {
+    node.replaceChildren();
+    const entries = pairs.filter(([, v]) => v !== undefined && v !== null && v !== "");
+    if (!entries.length) { node.append(el("dd", {}, label("no_slots"))); return; }
+    for (const [k, v] of entries) {
+      node.append(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v)));
+    }
+  }
+  function renderConversation(view) {
+    state.conv = view;
+    const c = view.conversation || {};
+    $("conv-empty").classList.add("hidden");
+    $("conv").classList.remove("hidden");
+    $("info").classList.remove("hidden");
+    $("conv-title").textContent = view.sender_id;
+    $("conv-channel").textContent = channelName(view.channel);
+    $("conv-state").textContent = T.states[c.state] || c.state || "";
+    const mine = c.state === "agent" && c.agent === me.username;
+    for (const id of ["send-btn", "handback-btn", "close-btn", "transfer-btn"]) $(id).disabled = !mine && !(me.role === "supervisor" && c.state === "agent" && id !== "send-btn");
+    $("reply-text").disabled = !mine;
+    $("transcript").replaceChildren();
+    state.shown[view.sender_id] = 0;
+    appendItems(view.sender_id, view.transcript);
+    renderWindow(view.channel, view.window);
+    if (mine && view.window && view.window.limited && !view.window.open) $("send-btn").disabled = true;
+    dl($("conv-meta"), [[label("sender"), view.sender_id], [label("channel"), channelName(view.channel)],
+      [label("state"), T.states[c.state] || c.state], [label("agent"), c.agent], [label("queued_at"), fmtTime(c.queued_at)]]);
+    dl($("slots"), Object.entries(view.slots || {}));
+    const tb = $("ticket-box");
+    tb.replaceChildren();
+    const t = view.ticket;
+    if (t) {
+      const meta = el("dl", { class: "meta" });
+      dl(meta, [[label("ticket"), t.number], [label("type"), typeName(t.type)], [label("status"), T.statuses[t.status] || t.status],
+        [label("priority"), T.priority[String(t.priority)]], [label("category"), t.category], [label("due"), fmtTime(t.reply_due) + (t.overdue ? " · " + label("overdue") : "")],
+        [label("contact"), t.contact_name], [label("phone"), t.contact_phone],
+        [label("followup"), t.followup_at ? `${fmtTime(t.followup_at)}（${label("followup_" + t.followup_status)}）` : ""]]);
+      tb.append(meta);
+      const facts = Object.entries(t.facts || {}).filter(([, v]) => v !== null && v !== "");
+      if (facts.length) { const f = el("dl", { class: "meta" }); dl(f, facts); tb.append(el("h3", {}, label("facts")), f); }
+      tb.append(el("a", { href: `/desk/tickets/${encodeURIComponent(t.number)}`, target: "_blank", id: "ticket-link" }, label("view_ticket")));
+    } else {
+      tb.append(el("p", { class: "muted" }, label("none")));
+    }
+    $("send-error").classList.add("hidden");
+    $("action-msg").textContent = "";
+    loadStaff();
+    if (state.snapshot) renderQueue(state.snapshot);
+  }
+  async function openConversation(sender) {
+    state.current = sender;
+    state.unread[sender] = 0;
+    try {
+      renderConversation(await call("GET", convUrl(sender)));
+    } catch (e) { showActionMsg(e.message); }
+  }
+  async function refreshConversation(sender) {
+    if (sender !== state.current) return;
+    try { renderConversation(await call("GET", convUrl(sender))); } catch (e) { /* gone */ }
+  }
+  function showActionMsg(text) { $("action-msg").textContent = text; }
+
+  async function claim(sender) {
+    try {
+      const view = await call("POST", convUrl(sender, "claim"));
+      state.current = sender;
+      renderConversation(view);
+    } catch (e) { alert(e.message); }
+  }
+  async function takeOver(number) {
+    try {
+      const view = await call("POST", `/desk/api/tickets/${encodeURIComponent(number)}/take-over`);
+      state.current = view.sender_id;
+      renderConversation(view);
+    } catch (e) { alert(e.message); }
+  }
+
+  async function send() {
+    const sender = state.current, box = $("reply-text");
+    const text = box.value.trim();
+    if (!sender || !text) return;
+    $("send-btn").disabled = true;
+    const err = $("send-error");
+    err.classList.add("hidden");
+    try {
+      const res = await call("POST", convUrl(sender, "messages"), { text });
+      box.value = "";
+      state.windows[sender] = res.window;
+      renderWindow(res.channel, res.window);
+      if (!res.live) showActionMsg(label("sent_not_live"));
+      await pullNow(sender);
+    } catch (e) {
+      err.replaceChildren(e.message);
+      if (e.body && e.body.followup && state.conv && state.conv.ticket) {
+        err.append(el("button", { id: "offer-followup", onclick: () => { $("followup-box").open = true; $("followup-at").focus(); } }, label("schedule_followup")));
+      }
+      if (e.body && e.body.window) renderWindow(state.conv && state.conv.channel, e.body.window);
+      err.classList.remove("hidden");
+    } finally {
+      if (!state.conv || !state.conv.window || !state.conv.window.limited || (state.windows[sender] || state.conv.window).open) $("send-btn").disabled = false;
+    }
+  }
+  async function pullNow(sender) {
+    try {
+      const view = await call("GET", convUrl(sender));
+      state.conv = view;
+      appendItems(sender, view.transcript);
+      renderWindow(view.channel, view.window);
+    } catch (e) { /* the stream will catch up */ }
+  }
+  $("send-btn").addEventListener("click", send);
+  $("reply-text").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
+  $("canned").addEventListener("change", (e) => {
+    if (!e.target.value) return;
+    const box = $("reply-text");
+    box.value = box.value ? box.value + e.target.value : e.target.value;
+    e.target.value = "";
+    box.focus();
+  });
+
+  function leaveConversation(msg) {
+    showActionMsg(msg);
+    state.current = null; state.conv = null;
+    $("conv").classList.add("hidden");
+    $("conv-empty").classList.remove("hidden");
+    $("conv-empty").textContent = msg;
+    $("info").classList.add("hidden");
+  }
+  $("handback-btn").addEventListener("click", async () => {
+    try { await call("POST", convUrl(state.current, "handback")); leaveConversation(label("handed_back")); }
+    catch (e) { showActionMsg(e.message); }
+  });
+  $("close-btn").addEventListener("click", async () => {
+    try {
+      await call("POST", convUrl(state.current, "close"), { resolution: $("close-resolution").value, category: $("close-category").value });
+      leaveConversation(label("closed"));
+    } catch (e) { showActionMsg(e.message); }
+  });
+  $("transfer-btn").addEventListener("click", async () => {
+    const to = $("transfer-to").value;
+    try { await call("POST", convUrl(state.current, "transfer"), { to }); leaveConversation(`${label("transferred")} ${to}`); }
+    catch (e) { showActionMsg(e.message); }
+  });
+  $("followup-btn").addEventListener("click", async () => {
+    const t = state.conv && state.conv.ticket;
+    if (!t) return;
+    try {
+      await call("POST", `/desk/api/tickets/${encodeURIComponent(t.number)}/followup`, { followup_at: $("followup-at").value, note: $("followup-note").value });
+      await refreshConversation(state.current);
+      showActionMsg(label("followup_saved"));
+    } catch (e) { showActionMsg(e.message); }
+  });
+  $("resolve-btn").addEventListener("click", async () => {
+    const t = state.conv && state.conv.ticket;
+    if (!t) return;
+    try {
+      await call("POST", `/desk/api/tickets/${encodeURIComponent(t.number)}/resolve`, { resolution: $("resolve-resolution").value, category: $("resolve-category").value });
+      await refreshConversation(state.current);
+      showActionMsg(label("resolved"));
+    } catch (e) { showActionMsg(e.message); }
+  });
+  async function loadStaff() {
+    try {
+      const data = await call("GET", "/desk/api/staff");
+      const sel = $("transfer-to");
+      sel.replaceChildren(el("option", { value: "" }, label("pick_agent")));
+      for (const s of data.staff) {
+        if (s.username === me.username) continue;
+        sel.append(el("option", { value: s.username }, `${s.username}${s.online ? "（" + label("online") + "）" : "（" + label("offline") + "）"}`));
+      }
+    } catch (e) { /* ignore */ }
+  }
+
+  // ------------------------------------------------------------------ live stream
+  function setConn(kind) {
+    const s = $("conn-status");
+    s.className = `status ${kind}`;
+    s.textContent = label(kind);
+  }
+  function connect() {
+    const es = new EventSource("/desk/api/events");
+    state.es = es;
+    es.addEventListener("open", () => setConn("online"));
+    es.addEventListener("error", () => setConn(es.readyState === EventSource.CLOSED ? "offline" : "reconnecting"));
+    es.addEventListener("queue", (e) => { setConn("online"); renderQueue(JSON.parse(e.data)); });
+    es.addEventListener("messages", (e) => {
+      const d = JSON.parse(e.data);
+      state.windows[d.sender_id] = d.window;
+      if (d.sender_id === state.current) {
+        appendItems(d.sender_id, d.items);
+        renderWindow(d.channel, d.window);
+      } else {
+        const n = d.items.filter((m) => m.who === "patron" && m.index >= (state.shown[d.sender_id] || 0)).length;
+        if (n && state.shown[d.sender_id] !== undefined) { state.unread[d.sender_id] = (state.unread[d.sender_id] || 0) + n; }
+        if (state.snapshot) renderQueue(state.snapshot);
+      }
+    });
+    es.addEventListener("alert", (e) => {
+      const d = JSON.parse(e.data);
+      if (d.kind === "emergency") { banner(`${label("alert_new")}：${d.ticket || ""} ${d.text || ""}`); beep(4); }
+      else beep(1);
+    });
+  }
+  connect();
+  window.addEventListener("pagehide", () => { if (state.es) state.es.close(); });
+})();

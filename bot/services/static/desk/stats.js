@@ -1,0 +1,71 @@
+/* Statistics page: fetches /desk/api/stats and draws the charts with the locally served Chart.js. */
+(function () {
+  "use strict";
+  const T = JSON.parse(document.getElementById("stats-i18n").textContent);
+  const $ = (id) => document.getElementById(id);
+  const charts = {};
+  const palette = ["#2f5bea", "#e8590c", "#2b8a3e", "#c2255c", "#6741d9", "#1098ad", "#f08c00", "#5c940d", "#868e96", "#d6336c"];
+  window.__stats = { loaded: false };
+
+  function draw(id, config) {
+    if (charts[id]) charts[id].destroy();
+    charts[id] = new Chart($(id), config);
+  }
+  function stacked(labels, series, names) {
+    return {
+      type: "bar",
+      data: { labels, datasets: Object.keys(series).map((k, i) => ({ label: (names && names[k]) || k, data: series[k], backgroundColor: palette[i % palette.length] })) },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+    };
+  }
+  const fmt = (v) => (v === null || v === undefined ? "—" : v);
+
+  async function load() {
+    const period = $("period").value, days = $("days").value;
+    const r = await fetch(`/desk/api/stats?period=${period}&days=${days}`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (r.status === 401) { location.href = "/desk/login?next=/desk/stats"; return; }
+    const d = await r.json();
+    const labels = d.labels;
+    $("kpi-tickets").textContent = d.totals.tickets;
+    $("kpi-first").textContent = fmt(d.totals.first_response_median_min);
+    $("kpi-resolution").textContent = fmt(d.totals.resolution_median_min);
+    $("kpi-sla").textContent = d.totals.sla_breaches;
+    $("kpi-bot").textContent = d.bot.totals.bot_only_share === null ? "—" : `${Math.round(d.bot.totals.bot_only_share * 100)}%（${d.bot.totals.bot_only}/${d.bot.totals.conversations}）`;
+    $("stats-source").textContent = T.sources[d.bot.source] || d.bot.source;
+    draw("chart-types", stacked(labels, d.by_type, T.types));
+    draw("chart-categories", stacked(labels, d.complaints_by_category, { "-": T.uncategorised }));
+    draw("chart-times", {
+      type: "line",
+      data: { labels, datasets: [
+        { label: T.first_response, data: d.first_response_avg_min, borderColor: palette[0], backgroundColor: palette[0], spanGaps: true },
+        { label: T.resolution, data: d.resolution_avg_min, borderColor: palette[1], backgroundColor: palette[1], spanGaps: true }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true } } },
+    });
+    draw("chart-sla", { type: "bar", data: { labels, datasets: [{ label: T.breaches, data: d.sla_breaches, backgroundColor: "#e03131" }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } } });
+    draw("chart-bot", {
+      type: "bar",
+      data: { labels, datasets: [
+        { label: T.conversations, data: d.bot.conversations, backgroundColor: "#adb5bd" },
+        { label: T.bot_only, data: d.bot.bot_only, backgroundColor: palette[2] }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+    const tbody = $("fallbacks").querySelector("tbody");
+    tbody.replaceChildren();
+    if (!d.bot.top_fallbacks.length) {
+      const tr = document.createElement("tr"); const td = document.createElement("td");
+      td.colSpan = 3; td.className = "muted"; td.textContent = T.none; tr.append(td); tbody.append(tr);
+    }
+    for (const f of d.bot.top_fallbacks) {
+      const tr = document.createElement("tr");
+      for (const v of [f.text, f.count, new Date(f.last).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" })]) {
+        const td = document.createElement("td"); td.textContent = v; tr.append(td);
+      }
+      tbody.append(tr);
+    }
+    window.__stats = { loaded: true, data: d };
+  }
+  $("period").addEventListener("change", () => { $("days").value = $("period").value === "week" ? "84" : "30"; load(); });
+  $("days").addEventListener("change", load);
+  load();
+})();
