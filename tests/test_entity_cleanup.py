@@ -42,3 +42,9 @@ def test_intent_relevance():
 def test_phone_and_order_id_always_kept():
     text = "13812345678"
     assert values(clean([ent("phone", text, text)], text, "goodbye")) == [("phone", text)]
+
+
+def test_date_pieces_joined():
+    text = "12月5号8点左右有什么电影"
+    out = clean([ent("date", text, "12月"), ent("date", text, "5号"), ent("time", text, "8点左右")], text, "ask_showtimes")
+    assert values(out) == [("date", "12月5号"), ("time", "8点左右")]

@@ -2,7 +2,7 @@
 
 - Values that cannot be what their type says are dropped (a phone that is not a mobile number, a
   head count without a number, a one-character date or time).
-- Adjacent pieces of one expression are joined (「晚上」+「7点后」→「晚上7点后」) and cut-off ends are
+- Adjacent pieces of one expression are joined (「晚上」+「7点后」→「晚上7点后」, 「12月」+「5号」) and cut-off ends are
   completed (「下周」 before 「三」→「下周三」, 「12」 before 「点」→「12点」).
 - Entity types that carry no meaning for the predicted intent are dropped: a ticket type matters to a
   price question, not to an emergency; chit-chat carries no entities. Phone numbers and order ids are
@@ -69,7 +69,7 @@ def _merge(entities: List[Dict[str, Any]], text: str) -> List[Dict[str, Any]]:
     out: List[Dict[str, Any]] = []
     for e in sorted(entities, key=lambda x: x["start"]):
         prev = out[-1] if out else None
-        if prev and prev["entity"] == e["entity"] == "time" and prev["end"] == e["start"]:
+        if prev and prev["entity"] == e["entity"] and e["entity"] in ("time", "date") and prev["end"] == e["start"]:
             out[-1] = dict(prev, end=e["end"], value=text[prev["start"]:e["end"]])
         else:
             out.append(e)

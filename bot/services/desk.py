@@ -707,7 +707,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 def _safe_next(value: Optional[str]) -> str:
-    if value and value.startswith("/desk") and not value.startswith("//") and "\\" not in value:
+    if value and value.startswith(("/desk", "/editor")) and not value.startswith("//") and "\\" not in value:
         return value
     return "/desk/"
 
@@ -722,7 +722,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not result.ok:
         raise web.HTTPFound(f"/desk/login?error={result.reason}")
     if result.user and result.user.role == "editor" and target == "/desk/":
-        target = "/desk/stats"
+        target = "/editor/"
     response = web.HTTPFound(target)
     auth.start_session(response, result)
     raise response
