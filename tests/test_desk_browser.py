@@ -79,7 +79,7 @@ def _login(page, base: str, username: str, screenshot: bool = False) -> None:
     page.fill("#username", username)
     page.fill("#password", PASSWORDS[username])
     page.click("#login-btn")
-    page.wait_for_url(f"{base}/desk/**")
+    page.wait_for_url(re.compile(re.escape(base) + r"/(desk|editor)/.*"))  # editors land on the editor
 
 
 def test_agent_serves_a_patron_in_the_browser(stack, secure_desk, desk_browser):
@@ -221,8 +221,10 @@ def test_editor_sees_statistics_only(stack, secure_desk, desk_browser):
     context, page, _ = _page(desk_browser, base)
     try:
         _login(page, base, "ed")
-        assert page.url.endswith("/desk/stats")
+        assert page.url.endswith("/editor/")
+        page.goto(f"{base}/desk/stats")
         expect(page.locator("nav")).not_to_contain_text("工作台")
+        expect(page.locator("nav")).to_contain_text("知识库")
         response = page.goto(f"{base}/desk/tickets")
         assert response.status == 403
     finally:
