@@ -43,7 +43,7 @@ class ServiceFormValidation(FormValidationAction):
         if retries > MAX_RETRIES:
             dispatcher.utter_message(response="utter_form_too_many_tries")
             return {slot: NOT_GIVEN, "form_retries": 0, "needs_human": True}
-        dispatcher.utter_message(response=response)
+        dispatcher.utter_message(response=response, order_id_format=tracker.get_slot("order_id_format") or "")
         return {slot: None, "form_retries": retries}
 
     def _accept(self, slot: Text, value: Any) -> Dict[Text, Any]:

@@ -227,7 +227,7 @@ class ActionRequestRefund(Action):
             events.append(SlotSet("phone", phone))
         if platform:
             events.append(SlotSet("purchase_channel", platform))
-        return events
+        return events + [SlotSet("order_id_format", knowledge().section("orders")["order_id"]["text"])]
 
 
 def find_showing(k: Knowledge, text: Text, today: dt.date) -> Optional[Showing]:

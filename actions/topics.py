@@ -402,6 +402,11 @@ class ActionOrderProblemInfo(TopicAction):
     topic = "order_problem"
     action_name = "action_order_problem"
 
+    def run_with(self, d: CollectingDispatcher, tracker: Tracker, follow_up: bool) -> List[Dict[Text, Any]]:
+        # the form that follows asks for the order id in the store's words
+        return super().run_with(d, tracker, follow_up) + [
+            SlotSet("order_id_format", knowledge().section("orders")["order_id"]["text"])]
+
     def answer(self, d: CollectingDispatcher, k: Knowledge, ask: Ask) -> Dict[str, str]:
         orders = k.section("orders")
         hits = _match_topics(orders["problems"], ask.text)
