@@ -194,7 +194,9 @@ class ActionTicketPrice(TopicAction):
                 d.utter_message(response="utter_ticket_type_rule", rule=ticket["text"])
                 return used
             prices = k.section("prices")
-            lines = [f"· {r['label']}：周一至周四{r['weekday']}元，周五至周日及节假日{r['weekend']}元" for r in prices["base"]]
+            weekday_label, weekend_label = rules.price_day_labels(k)
+            lines = [f"· {r['label']}：{weekday_label}{r['weekday']}元，{weekend_label}{r['weekend']}元"
+                     for r in prices["base"]]
             discounts = join_lines([prices["early_show"]["text"], *(t["text"] for t in prices["ticket_types"]),
                                     prices["no_stacking"]])
             if film:

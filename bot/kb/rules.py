@@ -16,11 +16,29 @@ from bot.kb.store import WEEKDAY_CODES, HallTypeInfo, Knowledge
 @dataclass(frozen=True)
 class PriceQuote:
     hall_label: str
-    day_label: str  # 周一至周四 / 周末及节假日 with the date's weekday
+    day_label: str  # the price's day range as the store defines it, e.g. 周一至周四
     base: int
     price: float
     rule_text: Optional[str]  # the discount applied, as the store words it
     free: bool = False
+
+
+_DAY_NAMES = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+
+
+def _span_label(codes: List[str]) -> str:
+    """[mon, tue, wed, thu] → 周一至周四 (a contiguous run), else the days joined."""
+    idx = sorted(WEEKDAY_CODES.index(c) for c in codes)
+    if idx and idx == list(range(idx[0], idx[-1] + 1)) and len(idx) > 1:
+        return f"{_DAY_NAMES[idx[0]]}至{_DAY_NAMES[idx[-1]]}"
+    return "、".join(_DAY_NAMES[i] for i in idx)
+
+
+def price_day_labels(k: Knowledge) -> tuple:
+    """The weekday-price and weekend-price day ranges as the store defines them."""
+    weekend = k.section("prices")["weekend_days"]
+    weekdays = [c for c in WEEKDAY_CODES if c not in weekend]
+    return _span_label(weekdays), f"{_span_label(weekend)}及节假日"
 
 
 def is_weekend_price(k: Knowledge, day: dt.date) -> bool:
@@ -69,7 +87,8 @@ def quote(k: Knowledge, hall_type: HallTypeInfo, day: dt.date, version: str = "2
     price, text, free = min(options, key=lambda o: o[0]) if options else (base, None, False)
     if price >= base:
         price, text, free = base, None, False
-    return PriceQuote(row["label"], "周末及节假日" if weekend else "周一至周四", base,
+    weekday_label, weekend_label = price_day_labels(k)
+    return PriceQuote(row["label"], weekend_label if weekend else weekday_label, base,
                       int(price) if float(price).is_integer() else price, text, free)
 
 
