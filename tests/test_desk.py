@@ -3,7 +3,6 @@ statistics and ticket views as functions; and, against the real stack, presence,
 server-sent events, claim/transfer/close, WeChat's customer-service quota and the queue timeout."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 import requests
 
+from tests.servers import BackgroundServer
 from tests.conftest import ROOT
 
 PASSWORDS = {"agent1": "agent-one-pass", "agent2": "agent-two-pass", "boss": "supervisor-pass",
@@ -366,56 +366,22 @@ def test_ticket_statistics(tmp_path):
 
 
 # =========================================================================== against the real stack
-class DeskServer:
-    """The desk app served in-process (aiohttp in its own thread and loop) on a free port."""
+class DeskServer(BackgroundServer):
+    """The desk app served in-process on a free port."""
 
     def __init__(self, settings) -> None:
         from tests.stack import free_port
 
+        super().__init__("desk-server")
         self.settings = settings
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name="desk-server", daemon=True)
 
-    def _run(self) -> None:
-        from aiohttp import web
-
+    def build(self):
         from bot.services.app import create_app
 
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.app = create_app(self.settings)
-            self.runner = web.AppRunner(self.app)
-            self.loop.run_until_complete(self.runner.setup())
-            self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self.loop.run_forever()
-
-    def start(self) -> "DeskServer":
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        async def shutdown():
-            await self.runner.cleanup()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(15)
+        self.app = create_app(self.settings)
+        return [(self.app, self.port)]
 
 
 class Patron:

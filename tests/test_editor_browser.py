@@ -4,13 +4,12 @@ The app runs on a free port with production cookie settings; Rasa's ``/model/par
 Screenshots: test-artifacts/editor-*.png."""
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-from typing import List, Optional
+from typing import List
 
 import pytest
 
+from tests.servers import BackgroundServer
 from tests.conftest import ROOT
 from tests.test_editor import PASSWORDS, RASA_TOKEN, db_state, editor_settings, fake_parse, make_users
 
@@ -21,21 +20,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WAIT_MS = 30_000
 
 
-class Servers:
+class Servers(BackgroundServer):
     """The desk app (with the editor) and a Rasa parse stub, served in their own thread and event loop."""
 
     def __init__(self, db_url: str) -> None:
         from tests.stack import free_port
 
+        super().__init__("editor-server")
         self.db_url = db_url
         self.port, self.rasa_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.parsed: List[str] = []
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: Optional[BaseException] = None
-        self._runners: list = []
-        self._thread = threading.Thread(target=self._run, name="editor-server", daemon=True)
 
     def _rasa_app(self):
         from aiohttp import web
@@ -51,43 +46,11 @@ class Servers:
         app.router.add_post("/model/parse", parse)
         return app
 
-    async def _serve(self, app, port: int) -> None:
-        from aiohttp import web
-
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        self._runners.append(runner)
-
-    def _run(self) -> None:
+    def build(self):
         from bot.services.app import create_app
 
-        asyncio.set_event_loop(self.loop)
-        try:
-            settings = editor_settings(self.db_url, f"http://127.0.0.1:{self.rasa_port}", secure_cookies=True)
-            self.loop.run_until_complete(self._serve(self._rasa_app(), self.rasa_port))
-            self.loop.run_until_complete(self._serve(create_app(settings), self.port))
-        except BaseException as exc:  # reported by start()
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self.loop.run_forever()
-
-    def start(self) -> "Servers":
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        async def cleanup():
-            for runner in reversed(self._runners):
-                await runner.cleanup()
-        asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+        settings = editor_settings(self.db_url, f"http://127.0.0.1:{self.rasa_port}", secure_cookies=True)
+        return [(self._rasa_app(), self.rasa_port), (create_app(settings), self.port)]
 
 
 @pytest.fixture()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.servers import BackgroundServer
 from tests.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,23 +26,20 @@ DESKTOP = {"width": 1280, "height": 800}
 WAIT_MS = 20_000
 
 
-class ChatServer:
+class ChatServer(BackgroundServer):
     """The web chat served in-process (aiohttp in a thread), pointed at the stack's Rasa. Besides
     setup_webchat's routes it serves /host, a stand-in for a page of the cinema's site that embeds
     the widget with one <script> tag (opened as http://localhost:PORT so it is another origin than
     the chat at http://127.0.0.1:PORT)."""
 
     def __init__(self, rasa_url: str) -> None:
+        super().__init__("webchat-server")
         self.rasa_url = rasa_url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.other_origin = f"http://localhost:{self.port}"
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="webchat-server", daemon=True)
 
-    def _build(self):
+    def build(self):
         from aiohttp import web
 
         from bot.services.webchat import setup_webchat
@@ -59,34 +56,7 @@ class ChatServer:
             return web.Response(text=host_page, content_type="text/html")
 
         app.router.add_get("/host", host)
-        return app
-
-    def _run(self) -> None:
-        from aiohttp import web
-
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._runner = web.AppRunner(self._build())
-            self._loop.run_until_complete(self._runner.setup())
-            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> "ChatServer":
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(15)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(15)
+        return [(app, self.port)]
 
 
 @pytest.fixture(scope="module")
