@@ -15,6 +15,7 @@ fi
 export RASA_TOKEN
 RASA_PORT="${RASA_PORT:-5005}"; ACTIONS_PORT="${ACTIONS_PORT:-5055}"; DESK_PORT="${DESK_PORT:-8080}"
 export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTIONS_PORT/webhook"
+export RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"   # the desk, editor and web chat talk to Rasa here
 .venv/bin/python -m bot.runtime_config --out var >/dev/null
 
 pids=()
