@@ -51,7 +51,7 @@ class ActionClarify(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         count = int(tracker.get_slot("fallback_count") or 0) + 1
         if count >= 2:  # two misses in a row: a person takes over
-            return hand_off(dispatcher, tracker, "two fallbacks in a row")
+            return hand_off(dispatcher, tracker, "two_fallbacks")
         ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") not in CLARIFY_EXCLUDE]
         buttons = [{"title": self._label(domain, r["name"]), "payload": f"/{r['name']}"} for r in ranking[:2]]
         buttons.append({"title": self._label(domain, "request_human"), "payload": "/request_human"})

@@ -55,7 +55,7 @@ class ActionComplain(Action):
         text = tracker.latest_message.get("text") or ""
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
-            return mood_events + hand_off(dispatcher, tracker, "patron angry twice", priority=2)
+            return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
         cat = complaint_category(k, text)
         empathy = "" if mood_events else complaints["empathy"][0]
         dispatcher.utter_message(response="utter_complaint_ack", empathy=empathy, handling=cat["handling"],
@@ -101,7 +101,7 @@ class ActionSubmitComplaint(Action):
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
         events = reset_form_slots() + [SlotSet("topic_context", None)]
         if tracker.get_slot("needs_human"):
-            events += hand_off(dispatcher, tracker, "complaint form could not be completed", priority=3)
+            events += hand_off(dispatcher, tracker, "form_failed", priority=3)
         return events
 
 
@@ -137,7 +137,7 @@ class ActionSubmitLostItem(Action):
         dispatcher.utter_message(response="utter_lost_item_rules", keep=lf["keep"], claim=lf["claim"])
         events = reset_form_slots()
         if tracker.get_slot("needs_human"):
-            events += hand_off(dispatcher, tracker, "lost item form could not be completed")
+            events += hand_off(dispatcher, tracker, "form_failed")
         return events
 
 
@@ -185,7 +185,7 @@ class ActionSubmitGroupBooking(Action):
         dispatcher.utter_message(response="utter_text", text=s["callback"])
         events = reset_form_slots()
         if tracker.get_slot("needs_human"):
-            events += hand_off(dispatcher, tracker, "group booking form could not be completed")
+            events += hand_off(dispatcher, tracker, "form_failed")
         return events
 
 
@@ -206,7 +206,7 @@ class ActionSubmitOrderProblem(Action):
                    phone=normalize_phone(tracker.get_slot("phone") or ""))
         events = reset_form_slots()
         if tracker.get_slot("needs_human"):
-            events += hand_off(dispatcher, tracker, "order problem form could not be completed")
+            events += hand_off(dispatcher, tracker, "form_failed")
         return events
 
 
@@ -276,7 +276,7 @@ class ActionSubmitRefund(Action):
         log_ticket(dispatcher, tracker, type="refund", facts=facts, phone=normalize_phone(tracker.get_slot("phone") or ""))
         dispatcher.utter_message(response="utter_refund_self_help", own_channels=refund["own_channels"], arrival=refund["arrival"])
         if tracker.get_slot("needs_human"):
-            events += hand_off(dispatcher, tracker, "refund form could not be completed")
+            events += hand_off(dispatcher, tracker, "form_failed")
         return events
 
 
@@ -305,7 +305,7 @@ class ActionRequestHuman(Action):
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        return hand_off(dispatcher, tracker, "patron asked for a human")
+        return hand_off(dispatcher, tracker, "patron_request")
 
 
 class ActionFeedback(Action):

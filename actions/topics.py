@@ -49,7 +49,7 @@ class TopicAction(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
-            return mood_events + hand_off(dispatcher, tracker, "patron angry twice", priority=2)
+            return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
         return mood_events + self.run_with(dispatcher, tracker, follow_up=False)
 
 
