@@ -48,3 +48,9 @@ def test_date_pieces_joined():
     text = "12月5号8点左右有什么电影"
     out = clean([ent("date", text, "12月"), ent("date", text, "5号"), ent("time", text, "8点左右")], text, "ask_showtimes")
     assert values(out) == [("date", "12月5号"), ("time", "8点左右")]
+
+
+def test_store_titles_kept_whatever_the_intent():
+    text = "银河快递明天几点有"
+    film = dict(ent("film", text, "银河快递"), extractor="KnowledgeEntityExtractor")
+    assert values(clean([film, ent("date", text, "明天")], text, "out_of_scope")) == [("film", "银河快递")]

@@ -6,7 +6,7 @@
   completed (「下周」 before 「三」→「下周三」, 「12」 before 「点」→「12点」).
 - Entity types that carry no meaning for the predicted intent are dropped: a ticket type matters to a
   price question, not to an emergency; chit-chat carries no entities. Phone numbers and order ids are
-  always kept, since forms rely on them whatever the intent.
+  always kept, since forms rely on them whatever the intent, and so are the store's own film titles.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 NUMBER = re.compile(r"[0-9０-９零一二两三四五六七八九十百千]")
 PHONE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
 ALWAYS_KEEP = {"phone", "order_id"}
+KNOWN = "KnowledgeEntityExtractor"  # titles the store knows are kept whatever the intent
 NONE = {"film", "date", "time", "hall_type", "ticket_type", "facility", "party_size", "lost_item"}
 DROP_FOR_INTENT: Dict[str, set] = {
     "greet": NONE, "goodbye": NONE, "thank": NONE, "bot_challenge": NONE, "affirm": NONE, "deny": NONE,
@@ -78,6 +79,7 @@ def _merge(entities: List[Dict[str, Any]], text: str) -> List[Dict[str, Any]]:
 
 def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> List[Dict[str, Any]]:
     drop = DROP_FOR_INTENT.get(intent or "", set())
-    kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e["entity"] not in drop)]
+    kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
+                                                   or e["entity"] not in drop)]
     kept = [_complete(e, text) if e["entity"] in ("date", "time") else e for e in kept]
     return _merge(kept, text)

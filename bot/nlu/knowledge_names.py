@@ -1,7 +1,8 @@
 """Film titles and aliases from the published knowledge store, shared by the NLU components.
 
-Checked against the store at most once a second per process (one tiny query), so a title an editor
-publishes is known to the very next message. Without a store (e.g. the pipeline benchmarked on other
+KnowledgeVocabulary, first in the pipeline, checks the store's version on every message (one tiny
+query) so a title an editor publishes is known to the very next message; the later components reuse
+that check (``refresh=False``) and fall back to a one-second check when used on their own. Without a store (e.g. the pipeline benchmarked on other
 data) everything here is empty and the components do nothing.
 """
 from __future__ import annotations
@@ -43,10 +44,10 @@ _checked = 0.0
 _warned = False
 
 
-def current() -> Names:
+def current(refresh: bool = False) -> Names:
     global _names, _checked, _warned
     now = time.monotonic()
-    if now - _checked < REFRESH_SECONDS:
+    if not refresh and now - _checked < REFRESH_SECONDS:
         return _names
     with _lock:
         _checked = now

@@ -43,7 +43,7 @@ class KnowledgeVocabulary(_Base):
     """Refresh jieba's dictionary from the store before tokenizing."""
 
     def process(self, messages: List[Message]) -> List[Message]:
-        knowledge_names.current()
+        knowledge_names.current(refresh=True)
         return messages
 
 
