@@ -103,3 +103,17 @@ def stack(tmp_path_factory):
     s.wechat["stub_log"] = str(workdir / "wechat_stub.jsonl")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium for the browser tests; fail (not skip) at once when it or Playwright is missing."""
+    path = os.environ.get("XINGHE_CHROMIUM", "/usr/bin/chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("the Python package `playwright` is not installed: run scripts/setup.sh (make setup)")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(f"no Chromium at {path}: install Debian's package (`apt-get install -y chromium`, or run "
+                    "scripts/setup.sh as root); never `playwright install`")
+    return path

@@ -54,19 +54,6 @@ class Servers(BackgroundServer):
 
 
 @pytest.fixture()
-def chromium() -> str:
-    """Fail (not skip) at once when the browser or Playwright is missing."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.fail("the Python package `playwright` is not installed: run scripts/setup.sh (make setup)")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's package (`apt-get install -y chromium`); "
-                    "never `playwright install`")
-    return CHROMIUM
-
-
-@pytest.fixture()
 def servers(kb_url):
     make_users(kb_url)
     s = Servers(kb_url).start()

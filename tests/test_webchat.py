@@ -66,20 +66,6 @@ def chat(stack):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Fail (not skip) at once, before the stack starts, when the browser or Playwright is missing."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.fail("the Python package `playwright` is not installed: run scripts/setup.sh (make setup)")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"no Chromium at {CHROMIUM}: the web chat tests need a real browser. Install Debian's "
-                    "package (`sudo apt-get update && sudo apt-get install -y chromium`, or run scripts/setup.sh "
-                    "as root); never `playwright install`")
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
 def browser(chromium):
     from playwright.sync_api import sync_playwright
