@@ -1,20 +1,26 @@
-"""Conversation glue: the welcome, follow-ups on the previous topic, and low-confidence clarification."""
+"""Conversation glue: the welcome, turns that are not plainly one topic (bare values, low confidence,
+feedback, out of scope, goodbyes that carry a value), emergency mode, and honest clarification."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import answering
 from actions.common import knowledge, latest_entities
-from actions.escalation import hand_off
-from actions.topics import TOPICS
+from actions.service import ActionFeedback, emergency_follow_up
+from bot.answers.topics import TOPICS
 
 # Without a previous topic, a bare value most likely continues this topic.
 DEFAULT_TOPIC_FOR_ENTITY = [("film", "showtimes"), ("date", "showtimes"), ("time", "showtimes"),
                             ("hall_type", "hall_types"), ("ticket_type", "ticket_price"), ("facility", "facilities")]
-CLARIFY_EXCLUDE = {"nlu_fallback", "inform", "affirm", "deny"}
+CLARIFY_EXCLUDE = {"nlu_fallback", "inform", "affirm", "deny", "request_human", "greet", "goodbye", "thank"}
+# intents whose own answer is small talk: only a named value or a specific question makes them informational
+SMALL_TALK = {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge"}
+DEFAULT_RESPONSE = {"goodbye": "utter_goodbye", "thank": "utter_thank", "out_of_scope": "utter_out_of_scope",
+                    "affirm": "utter_affirm_ack", "deny": "utter_deny_ack"}
 
 
 class ActionGreet(Action):
@@ -26,39 +32,60 @@ class ActionGreet(Action):
         return []
 
 
-class ActionFollowup(Action):
-    """「那周二呢」「学生呢」: answer the previous topic again with the new value."""
+class ActionRoute(Action):
+    """A turn no topic claimed outright: emergency mode first, then a follow-up or a specific question in
+    the conversation's context, else what the intent itself asks (clarify, thanks for feedback, …)."""
 
     def name(self) -> Text:
-        return "action_followup"
+        return "action_route"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        topic = (tracker.get_slot("topic_context") or {}).get("topic")
-        if topic not in TOPICS:
+        intent, confidence = answering.intent_of(tracker)
+        ctx = answering.context_of(tracker)
+        if ctx.in_emergency and intent not in SMALL_TALK:
+            return emergency_follow_up(dispatcher, tracker, ctx)
+        events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0,
+                                  allow_follow_up=intent not in SMALL_TALK)
+        if events is not None:
+            return events
+        if intent == "inform":
             values = latest_entities(tracker)
             topic = next((t for entity, t in DEFAULT_TOPIC_FOR_ENTITY if entity in values), None)
-        if topic is None:
-            return await ActionClarify().run(dispatcher, tracker, domain)
-        return TOPICS[topic]().run_with(dispatcher, tracker, follow_up=True)
+            if topic in TOPICS:
+                return answering.answer(dispatcher, tracker, topic, 1.0) or []
+        if intent == "give_feedback":
+            return await ActionFeedback().run(dispatcher, tracker, domain)
+        if intent in DEFAULT_RESPONSE:
+            dispatcher.utter_message(response=DEFAULT_RESPONSE[intent])
+            return [SlotSet("fallback_count", 0)] if intent != "out_of_scope" else []
+        return await ActionClarify().run(dispatcher, tracker, domain)
 
 
 class ActionClarify(Action):
-    """Low confidence: offer the two likeliest meanings as buttons; after two misses in a row, a human."""
+    """Low confidence: the two likeliest meanings as buttons and 转人工; after two misses in a row, offer a
+    person (the patron chooses; no ticket is opened behind their back)."""
 
     def name(self) -> Text:
         return "action_clarify"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         count = int(tracker.get_slot("fallback_count") or 0) + 1
-        if count >= 2:  # two misses in a row: a person takes over
-            return hand_off(dispatcher, tracker, "two_fallbacks")
-        ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") not in CLARIFY_EXCLUDE]
-        buttons = [{"title": self._label(domain, r["name"]), "payload": f"/{r['name']}"} for r in ranking[:2]]
-        buttons.append({"title": self._label(domain, "request_human"), "payload": "/request_human"})
-        dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+        human = {"title": self._label(domain, "request_human"), "payload": "/request_human"}
+        if count >= 2:
+            dispatcher.utter_message(response="utter_offer_human", buttons=[human])
+            return [SlotSet("fallback_count", 0)]
+        buttons: List[Dict[str, str]] = []
+        for r in tracker.latest_message.get("intent_ranking", []):
+            label = self._label(domain, r.get("name"))
+            if r.get("name") in CLARIFY_EXCLUDE or label is None or any(b["title"] == label for b in buttons):
+                continue
+            buttons.append({"title": label, "payload": f"/{r['name']}"})
+            if len(buttons) == 2:
+                break
+        dispatcher.utter_message(response="utter_clarify" if buttons else "utter_rephrase", buttons=buttons + [human])
         return [SlotSet("fallback_count", count)]
 
     @staticmethod
-    def _label(domain: Dict[Text, Any], intent: Text) -> Text:
-        responses = domain.get("responses", {}).get(f"utter_label_{intent}") or [{"text": intent}]
-        return responses[0].get("text", intent)
+    def _label(domain: Dict[Text, Any], intent: Optional[Text]) -> Optional[Text]:
+        responses = domain.get("responses", {}).get(f"utter_label_{intent}")
+        return responses[0].get("text") if responses else None

@@ -2,6 +2,7 @@
 side questions answered mid-form, and corrections by simply saying the new value."""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
@@ -9,13 +10,20 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import build_ask, knowledge, now
-from actions.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date
-from actions.topics import INTENT_TOPIC, TOPICS
+from actions import answering
+from actions.common import knowledge, now
+from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
+from bot.answers.topics import INTENT_TOPIC
+from bot.answers.turn import answer_turn
+from bot.privacy import mask_phone
 
 MAX_RETRIES = 2
-SIDE_QUESTION_CONFIDENCE = 0.8
+SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
+QUESTION = re.compile(r"[?？]|吗|呢$|几[楼点天号个]|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有")
+WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
+FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
+              "order_problem_form": "order_problem"}
 
 
 class ServiceFormValidation(FormValidationAction):
@@ -28,15 +36,25 @@ class ServiceFormValidation(FormValidationAction):
         return f"validate_{self.form}"
 
     # ------------------------------------------------------------------ helpers
-    def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
-        """Answer an informational question asked mid-form; the form then asks its question again."""
-        intent = tracker.latest_message.get("intent") or {}
-        topic = INTENT_TOPIC.get(intent.get("name"))
-        if topic is None or (intent.get("confidence") or 0) < SIDE_QUESTION_CONFIDENCE:
-            return False
-        handler = TOPICS[topic]()
-        handler.answer(dispatcher, knowledge(), build_ask(tracker, topic))
-        return True
+    def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Dict[Text, Any]]:
+        """Answer an informational question asked mid-form (the form then asks its question again):
+        the classifier sure of an informational intent, or a question that matches a specific question of
+        the store. Returns the slots to set (the conversation context), None when it is no question."""
+        intent, confidence = answering.intent_of(tracker)
+        topic = INTENT_TOPIC.get(intent or "")
+        text = answering.folded_text(tracker)
+        if not text:
+            return None
+        ctx = answering.context_of(tracker)
+        if not ctx.topic:
+            ctx.topic = FORM_TOPIC.get(self.form)
+        turn = answer_turn(knowledge(), ctx, topic if confidence >= SIDE_QUESTION_CONFIDENCE else None, confidence,
+                           text, (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False)
+        sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
+        if not turn.handled or not (sure or (turn.facet and QUESTION.search(text))):
+            return None
+        turn.replies.replay(dispatcher)
+        return {answering.CONTEXT_SLOT: turn.context.to_slot()}
 
     def _retry(self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, response: Text) -> Dict[Text, Any]:
         retries = int(tracker.get_slot("form_retries") or 0) + 1
@@ -56,29 +74,50 @@ class ServiceFormValidation(FormValidationAction):
                    normalise: Callable[[Text], Any], response: Text) -> Dict[Text, Any]:
         if value == NOT_GIVEN:
             return {slot: value}
-        result = normalise(str(value or ""))
+        # a value inside a sentence (「我手机号是…」「打我老婆的…也行」) counts as much as the bare value
+        result = normalise(str(value or "")) or normalise(tracker.latest_message.get("text") or "")
         if result is not None:
             return self._accept(slot, str(result))
-        if self._requested(tracker, slot) and self._side_question(dispatcher, tracker):
-            return {slot: None}
+        if self._requested(tracker, slot):
+            side = self._side_question(dispatcher, tracker)
+            if side is not None:
+                return {slot: None, **side}
         if not self._requested(tracker, slot):  # an entity from another turn that is not valid: ignore it
             return {slot: None}
         return self._retry(slot, dispatcher, tracker, response)
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         text = str(value or "").strip()
-        if self._requested(tracker, slot) and self._side_question(dispatcher, tracker):
-            return {slot: None}
+        if self._requested(tracker, slot):
+            side = self._side_question(dispatcher, tracker)
+            if side is not None:
+                return {slot: None, **side}
         if len(text) < 1:
             return {slot: None}
         return self._accept(slot, text[:500])
 
     # ------------------------------------------------------------------ shared slots
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        return self._validated("phone", value, dispatcher, tracker, normalize_phone, "utter_invalid_phone")
+        result = self._validated("phone", value, dispatcher, tracker, normalize_phone, "utter_invalid_phone")
+        before = _previous_value(tracker, "phone")
+        if result.get("phone") and before and normalize_phone(before) not in (None, result["phone"]):
+            dispatcher.utter_message(response="utter_value_corrected", what="手机号", value=mask_phone(result["phone"]))
+        return result
 
     def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         return self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
+
+
+def _previous_value(tracker: Tracker, slot: Text) -> Optional[Text]:
+    """The value the slot held before this turn's extraction (for 「打错了，应该是…」)."""
+    seen_current = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_current = True
+            continue
+        if seen_current and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
 
 
 def _free_text_validators(*slots: Text) -> Dict[Text, Callable]:
@@ -90,8 +129,35 @@ def _free_text_validators(*slots: Text) -> Dict[Text, Callable]:
     return {f"validate_{s}": make(s) for s in slots}
 
 
-ValidateComplaintForm = type("ValidateComplaintForm", (ServiceFormValidation,), {
-    "form": "complaint_form", **_free_text_validators("complaint_detail", "complaint_when", "complaint_wish")})
+class ValidateComplaintForm(ServiceFormValidation):
+    """Each answer is filed under the question it answers: a showing given when the wish was asked goes to
+    the showing, a wish given when the showing was asked goes to the wish."""
+
+    form = "complaint_form"
+    locals().update(_free_text_validators("complaint_detail"))
+
+    @staticmethod
+    def _is_showing(text: Text) -> bool:
+        return bool(re.search(r"\d+号厅|[一二三四五六七八九]号厅|IMAX|杜比|4DX|巨幕|VIP|\d+[点:：]\d*|[今明昨前]天|今晚|昨晚|"
+                              r"周[一二三四五六日天]|[上下中]午|晚上|场", text or "", re.I)) and not WISH.search(text or "")
+
+    def validate_complaint_when(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        text = str(value or "").strip()
+        if self._requested(tracker, "complaint_when") and WISH.search(text) and not self._is_showing(text) \
+                and not tracker.get_slot("complaint_wish"):
+            return {"complaint_when": None, "complaint_wish": text[:500], "form_retries": 0}
+        return self._free("complaint_when", value, dispatcher, tracker)
+
+    def validate_complaint_wish(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        text = str(value or "").strip()
+        if self._requested(tracker, "complaint_wish") and self._is_showing(text):
+            known = tracker.get_slot("complaint_when") or ""
+            return {"complaint_wish": None, "complaint_when": " ".join(x for x in (known, text[:200]) if x),
+                    "form_retries": 0}
+        return self._free("complaint_wish", value, dispatcher, tracker)
+
 
 ValidateLostItemForm = type("ValidateLostItemForm", (ServiceFormValidation,), {
     "form": "lost_item_form", **_free_text_validators("lost_item", "lost_where", "seat")})

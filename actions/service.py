@@ -10,10 +10,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Ask, build_ask, knowledge, latest_entities, money, now
+from actions.common import knowledge, latest_entities, money, now
 from actions.escalation import deescalate, end_form, hand_off, publish
-from actions.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
+from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
+from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.db import database_url, session_scope
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -282,12 +283,16 @@ class ActionSubmitRefund(Action):
 
 # --------------------------------------------------------------------------- emergencies, humans, feedback
 class ActionEmergency(Action):
-    """The first reply is the safety instruction; the ticket and the duty manager alert follow."""
+    """The first reply is the safety instruction; the ticket and the duty manager alert follow. While the
+    conversation is in emergency mode a new report gets the guidance again on the same ticket."""
 
     def name(self) -> Text:
         return "action_emergency"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ctx = DialogueContext.from_slot(tracker.get_slot("topic_context"))
+        if ctx.in_emergency:
+            return emergency_follow_up(dispatcher, tracker, ctx)
         k = knowledge()
         first = k.section("complaints")["emergency"]["first_reply"].format(hotline=k.section("cinema")["hotline"])
         dispatcher.utter_message(response="utter_emergency", first_reply=first)
@@ -297,7 +302,22 @@ class ActionEmergency(Action):
                              facts={"message": text, "where": values.get("hall")})
         logger.warning("EMERGENCY ticket %s: duty manager alerted", receipt.number or receipt.client_ref)
         publish("emergency", {"sender_id": tracker.sender_id, "ticket": receipt.number, "text": text})
-        return end_form(tracker)
+        ctx.emergency_turns = EMERGENCY_TURNS
+        ctx.emergency_ticket = receipt.number
+        return end_form(tracker) + [SlotSet("topic_context", ctx.to_slot())]
+
+
+def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: DialogueContext) -> List[Dict[Text, Any]]:
+    """A message in emergency mode: the safety guidance again and that help is on the way; the on-call
+    staff see the message on the emergency ticket."""
+    k = knowledge()
+    emergency = k.section("complaints")["emergency"]
+    dispatcher.utter_message(response="utter_text", text=emergency["follow_up"].format(
+        hotline=k.section("cinema")["hotline"], ticket=ctx.emergency_ticket or ""))
+    publish("emergency", {"sender_id": tracker.sender_id, "ticket": ctx.emergency_ticket,
+                          "text": tracker.latest_message.get("text") or ""})
+    ctx.emergency_turns = max(ctx.emergency_turns - 1, 1)
+    return [SlotSet("topic_context", ctx.to_slot())]
 
 
 class ActionRequestHuman(Action):

@@ -1,10 +1,15 @@
 """Score a model on held-out patron messages through `POST /model/parse`, as an outside evaluator would.
 
-  python bench/nlu_eval.py --model models/xinghe-*.tar.gz [--data tests/nlu/holdout.yml]
-  python bench/nlu_eval.py --url http://127.0.0.1:5005 --token $RASA_TOKEN
+  python bench/nlu_eval.py --model models/xinghe-*.tar.gz          # every set below, one server
+  python bench/nlu_eval.py --data tests/nlu/holdout.yml --url http://127.0.0.1:5005 --token $RASA_TOKEN
 
-Prints intent accuracy and macro-F1, per-intent precision/recall/F1, entity F1 (type + text span),
-and the misclassified messages.
+Sets (default): tests/nlu/blind_clean.yml, blind_noisy.yml, blind_emergency.yml (blind: written by someone
+who never saw data/ or the bot; only their figures are printed, never their messages, so they stay blind)
+and tests/nlu/holdout.yml (wave 1's set, read while tuning: its errors are printed).
+Prints intent accuracy and macro-F1, per-intent precision/recall/F1, entity F1 (type + text span of the
+patron's original text), emergency recall and the messages wrongly raised as emergencies (count), and for
+sets that are not blind the misclassified messages. 5-fold cross-validation of the training data:
+``rasa test nlu --cross-validation --folds 5 --config config.yml --nlu data/nlu``.
 """
 from __future__ import annotations
 
@@ -42,7 +47,10 @@ def f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def evaluate(url: str, token: str, examples) -> None:
+DEFAULT_SETS = ["blind_clean.yml", "blind_noisy.yml", "blind_emergency.yml", "holdout.yml"]
+
+
+def evaluate(url: str, token: str, examples, show_errors: bool = True) -> Dict[str, float]:
     tp, fp, fn = Counter(), Counter(), Counter()
     ent_tp = ent_fp = ent_fn = 0
     ent_by_type = defaultdict(lambda: [0, 0, 0])
@@ -93,24 +101,42 @@ def evaluate(url: str, token: str, examples) -> None:
         pp = t / (t + p_) if t + p_ else 0.0
         rr = t / (t + n_) if t + n_ else 0.0
         print(f"  {name:<12} P {pp:.2f}  R {rr:.2f}  F1 {f1(pp, rr):.2f}  n={t + n_}")
+    em_n = tp["report_emergency"] + fn["report_emergency"]
+    if em_n:
+        print(f"emergency recall {tp['report_emergency'] / em_n:.3f} ({tp['report_emergency']}/{em_n}); "
+              f"other messages raised as emergencies: {fp['report_emergency']}")
+    figures = {"accuracy": acc, "macro_f1": macro, "entity_f1": f1(ep, er)}
+    if not show_errors:
+        print("(blind set: individual errors not shown)")
+        return figures
     print("entity errors (missed | extra):")
     for text, missed, extra in ent_errors:
         print(f"  {text}  missed={missed}  extra={extra}")
     print("misclassified:")
     for text, gold, pred, conf in wrong:
         print(f"  {gold:>20} → {pred:<20} {conf:.2f}  {text}")
+    return figures
+
+
+def run_sets(url: str, token: str, paths: List[Path], show_blind: bool) -> None:
+    for path in paths:
+        blind = "blind" in path.name
+        print(f"\n=== {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}{' (blind)' if blind else ''}")
+        evaluate(url, token, load_examples(path), show_errors=show_blind or not blind)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / "tests" / "nlu" / "holdout.yml"))
+    ap.add_argument("--data", action="append", help="a test set (repeatable); default: the four sets above")
     ap.add_argument("--url")
     ap.add_argument("--token", default="")
     ap.add_argument("--model")
+    ap.add_argument("--show-blind-errors", action="store_true", help="print a blind set's errors (it is blind no more)")
     args = ap.parse_args()
-    examples = load_examples(Path(args.data))
+    paths = [Path(p) for p in args.data] if args.data else [ROOT / "tests" / "nlu" / n for n in DEFAULT_SETS]
+    paths = [p for p in paths if p.exists()]
     if args.url:
-        evaluate(args.url.rstrip("/"), args.token, examples)
+        run_sets(args.url.rstrip("/"), args.token, paths, args.show_blind_errors)
         return
     from tests.stack import start_stack
 
@@ -118,7 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stack = start_stack(str(model), Path(tmp))
         try:
-            evaluate(stack.rasa, stack.token, examples)
+            run_sets(stack.rasa, stack.token, paths, args.show_blind_errors)
         finally:
             stack.stop()
 

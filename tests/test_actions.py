@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from actions import topics
-from actions.dialogue import ActionClarify, ActionFollowup
+from actions.dialogue import ActionClarify, ActionRoute
 from actions.common import now
 
 
@@ -24,10 +24,10 @@ def test_price_for_hall_and_day_then_followups(kb_url, tracker_factory, run_acti
         "IMAX周六多少钱", "ask_ticket_price", [{"entity": "hall_type", "value": "IMAX"}, {"entity": "date", "value": "周六"}]))
     assert "85元" in texts[0] and "IMAX激光厅" in texts[0]
     ctx = _ctx(events)
-    texts, events, _ = run_action(ActionFollowup(), tracker_factory(
+    texts, events, _ = run_action(ActionRoute(), tracker_factory(
         "那周二呢", "inform", [{"entity": "date", "value": "周二"}], slots={"topic_context": ctx}))
     assert "70元" in texts[0], texts
-    texts, _, _ = run_action(ActionFollowup(), tracker_factory(
+    texts, _, _ = run_action(ActionRoute(), tracker_factory(
         "学生呢", "inform", [{"entity": "ticket_type", "value": "学生"}], slots={"topic_context": _ctx(events)}))
     assert "56元" in texts[0], texts  # 70 × 0.8 on a weekday with a student card
 
@@ -122,12 +122,17 @@ def test_member_level_and_facilities(kb_url, tracker_factory, run_action):
 def test_film_info_and_hall_types(kb_url, tracker_factory, run_action):
     texts, _, _ = run_action(topics.ActionFilmInfo(), tracker_factory(
         "深海回声讲的什么", "ask_film_info", [{"entity": "film", "value": "深海回声"}]))
-    assert "105分钟" in texts[0] and "小鲸鱼" in texts[0]
+    assert "小鲸鱼" in texts[0]  # the question asked: what it is about
+    texts, _, _ = run_action(topics.ActionFilmInfo(), tracker_factory(
+        "深海回声", "ask_film_info", [{"entity": "film", "value": "深海回声"}]))
+    assert "105分钟" in texts[0] and "小鲸鱼" in texts[0]  # no specific question: the whole card
     texts, _, _ = run_action(topics.ActionHallTypes(), tracker_factory(
         "4DX是什么体验", "ask_hall_types", [{"entity": "hall_type", "value": "4DX"}]))
     assert "水雾" in texts[0] and "120座" in texts[0]
     texts, _, _ = run_action(topics.ActionCinemaInfo(), tracker_factory("你们在哪", "ask_cinema_info"))
-    assert "滨江路88号" in texts[0] and "400-820-8800" in texts[0]
+    assert "滨江路88号" in texts[0] and "地铁2号线" in texts[0]
+    texts, _, _ = run_action(topics.ActionCinemaInfo(), tracker_factory("客服电话多少", "ask_cinema_info"))
+    assert "400-820-8800" in texts[0]
 
 
 def test_editor_change_shows_in_next_answer(kb_url, tracker_factory, run_action):
@@ -151,5 +156,7 @@ def test_clarify_offers_top_two_then_human(kb_url, tracker_factory, run_action):
     texts, events, messages = run_action(ActionClarify(), tracker)
     payloads = [b["payload"] for b in messages[0]["buttons"]]
     assert payloads == ["/ask_parking", "/ask_ticket_price", "/request_human"]
-    texts, _, _ = run_action(ActionClarify(), tracker_factory("嗯嗯那个", "nlu_fallback", slots={"fallback_count": 1}))
-    assert any("工单号" in t or "人工" in t for t in texts)
+    texts, events, messages = run_action(ActionClarify(), tracker_factory("嗯嗯那个", "nlu_fallback", slots={"fallback_count": 1}))
+    # the second miss offers a person; no ticket is opened behind the patron's back
+    assert "转接人工" in texts[0] and not any("工单号" in t for t in texts)
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/request_human"]

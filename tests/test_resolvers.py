@@ -1,11 +1,11 @@
-"""Table-driven tests for actions.resolvers (dates, time windows, numbers, ids)."""
+"""Table-driven tests for bot.answers.resolvers (dates, time windows, numbers, ids)."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from actions.resolvers import (
+from bot.answers.resolvers import (
     normalize_order_id,
     normalize_phone,
     parse_number,

@@ -14,6 +14,13 @@ FORMS = [  # (form, intent that starts it, action that answers first, submit act
 ]
 INTERRUPTIONS = [("deny", "action_stop_form"), ("goodbye", "action_stop_form"),
                  ("request_human", "action_request_human"), ("report_emergency", "action_emergency")]
+# Inside a form these go to the form itself: its validation takes a value said in a sentence, answers a
+# side question and asks its question again (instead of a clarification or a second flow starting).
+CONTINUE = ["inform", "nlu_fallback", "affirm", "thank", "greet", "out_of_scope", "give_feedback", "complain",
+            "ask_showtimes", "ask_film_info", "ask_hall_types", "ask_ticket_price", "ask_refund_policy",
+            "request_refund", "ask_parking", "ask_member_points", "ask_member_benefits", "ask_facilities",
+            "ask_viewing_rules", "ask_cinema_info", "ask_group_booking", "ask_vip_service", "report_order_problem",
+            "report_lost_item", "bot_challenge"]
 
 
 def main() -> None:
@@ -27,6 +34,9 @@ def main() -> None:
         for stop_intent, action in INTERRUPTIONS:
             out += [f"- rule: {stop_intent} during {form}", "  condition:", f"  - active_loop: {form}", "  steps:",
                     f"  - intent: {stop_intent}", f"  - action: {action}", "  - active_loop: null"]
+        for other in CONTINUE:
+            out += [f"- rule: {other} inside {form}", "  condition:", f"  - active_loop: {form}", "  steps:",
+                    f"  - intent: {other}", f"  - action: {form}", f"  - active_loop: {form}"]
     Path(__file__).resolve().parents[1].joinpath("data/rules/forms.yml").write_text("\n".join(out) + "\n", encoding="utf-8")
 
 

@@ -34,6 +34,8 @@ RECORDS: Dict[str, Tuple[str, str, str]] = {
     "viewing_rules": ("viewing_rules.yml", "rules", "key"),
     "order_problems": ("orders.yml", "problems", "key"),
     "complaint_categories": ("complaints.yml", "categories", "code"),
+    "questions": ("questions.yml", "questions", "key"),
+    "lexicon": ("lexicon.yml", "entries", "to"),
 }
 # whole documents edited field by field (top-level keys)
 DOCUMENTS = ["cinema.yml", "parking.yml", "refund.yml", "services.yml", "lost_found.yml", "complaints.yml",

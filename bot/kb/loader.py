@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
+from bot.answers import templates
 from bot.kb import schema
 from bot.models import (
     Film,
@@ -134,6 +135,14 @@ def _load_csv(name: str, text: str, problems: List[Problem]) -> List[Tuple[int, 
 class Parsed:
     docs: Dict[str, Any]
     showtimes: List[Tuple[int, schema.ShowtimeRow]]
+    texts: Dict[str, str] = field(default_factory=dict)
+
+    def line_of(self, file: str, needle: str) -> int:
+        """The first line of ``file`` that contains ``needle`` (1 when none does)."""
+        for no, line in enumerate(self.texts.get(file, "").splitlines(), start=1):
+            if needle in line:
+                return no
+        return 1
 
 
 def _minutes(hhmm: str) -> int:
@@ -181,12 +190,31 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     wording = [*complaints.empathy, complaints.apology_after, complaints.ask_facts,
                complaints.escalation.human_online, complaints.escalation.human_offline,
                complaints.escalation.timeout, complaints.escalation.handback,
-               complaints.emergency.first_reply, *(c.handling for c in complaints.categories),
+               complaints.emergency.first_reply, complaints.emergency.follow_up, *(c.handling for c in complaints.categories),
                *(c.remedy for c in complaints.categories)]
     for text in wording:
         for phrase in complaints.forbidden_phrases:
             if phrase in text:
                 problems.append(Problem("complaints.yml", 1, f"wording uses the forbidden phrase 「{phrase}」: {text}"))
+
+    lexicon: schema.Lexicon = p.docs["lexicon.yml"]
+    dup([e.to for e in lexicon.entries], "lexicon.yml", "standard word (to)")
+    dup([v for e in lexicon.entries for v in e.variants], "lexicon.yml", "variant")
+
+    questions: schema.Questions = p.docs["questions.yml"]
+    dup([q.key for q in questions.questions], "questions.yml", "question key")
+    sections = {name.rsplit(".", 1)[0]: _jsonable(doc) for name, doc in p.docs.items()}
+    sample_film = sections["films"]["films"][0] if sections["films"]["films"] else None
+    sample_type = sections["halls"]["hall_types"][0] if sections["halls"]["hall_types"] else None
+    for q in questions.questions:
+        why = templates.check(q.answer, sections, sample_film, sample_type)
+        if why:
+            problems.append(Problem("questions.yml", p.line_of("questions.yml", f"key: {q.key}"),
+                                    f"question {q.key}: {why}"))
+        for phrase in complaints.forbidden_phrases:
+            if phrase in q.answer:
+                problems.append(Problem("questions.yml", p.line_of("questions.yml", f"key: {q.key}"),
+                                        f"question {q.key} uses the forbidden phrase 「{phrase}」"))
 
     # showtimes: known film and hall, the film plays in that hall type/version, no overlap in a hall
     film_by_title = {f.title: f for f in films.films}
@@ -219,6 +247,7 @@ def validate(files: Dict[str, bytes]) -> Parsed:
     problems: List[Problem] = []
     docs: Dict[str, Any] = {}
     showtimes: List[Tuple[int, schema.ShowtimeRow]] = []
+    texts: Dict[str, str] = {}
     for name in schema.ALL_FILES:
         if name not in files:
             problems.append(Problem(name, 0, "file is missing"))
@@ -226,15 +255,16 @@ def validate(files: Dict[str, bytes]) -> Parsed:
         text = _decode(name, files[name], problems)
         if text is None:
             continue
+        texts[name] = text
         if name in schema.YAML_FILES:
             docs[name] = _load_yaml(name, text, problems)
         else:
             showtimes = _load_csv(name, text, problems)
     if not problems:
-        _cross_check(Parsed(docs, showtimes), problems)
+        _cross_check(Parsed(docs, showtimes, texts), problems)
     if problems:
         raise KnowledgeError(problems)
-    return Parsed(docs, showtimes)
+    return Parsed(docs, showtimes, texts)
 
 
 def checksum(files: Dict[str, bytes]) -> str:

@@ -50,19 +50,15 @@ def render(message: Dict[str, Any]) -> str:
 
 
 def preview_answer(files: Dict[str, bytes], question: str, parse: Dict[str, Any]) -> List[str]:
-    """Answer ``question`` (with its ``/model/parse`` result) from the draft files."""
-    from rasa_sdk import Tracker
-    from rasa_sdk.executor import CollectingDispatcher
+    """Answer ``question`` (with its ``/model/parse`` result) from the draft files, as a first message."""
+    from bot.answers.context import DialogueContext
+    from bot.answers.topics import INTENT_TOPIC
+    from bot.answers.turn import answer_turn
+    from bot.text.normalise import fold, lexicon_from_section
 
-    from actions.common import build_ask
-    from actions.topics import INTENT_TOPIC, TOPICS
-
-    intent = (parse.get("intent") or {}).get("name")
-    topic = INTENT_TOPIC.get(intent)
-    if topic is None:
-        return []
-    latest = {"text": question, "intent": parse.get("intent"), "entities": parse.get("entities", [])}
-    tracker = Tracker("preview", {}, latest, [], False, None, {}, "action_listen")
-    dispatcher = CollectingDispatcher()
-    TOPICS[topic]().answer(dispatcher, draft_knowledge(files), build_ask(tracker, topic))
-    return [render(m) for m in dispatcher.messages]
+    knowledge = draft_knowledge(files)
+    intent = parse.get("intent") or {}
+    text = fold(question, lexicon_from_section(knowledge.sections.get("lexicon"))).text
+    turn = answer_turn(knowledge, DialogueContext(), INTENT_TOPIC.get(intent.get("name") or ""),
+                       float(intent.get("confidence") or 0.0), text, parse.get("entities", []))
+    return [render(m) for m in turn.replies.messages] if turn.handled else []

@@ -289,6 +289,9 @@ class Escalation(Strict):
 
 class Emergency(Strict):
     first_reply: str
+    follow_up: str  # a message while the conversation is in emergency mode ({ticket}, {hotline})
+    cues: List[constr(min_length=2)] = []  # words that make a message an emergency
+    rule_words: List[constr(min_length=1)] = []  # words of rule questions that only sound alarming
 
 
 class Complaints(Strict):
@@ -320,6 +323,44 @@ class ShowtimeRow(Strict):
         raise ValueError("day must be daily, mon..sun or a date YYYY-MM-DD")
 
 
+class LexiconEntry(Strict):
+    to: constr(min_length=1, max_length=12)
+    variants: List[constr(min_length=1, max_length=12)] = Field(..., min_items=1)
+    kind: str = ""
+
+    @validator("variants", each_item=True)
+    def _not_a_number(cls, v: str) -> str:
+        if re.fullmatch(r"[\d\s]+", v):
+            raise ValueError(f"variant {v!r} is only digits: it would change phone numbers and prices")
+        return v
+
+
+QUESTION_TOPICS = ("showtimes", "film_info", "hall_types", "ticket_price", "refund_policy", "parking", "member_points",
+                   "member_benefits", "facilities", "viewing_rules", "cinema_info", "vip_service", "order_problem",
+                   "group_booking", "lost_found")
+
+
+class QuestionDoc(Strict):
+    key: constr(regex=r"^[a-z0-9_]+$")
+    topic: str
+    examples: List[constr(min_length=2, max_length=80)] = Field(..., min_items=2)
+    answer: constr(min_length=2, max_length=600)
+
+    @validator("topic")
+    def _topic(cls, v: str) -> str:
+        if v not in QUESTION_TOPICS:
+            raise ValueError(f"unknown topic {v!r} (one of {', '.join(QUESTION_TOPICS)})")
+        return v
+
+
+class Questions(Strict):
+    questions: List[QuestionDoc]
+
+
+class Lexicon(Strict):
+    entries: List[LexiconEntry]
+
+
 # file name -> schema; showtimes.csv rows use ShowtimeRow
 YAML_FILES = {
     "cinema.yml": Cinema,
@@ -335,6 +376,8 @@ YAML_FILES = {
     "orders.yml": Orders,
     "lost_found.yml": LostFound,
     "complaints.yml": Complaints,
+    "lexicon.yml": Lexicon,
+    "questions.yml": Questions,
 }
 CSV_FILES = {"showtimes.csv": ShowtimeRow}
 ALL_FILES = [*YAML_FILES, *CSV_FILES]

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Pattern, Tuple
 
+from bot.text.normalise import Lexicon, lexicon_from_section
+
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0
 
@@ -23,6 +25,9 @@ class Names:
     version: int = -1
     films: List[Tuple[str, str]] = field(default_factory=list)  # (lower-cased, surface), longest first
     order_id: Optional[Pattern[str]] = None
+    lexicon: Lexicon = field(default_factory=Lexicon)
+    emergency_cues: Tuple[str, ...] = ()
+    rule_words: Tuple[str, ...] = ()
 
     def film_spans(self, text: str) -> List[Tuple[int, int]]:
         """Non-overlapping spans of known titles/aliases in ``text`` (longest names win)."""
@@ -65,7 +70,10 @@ def current(refresh: bool = False) -> Names:
             fmt = k.section("orders")["order_id"]
             prefix = "".join(f"[{c.upper()}{c.lower()}]" for c in fmt["prefix"])
             _names = Names(k.version, sorted(names.items(), key=lambda item: -len(item[0])),
-                           re.compile(rf"(?<![A-Za-z0-9]){prefix}\d{{{fmt['digits']}}}(?!\d)"))
+                           re.compile(rf"(?<![A-Za-z0-9]){prefix}\d{{{fmt['digits']}}}(?!\d)"),
+                           lexicon_from_section(k.sections.get("lexicon")),
+                           tuple(k.section("complaints")["emergency"].get("cues") or ()),
+                           tuple(k.section("complaints")["emergency"].get("rule_words") or ()))
             _teach_jieba(_names)
     return _names
 

@@ -75,6 +75,8 @@ KIND_LABELS: Dict[str, str] = {
     "viewing_rules": "观影须知（常见问题）",
     "order_problems": "订单问题（常见问题）",
     "complaint_categories": "投诉分类与处理话术",
+    "questions": "各主题的具体问题（问法与回答模板）",
+    "lexicon": "口语、缩写与错别字词表",
 }
 DOC_LABELS: Dict[str, str] = {
     "cinema.yml": "影城基本信息",
@@ -97,6 +99,7 @@ SECTIONS: List[Tuple[str, List[Tuple[str, str]]]] = [
                  ("document", "services.yml"), ("document", "lost_found.yml")]),
     ("投诉与安抚话术", [("document", "complaints.yml"), ("records", "complaint_categories")]),
     ("影城信息", [("document", "cinema.yml")]),
+    ("机器人理解", [("records", "questions"), ("records", "lexicon")]),
 ]
 FIELD_LABELS: Dict[str, str] = {
     "address": "地址", "advance_days": "需提前天数", "advisory": "观影建议（分级提示）", "aliases": "别名",
@@ -131,7 +134,8 @@ FIELD_LABELS: Dict[str, str] = {
     "text": "说明文字（机器人原样回答）", "third_party": "第三方平台购票", "threats": "投诉威胁关键词",
     "threshold": "升级门槛（积分）", "timeout": "排队超时", "timezone": "时区", "title": "片名", "type": "影厅类型",
     "upgrade": "升级规则", "vip_booking": "VIP厅预约", "weekday": "平日价（元）", "weekdays_only": "仅限星期",
-    "weekend": "周末价（元）", "weekend_days": "按周末价的星期", "wheelchair_seats": "轮椅席位", "where": "兑换地点",
+    "weekend": "周末价（元）", "topic": "主题", "examples": "问法示例（每行一条）", "to": "标准说法",
+    "variants": "写法（每行一条）", "kind": "类别", "weekend_days": "按周末价的星期", "wheelchair_seats": "轮椅席位", "where": "兑换地点",
     # audit rows of showtime uploads and rollbacks
     "added": "新增的场次", "removed": "删除的场次", "version": "版本", "restored_version": "恢复的版本",
 }
@@ -148,13 +152,16 @@ SUMMARY_FIELDS: Dict[str, List[str]] = {
     "viewing_rules": ["name", "answer"],
     "order_problems": ["name", "answer"],
     "complaint_categories": ["handling", "remedy"],
+    "questions": ["topic", "examples", "answer"],
+    "lexicon": ["variants", "kind"],
 }
 SAMPLE_QUESTIONS: Dict[str, str] = {
     "films": "星际归途讲的是什么", "halls": "1号厅有多少座位", "hall_types": "IMAX厅有什么特别的",
     "prices": "IMAX票价多少", "ticket_types": "学生票怎么买", "refund_windows": "开场前一小时还能退票吗",
     "levels": "金卡会员有什么优惠", "exchange": "积分能换什么", "facilities": "有WiFi吗",
     "viewing_rules": "可以带外食进去吗", "order_problems": "付款了没出票怎么办",
-    "complaint_categories": "", "cinema.yml": "影城地址在哪", "parking.yml": "停车怎么收费",
+    "complaint_categories": "", "questions": "超出免费时间怎么收费", "lexicon": "睇IMAX幾多錢",
+    "cinema.yml": "影城地址在哪", "parking.yml": "停车怎么收费",
     "refund.yml": "电影票能退吗", "services.yml": "团体票怎么订", "lost_found.yml": "东西落在影厅了怎么办",
     "complaints.yml": "", "prices.yml": "周末票价多少", "membership.yml": "会员怎么办理",
     SHOWTIMES: "今天有什么电影",
@@ -568,10 +575,10 @@ def _field_problems(problems: List[loader.Problem], file: str, prefix: List[str]
 def intents() -> List[str]:
     """Intents the bot answers from the knowledge (for choosing one by hand when Rasa is unreachable)."""
     try:
-        from actions.topics import INTENT_TOPIC
+        from bot.answers.topics import INTENT_TOPIC
 
         return sorted(INTENT_TOPIC)
-    except Exception:  # pragma: no cover - the actions package is part of the project
+    except Exception:  # pragma: no cover - the answers package is part of the project
         log.exception("editor: cannot list the intents")
         return []
 

@@ -61,16 +61,7 @@ DEFAULT_SLA_MINUTES = 1440
 _WORKING_DAYS_RE = re.compile(r"^\s*(\d+)?\s*working_days?\s*$")
 
 # --------------------------------------------------------------------------- phone helpers
-try:  # the resolvers module is the project's canonical phone parser
-    from actions.resolvers import normalize_phone as _normalize_phone
-except ImportError:  # pragma: no cover - fallback when the actions package is absent
-    _LOCAL_PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)?86)?(1[3-9]\d{9})(?!\d)")
-
-    def _normalize_phone(text: str) -> str | None:
-        """First mainland mobile number (``1[3-9]`` + 9 digits) in ``text``, as 11 digits."""
-        s = re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text or ""))
-        m = _LOCAL_PHONE_RE.search(s)
-        return m.group(1) if m else None
+from bot.answers.resolvers import normalize_phone as _normalize_phone  # noqa: E402  the canonical phone parser
 
 try:  # the project's log-masking helpers (phones and order ids)
     from bot.privacy import mask_phone as _privacy_mask_phone

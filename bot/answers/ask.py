@@ -1,0 +1,73 @@
+"""What the patron asked in this turn (their words and the values in play), and small formatting helpers."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Text
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Shanghai")
+ENTITY_KEYS = ("film", "date", "time", "hall_type", "ticket_type", "facility", "phone", "order_id",
+               "party_size", "lost_item", "hall", "seat")
+HALL = re.compile(r"([1-9]\d?|[一二三四五六七八九十])号厅")
+SEAT = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?")
+
+
+def now() -> dt.datetime:
+    """Current wall-clock time in the cinema's time zone (naive)."""
+    return dt.datetime.now(TZ).replace(tzinfo=None)
+
+
+def entity_values(text: Text, entities: Iterable[Dict[str, Any]]) -> Dict[str, str]:
+    """First value of each entity; hall and seat are read from the words."""
+    values: Dict[str, str] = {}
+    for e in entities or []:
+        if e.get("entity") in ENTITY_KEYS and e.get("value") not in (None, ""):
+            values.setdefault(e["entity"], str(e["value"]))
+    for key, pattern in (("hall", HALL), ("seat", SEAT)):
+        m = pattern.search(text or "")
+        if m and key not in values:
+            values[key] = m.group(0)
+    return values
+
+
+@dataclass
+class Ask:
+    """What the patron asked about in this turn: their (folded) words and the values in play."""
+
+    text: str
+    values: Dict[str, str] = field(default_factory=dict)
+    carried: bool = False  # some values come from earlier turns
+
+    def get(self, key: str) -> Optional[str]:
+        return self.values.get(key)
+
+
+def join_lines(lines: List[Text]) -> Text:
+    return "\n".join(lines)
+
+
+def money(value: Any) -> Text:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+
+
+def date_label(day: dt.date, today: dt.date) -> Text:
+    from bot.answers.resolvers import weekday_name
+
+    names = {0: "今天", 1: "明天", 2: "后天"}
+    delta = (day - today).days
+    prefix = names.get(delta, "")
+    return f"{prefix}（{day.month}月{day.day}日{weekday_name(day)}）" if prefix else f"{day.month}月{day.day}日{weekday_name(day)}"
+
+
+def resolve_day(ask: Ask, today: dt.date) -> dt.date:
+    from bot.answers.resolvers import resolve_date
+
+    for source in (ask.get("date"), ask.text):
+        if source:
+            day = resolve_date(source, today)
+            if day:
+                return day
+    return today

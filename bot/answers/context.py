@@ -1,0 +1,77 @@
+"""The conversation's context: current topic and facet, the values in play, emergency mode.
+
+Every answer reads it and returns an updated copy; the actions keep it in one slot (``dialogue_context``),
+so follow-ups like 「那周二呢」「它多长时间」「在哪换」「那天VIP厅多少钱」 are answered against what earlier
+turns established, until the patron changes it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Optional
+
+# Values that describe *what* the patron is talking about carry across topics; the others (ticket type,
+# time of day, points, minutes) only within the topic they were said in.
+CROSS_TOPIC = ("film", "date")
+WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall")
+ALWAYS_KEPT = ("ticket",)  # the on-site alert ticket a complaint form adds its facts to
+EMERGENCY_TURNS = 4  # turns after an emergency that are read as part of it unless clearly something else
+REFERS = {  # words that point back to the last value of that kind, whatever the topic
+    "film": re.compile(r"它|这部|那部|这片|该片|这个(电影|片子|片)|那个(电影|片子|片)|这电影|那电影"),
+    "date": re.compile(r"那天|当天|同一天|那一天|这天"),
+    "hall_type": re.compile(r"那个厅|这个厅|该厅|那厅|这种厅|那种厅|同一个厅|这个影厅|那个影厅"),
+}
+ELLIPSIS = re.compile(r"^(那|那么|那如果|如果|还有|再问下?|也|另外)|呢[?？。!！]*$|也是这样|也一样|也可以|也扣|也收|也打折|也能")
+
+
+@dataclass
+class DialogueContext:
+    topic: Optional[str] = None
+    facet: Optional[str] = None
+    values: Dict[str, str] = field(default_factory=dict)
+    emergency_turns: int = 0
+    emergency_ticket: Optional[str] = None
+
+    @classmethod
+    def from_slot(cls, value: Any) -> "DialogueContext":
+        if not isinstance(value, dict):
+            return cls()
+        known = {k: value[k] for k in ("topic", "facet", "values", "emergency_turns", "emergency_ticket") if k in value}
+        ctx = cls(**known)
+        ctx.values = {k: str(v) for k, v in (ctx.values or {}).items() if v not in (None, "")}
+        return ctx
+
+    def to_slot(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def in_emergency(self) -> bool:
+        return self.emergency_turns > 0
+
+    def values_for(self, topic: str, fresh: Dict[str, str], text: str) -> Dict[str, str]:
+        """This turn's values: what the patron just said, plus what carries over to ``topic``."""
+        values = dict(fresh)
+        same = topic == self.topic
+        for key, old in self.values.items():
+            if key in values:
+                continue
+            pointed = key in REFERS and REFERS[key].search(text or "")
+            if same or key in CROSS_TOPIC or pointed:
+                values[key] = old
+        return values
+
+    def after(self, topic: Optional[str], facet: Optional[str], values: Dict[str, str]) -> "DialogueContext":
+        """The context once this turn has been answered on ``topic``."""
+        kept = {k: v for k, v in self.values.items() if k in CROSS_TOPIC or k in REFERS or k in ALWAYS_KEPT}
+        if topic == self.topic:
+            kept = dict(self.values)
+        kept.update({k: v for k, v in values.items() if k in CROSS_TOPIC + WITHIN_TOPIC and v})
+        return DialogueContext(topic=topic, facet=facet, values=kept,
+                               emergency_turns=max(0, self.emergency_turns - 1),
+                               emergency_ticket=self.emergency_ticket if self.emergency_turns > 1 else None)
+
+
+def is_elliptical(text: str) -> bool:
+    """「那周二呢」「IMAX厅也是这样吗」「学生呢」: a follow-up that leans on the previous turn."""
+    t = (text or "").strip()
+    return bool(ELLIPSIS.search(t)) or len(t) <= 4

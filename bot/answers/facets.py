@@ -1,0 +1,119 @@
+"""Specific questions of each topic ("facets"), matched at run time against the patron's words.
+
+Facets come from the knowledge store, so an editor who adds a question and a few phrasings has it
+answered by the next message, without retraining:
+- ``questions.yml``: topic, example phrasings, an answer template over the store (``bot.answers.templates``);
+- the keyword items of ``facilities.yml``, ``viewing_rules.yml`` and ``orders.yml`` (name + aliases → answer).
+
+Matching: character 1–3-gram TF-IDF cosine between the message and each example, after folding and masking
+the values that do not decide the question (hall types, films, numbers) and the filler characters; a keyword
+item whose name or alias occurs in the message scores at least ``KEYWORD_SCORE``. The index is built once
+per knowledge version.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+KEYWORD_SCORE = 0.62
+FILLERS = re.compile(r"[的了吗呢吧啊呀哦嘛哈么请问我想你们一下这个那个就是然后嗯,.，。!！?？~～、 ]")
+DIGITS = re.compile(r"\d+(\.\d+)?")
+DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]")
+KEYWORD_TOPICS = {"facilities": ("facilities", "facilities"), "viewing_rules": ("viewing_rules", "rules"),
+                  "order_problem": ("orders", "problems")}
+
+
+@dataclass(frozen=True)
+class Facet:
+    topic: str
+    key: str
+    examples: Tuple[str, ...]
+    answer: str  # a template (questions.yml) or literal text (keyword items)
+    keywords: Tuple[str, ...] = ()
+    templated: bool = True
+
+
+@dataclass
+class Match:
+    facet: Facet
+    score: float
+
+
+@dataclass
+class FacetIndex:
+    version: int
+    facets: List[Facet]
+    masks: List[str] = field(default_factory=list)
+    _vectorizer: Any = None
+    _matrix: Any = None
+    _owner: List[int] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, version: int, sections: Dict[str, Any], masks: Iterable[str]) -> "FacetIndex":
+        facets = [Facet(q["topic"], q["key"], tuple(q["examples"]), q["answer"])
+                  for q in (sections.get("questions") or {}).get("questions", [])]
+        for topic, (section, key) in KEYWORD_TOPICS.items():
+            for item in (sections.get(section) or {}).get(key, []):
+                words = tuple(w for w in (item["name"], *item.get("aliases", [])) if w)
+                facets.append(Facet(topic, item["key"], words, item["answer"], keywords=words, templated=False))
+        index = cls(version, facets, sorted({m for m in masks if len(m) >= 2}, key=len, reverse=True))
+        index._fit()
+        return index
+
+    def _fit(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        docs: List[str] = []
+        for i, facet in enumerate(self.facets):
+            for example in facet.examples:
+                docs.append(self.prepare(example))
+                self._owner.append(i)
+        if not docs:
+            return
+        self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+        self._matrix = self._vectorizer.fit_transform(docs)
+
+    def prepare(self, text: str) -> str:
+        """Masked, filler-free text: 「VIP厅早场也打折吗」 → 「#早场也打折」."""
+        out = text.upper()
+        for m in self.masks:
+            out = out.replace(m.upper(), "#")
+        out = DIGITS.sub("9", DAYS.sub("@", out))
+        return FILLERS.sub("", out) or out
+
+    def match(self, text: str, topics: Optional[Sequence[str]] = None) -> List[Match]:
+        """Facets (of ``topics``, or all) by score, best first."""
+        if self._vectorizer is None or not text:
+            return []
+        query = self._vectorizer.transform([self.prepare(text)])
+        sims = (self._matrix @ query.T).toarray().ravel()
+        best: Dict[int, float] = {}
+        for row, owner in enumerate(self._owner):
+            if sims[row] > best.get(owner, 0.0):
+                best[owner] = float(sims[row])
+        upper = text.upper()
+        for i, facet in enumerate(self.facets):
+            if facet.keywords and any(w.upper() in upper for w in facet.keywords):
+                longest = max(len(w) for w in facet.keywords if w.upper() in upper)
+                best[i] = max(best.get(i, 0.0), KEYWORD_SCORE + 0.02 * min(longest, 6))
+        wanted = set(topics) if topics else None
+        found = [Match(self.facets[i], s) for i, s in best.items()
+                 if s > 0 and (wanted is None or self.facets[i].topic in wanted)]
+        return sorted(found, key=lambda m: -m.score)
+
+
+_lock = threading.Lock()
+_cached: Optional[FacetIndex] = None
+
+
+def index_for(knowledge: Any) -> FacetIndex:
+    """The facet index of this knowledge snapshot (rebuilt when the version changes)."""
+    global _cached
+    with _lock:
+        if _cached is None or _cached.version != knowledge.version:
+            masks = [n for t in knowledge.hall_types for n in (t.name, *t.aliases)]
+            masks += [n for f in knowledge.films for n in (f.title, *f.aliases)]
+            _cached = FacetIndex.build(knowledge.version, knowledge.sections, masks)
+        return _cached

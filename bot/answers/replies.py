@@ -1,0 +1,27 @@
+"""Replies an answer produces: Rasa response names with their values, or plain text (and buttons)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+
+class Replies:
+    """Collects messages with the same call as Rasa's dispatcher, so answers need no Rasa objects."""
+
+    def __init__(self) -> None:
+        self.messages: List[Dict[str, Any]] = []
+
+    def utter_message(self, text: Optional[str] = None, response: Optional[str] = None,
+                      buttons: Optional[List[Dict[str, str]]] = None, **kwargs: Any) -> None:
+        message: Dict[str, Any] = dict(kwargs)
+        if text is not None:
+            message["text"] = text
+        if response is not None:
+            message["response"] = response
+        if buttons:
+            message["buttons"] = buttons
+        self.messages.append(message)
+
+    def replay(self, dispatcher: Any) -> None:
+        """Send the collected messages through a Rasa dispatcher."""
+        for m in self.messages:
+            dispatcher.utter_message(**m)

@@ -1,0 +1,355 @@
+"""Informational answers, one function per topic, every fact read from the knowledge store.
+
+Each function takes the replies collector (same call as Rasa's dispatcher), the knowledge snapshot and the
+patron's ask (with values carried over from earlier turns), sends the answer, and returns the values worth
+remembering for a follow-up. ``TOPICS`` maps topic names to them; ``INTENT_TOPIC`` maps intents to topics.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Callable, Dict, List, Optional, Text
+
+from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
+from bot.answers.resolvers import parse_number, resolve_time_window
+from bot.kb import rules
+from bot.kb.store import Knowledge, Showing
+
+SHOWTIME_DAYS = 7
+Answer = Callable[[Any, Knowledge, Ask], Dict[str, str]]
+TOPICS: Dict[str, Answer] = {}
+
+
+def topic(name: str) -> Callable[[Answer], Answer]:
+    def register(fn: Answer) -> Answer:
+        TOPICS[name] = fn
+        return fn
+    return register
+
+
+def films_list(k: Knowledge) -> Text:
+    return "、".join(f"《{f.title}》" for f in k.films)
+
+
+def _hall_type_of(k: Knowledge, ask: Ask):
+    return k.find_hall_type(ask.get("hall_type")) or (k.find_hall_type(ask.text) if ask.text else None)
+
+
+def _version_of(ask: Ask) -> Optional[Text]:
+    for source in (ask.get("hall_type") or "", ask.text):
+        m = re.search(r"([23])[dD]", source)
+        if m:
+            return f"{m.group(1)}D"
+    return None
+
+
+# --------------------------------------------------------------------------- showtimes and films
+def _showing_line(k: Knowledge, s: Showing, with_film: bool) -> Text:
+    ht = k.hall_type(s.hall.type_code)
+    price = rules.quote(k, ht, s.date, s.version, start=s.start).price
+    film = f"《{s.film.title}》" if with_film else ""
+    return f"{s.start:%H:%M} {film}{s.hall.name}·{s.hall.type_name} {s.version} {money(price)}元"
+
+
+@topic("showtimes")
+def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    current = now()
+    today = current.date()
+    day = resolve_day(ask, today)
+    used = {key: ask.get(key) for key in ("film", "date", "time", "hall_type") if ask.get(key)}
+    if not (today <= day < today + dt.timedelta(days=SHOWTIME_DAYS)):
+        last = today + dt.timedelta(days=SHOWTIME_DAYS - 1)
+        d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
+        return used
+    film_name = ask.get("film")
+    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    if film_name and film is None:
+        d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
+        return {key: v for key, v in used.items() if key != "film"}
+    hall_type = _hall_type_of(k, ask)
+    version = _version_of(ask)
+    window = resolve_time_window(ask.get("time") or "") if ask.get("time") else None
+    if window is None and ask.text:
+        window = resolve_time_window(ask.text)
+    shows = [s for s in k.showings(day) if day > today or s.start > current.time()]
+    pool = [s for s in shows if film is None or s.film.id == film.id]
+    selected = [s for s in pool
+                if (hall_type is None or s.hall.type_code == hall_type.code)
+                and (version is None or hall_type is None or hall_type.code != "standard" or s.version == version)
+                and (window is None or window[0] <= s.start <= window[1])]
+    filter_label = "".join([
+        f"{ask.get('time') or ''}" if window else "",
+        f"{hall_type.name}" if hall_type else "",
+    ])
+    label = date_label(day, today)
+    if selected:
+        if film:
+            d.utter_message(response="utter_showtimes", film=film.title, date_label=label,
+                            filter_label=filter_label, lines=join_lines([_showing_line(k, s, False) for s in selected]))
+        else:
+            d.utter_message(response="utter_showtimes_all", date_label=label, filter_label=filter_label,
+                            lines=join_lines([_showing_line(k, s, True) for s in selected[:15]]))
+        return used
+    if film:
+        alternatives = ""
+        if pool:
+            alternatives = f"当天还有：\n" + join_lines([_showing_line(k, s, False) for s in pool])
+        else:
+            nxt = next((day + dt.timedelta(days=i) for i in range(1, SHOWTIME_DAYS)
+                        if any(s.film.id == film.id for s in k.showings(day + dt.timedelta(days=i)))), None)
+            if nxt:
+                lines = [_showing_line(k, s, False) for s in k.showings(nxt) if s.film.id == film.id]
+                alternatives = f"{date_label(nxt, today)}的场次：\n" + join_lines(lines)
+        d.utter_message(response="utter_showtimes_none_for_filter", film=film.title, date_label=label,
+                        filter_label=filter_label, alternatives=alternatives)
+    else:
+        d.utter_message(response="utter_showtimes_none_for_filter", film="全部影片", date_label=label,
+                        filter_label=filter_label, alternatives="")
+    return used
+
+
+@topic("film_info")
+def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    film_name = ask.get("film")
+    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    if film is None:
+        if film_name:
+            d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
+        else:
+            d.utter_message(response="utter_ask_which_film", films=films_list(k))
+        return {}
+    names = {t.code: t.name for t in k.hall_types}
+    formats = "、".join(names.get(f.split(":")[0], f) + (f.split(":")[1] if ":" in f else "") for f in film.formats)
+    d.utter_message(response="utter_film_info", title=film.title, genre=film.genre, runtime=film.runtime_min,
+                    advisory=film.advisory, director=film.director, cast="、".join(film.cast),
+                    language=film.language, release_date=f"{film.release_date.month}月{film.release_date.day}日",
+                    formats=formats, synopsis=film.synopsis)
+    return {"film": film.title}
+
+
+# --------------------------------------------------------------------------- halls and prices
+@topic("hall_types")
+def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    ht = _hall_type_of(k, ask)
+    hall = k.find_hall(ask.get("hall") or ask.text)
+    if hall and not ht:
+        ht = k.hall_type(hall.type_code)
+    if ht:
+        halls = [h for h in k.halls if h.type_code == ht.code]
+        seats = "，".join(f"{h.name}{h.seats}座" for h in halls)
+        d.utter_message(response="utter_hall_type", name=ht.name, description=f"{ht.description}（{seats}）")
+        return {"hall_type": ht.name}
+    lines = [f"· {t.name}：{t.description.split('。')[0]}" for t in k.hall_types]
+    d.utter_message(response="utter_hall_types_all", lines=join_lines(lines))
+    return {}
+
+
+@topic("ticket_price")
+def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    today = now().date()
+    ht = _hall_type_of(k, ask)
+    ticket = rules.find_ticket_type(k, ask.get("ticket_type")) or (rules.find_ticket_type(k, ask.text) if ask.text else None)
+    used = {key: ask.get(key) for key in ("hall_type", "date", "ticket_type", "time") if ask.get(key)}
+    if ht is None:
+        film = k.find_film(ask.get("film") or ask.text)
+        if ticket:
+            d.utter_message(response="utter_ticket_type_rule", rule=ticket["text"])
+            return used
+        prices = k.section("prices")
+        weekday_label, weekend_label = rules.price_day_labels(k)
+        lines = [f"· {r['label']}：{weekday_label}{r['weekday']}元，{weekend_label}{r['weekend']}元"
+                 for r in prices["base"]]
+        discounts = join_lines([prices["early_show"]["text"], *(t["text"] for t in prices["ticket_types"]),
+                                prices["no_stacking"]])
+        if film:
+            discounts += f"\n《{film.title}》可在这些影厅观看：" + "、".join(
+                t.name for t in k.hall_types if any(f.split(":")[0] == t.code for f in film.formats))
+        d.utter_message(response="utter_price_table", lines=join_lines(lines), discounts=discounts)
+        return used
+    day = resolve_day(ask, today)
+    version = _version_of(ask) or "2D"
+    window = resolve_time_window(ask.get("time") or ask.text or "")
+    start = window[0] if window else None
+    q = rules.quote(k, ht, day, version, ticket, start=start)
+    label = date_label(day, today)
+    if ticket and q.rule_text is None:
+        d.utter_message(response="utter_price_not_applicable", rule=ticket["text"], date_label=label,
+                        hall=q.hall_label, price=money(q.base))
+        return used
+    ticket_label = f"{ticket['name']}" if ticket else ""
+    price = "免票" if q.free else money(q.price)
+    d.utter_message(response="utter_price_quote", hall=q.hall_label, date_label=label, day_label=q.day_label,
+                    ticket_label=ticket_label, price=price if not q.free else "0",
+                    rule=(q.rule_text or k.section("prices")["no_stacking"]))
+    return used
+
+
+# --------------------------------------------------------------------------- refund
+_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半)?\s*(分钟|分|小时|钟头|h)")
+
+
+def minutes_before_show(text: str) -> Optional[float]:
+    """「开场前40分钟」→ 40, 「提前一个半小时」→ 90, 「开场后10分钟」/「已经开场」→ negative."""
+    if not text:
+        return None
+    started = any(w in text for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场"))
+    m = _DURATION.search(text)
+    if m is None:
+        return -1.0 if started else None
+    raw = m.group(1)
+    amount = 0.5 if raw == "半" else parse_number(raw)
+    if amount is None:
+        return None
+    minutes = amount * 60 if m.group(4) in ("小时", "钟头", "h") else amount
+    if m.group(3) and m.group(4) in ("小时", "钟头"):
+        minutes += 30
+    return -minutes if started else minutes
+
+
+@topic("refund_policy")
+def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    refund = k.section("refund")
+    if ask.text and any(p in ask.text for p in refund["third_party"]["platforms"]):
+        d.utter_message(response="utter_text", text=refund["third_party"]["text"])
+        return {}
+    minutes = minutes_before_show(ask.text)
+    if minutes is not None:
+        verdict = rules.refund_verdict(k, minutes)
+        label = "已开场" if minutes < 0 else (f"{money(minutes / 60)}小时" if minutes >= 60 and minutes % 30 == 0
+                                             else f"{money(minutes)}分钟")
+        d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
+                        verdict=verdict.text)
+        return {}
+    lines = [f"· {w['text']}" for w in refund["windows"]]
+    lines += [f"· {refund['special_tickets']['text']}", f"· {refund['third_party']['text']}",
+              f"· {refund['own_channels']}", f"· {refund['arrival']}", f"· {refund['cinema_fault']}"]
+    d.utter_message(response="utter_refund_policy", lines=join_lines(lines))
+    return {}
+
+
+# --------------------------------------------------------------------------- parking
+@topic("parking")
+def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    p = k.section("parking")
+    ht = _hall_type_of(k, ask)
+    level = rules.level_by_text(k, ask.text) if ask.text else None
+    common = dict(registration=p["registration"], beyond=p["beyond"], fee_per_hour=money(p["fee_per_hour"]),
+                  daily_cap=money(p["daily_cap"]))
+    if ht or level:
+        who = "、".join(x for x in ((ht.name if ht else ""), (level["name"] + "会员" if level else "")) if x)
+        d.utter_message(response="utter_parking_for", who=who,
+                        free_hours=rules.free_parking_hours(k, ht, level), **common)
+        return {"hall_type": ask.get("hall_type") or (ht.name if ht else "")} if ht else {}
+    names = {t.code: t.name for t in k.hall_types}
+    by_hall = "、".join(names[c] for c in p["free_hours"]["hall_types"])
+    hall_hours = sorted(set(p["free_hours"]["hall_types"].values()))
+    levels = {lv["code"]: lv["name"] for lv in k.section("membership")["levels"]}
+    by_level = "、".join(levels[c] for c in p["free_hours"]["member_levels"])
+    level_hours = sorted(set(p["free_hours"]["member_levels"].values()))
+    detail = f"（{by_hall}观众{'/'.join(map(str, hall_hours))}小时；{by_level}会员{'/'.join(map(str, level_hours))}小时）"
+    d.utter_message(response="utter_parking", location=p["location"], free_hours=p["free_hours"]["default"],
+                    free_detail=detail, height_limit=p["height_limit"], chargers=p["chargers"], **common)
+    return {}
+
+
+# --------------------------------------------------------------------------- membership
+@topic("member_points")
+def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    m = k.section("membership")
+    points = None
+    hit = re.search(r"([\d,，]+|[零一二两三四五六七八九十百千万]+)\s*(积分|分)", ask.text or "")
+    if hit:
+        points = parse_number(hit.group(1).replace(",", "").replace("，", ""))
+    if points is not None:
+        options = rules.exchange_options(k, points)
+        if options:
+            lines = [f"· {o['points']}分：{o['item']}" for o in options]
+            d.utter_message(response="utter_points_exchange", points=points, lines=join_lines(lines), where=m["points"]["where"])
+        else:
+            lowest = rules.exchange_options(k, None)[0]
+            d.utter_message(response="utter_points_not_enough", points=points, min_points=lowest["points"],
+                            min_item=lowest["item"], earn=m["points"]["earn"])
+        return {}
+    lines = [f"· {o['points']}分：{o['item']}" for o in rules.exchange_options(k, None)]
+    d.utter_message(response="utter_points_rules", earn=m["points"]["earn"], expiry=m["points"]["expiry"],
+                    where=m["points"]["where"], lines=join_lines(lines), query=m["points"]["query"])
+    return {}
+
+
+@topic("member_benefits")
+def member_benefits(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    m = k.section("membership")
+    level = rules.level_by_text(k, ask.text) if ask.text else None
+    if level:
+        d.utter_message(response="utter_member_level", name=level["name"], threshold=level["threshold"],
+                        perks="、".join(level["perks"]))
+        return {}
+    if ask.text and "生日" in ask.text:
+        d.utter_message(response="utter_text", text=m["birthday"])
+        return {}
+    lines = [f"· {lv['name']}（{lv['threshold']}分）：{'、'.join(lv['perks'])}" for lv in m["levels"]]
+    d.utter_message(response="utter_member_benefits", signup=m["signup"], lines=join_lines(lines),
+                    upgrade=m["upgrade"], birthday=m["birthday"])
+    return {}
+
+
+# --------------------------------------------------------------------------- topics answered by keyword
+def _match_topics(items: List[Dict[str, Any]], *texts: Optional[str]) -> List[Dict[str, Any]]:
+    found = []
+    for item in items:
+        words = [item["name"], *item["aliases"]]
+        if any(t and any(w.lower() in t.lower() for w in words) for t in texts):
+            found.append(item)
+    return found
+
+
+@topic("facilities")
+def facilities(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    items = k.section("facilities")["facilities"]
+    hits = _match_topics(items, ask.get("facility"), ask.text)
+    if hits:
+        d.utter_message(response="utter_text", text=join_lines([h["answer"] for h in hits[:3]]))
+        return {"facility": ask.get("facility") or hits[0]["name"]}
+    d.utter_message(response="utter_text", text=join_lines([f"· {i['answer']}" for i in items]))
+    return {}
+
+
+@topic("viewing_rules")
+def viewing_rules(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    items = k.section("viewing_rules")["rules"]
+    hits = _match_topics(items, ask.text)
+    chosen = hits[:3] if hits else items
+    d.utter_message(response="utter_text", text=join_lines([f"{'· ' if not hits else ''}{i['answer']}" for i in chosen]))
+    return {}
+
+
+@topic("cinema_info")
+def cinema_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    c = k.section("cinema")
+    d.utter_message(response="utter_cinema_info", name=c["name"], address=c["address"], directions=c["directions"],
+                    opening_hours=c["opening_hours"], hotline=c["hotline"], hotline_hours=c["hotline_hours"])
+    return {}
+
+
+@topic("vip_service")
+def vip_service(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    lounge = next((f["answer"] for f in k.section("facilities")["facilities"] if f["key"] == "vip_lounge"), "")
+    d.utter_message(response="utter_vip_service", vip_booking=k.section("services")["vip_booking"], lounge=lounge)
+    return {}
+
+
+@topic("order_problem")
+def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    orders = k.section("orders")
+    hits = _match_topics(orders["problems"], ask.text)
+    if hits:
+        d.utter_message(response="utter_order_problem", answer=hits[0]["answer"], order_format=orders["order_id"]["text"])
+    else:
+        d.utter_message(response="utter_order_problem_general",
+                        lines=join_lines([f"· {p['answer']}" for p in orders["problems"]]))
+    return {}
+
+
+# intent → topic, for follow-ups and side questions asked in the middle of a form
+INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if f"ask_{t}" != "ask_order_problem"}
+INTENT_TOPIC["report_order_problem"] = "order_problem"

@@ -1,0 +1,135 @@
+"""One informational turn: decide what the patron is asking, given the intent and the context, and answer it.
+
+Order of decisions:
+1. A specific question (facet) of the intent's topic or of the current topic, when the words match one
+   well enough; a facet of another topic only when it matches very well.
+2. An elliptical follow-up (「那周二呢」「学生呢」「IMAX厅也是这样吗」) re-answers the current topic (and facet)
+   with the new value, unless the classifier is sure of another topic.
+3. Otherwise the intent's topic answers with the values in play (a parameterised answer, e.g. the price for
+   this hall and day, or the topic's summary).
+When nothing informational fits, ``handled`` is False and the caller does what the intent asks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from bot.answers import facets, templates
+from bot.answers.ask import Ask, entity_values
+from bot.answers.context import DialogueContext, is_elliptical
+from bot.answers.replies import Replies
+from bot.answers.topics import TOPICS, films_list
+from bot.kb.store import Knowledge
+
+FACET_MIN = 0.45          # a facet of the intent's or the current topic
+FACET_MIN_PARAMS = 0.62   # … when the topic's own answer has the values it needs (hall, day, points…)
+FACET_MIN_OTHER = 0.80    # a facet of an unrelated topic
+FACET_MIN_ELLIPTICAL = 0.60  # … in a short follow-up, which has few words to go on
+INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
+CONTEXT_BONUS = 0.08      # for facets of the current topic
+SURE = 0.90               # an intent this confident overrides an elliptical follow-up
+# The question each topic's own answer computes from the values (a price, free hours, an exchange list):
+# when it is asked with those values, the computed answer wins over a look-alike specific question.
+COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折后"),
+            "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几"),
+            "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么"),
+            "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少")}
+PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
+              "showtimes": ("film", "date", "time", "hall_type"), "hall_types": ("hall_type",)}
+
+
+@dataclass
+class Turn:
+    replies: Replies
+    context: DialogueContext
+    handled: bool
+    topic: Optional[str] = None
+    facet: Optional[str] = None
+    scores: List[Any] = field(default_factory=list)
+
+
+def _has_parameters(topic: str, values: Dict[str, str], text: str) -> bool:
+    if any(values.get(k) for k in PARAMETERS.get(topic, ())):
+        return True
+    if topic == "member_points":
+        return bool(re.search(r"\d+\s*分|[一二两三四五六七八九十百千万]+\s*分", text))
+    if topic == "refund_policy":
+        from bot.answers.topics import minutes_before_show
+        return minutes_before_show(text) is not None
+    return False
+
+
+def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) -> bool:
+    """Send the facet's answer; False when it needs a film the patron has not named."""
+    if not facet.templated:
+        replies.utter_message(response="utter_text", text=facet.answer)
+        return True
+    need = templates.needs(facet.answer)
+    film = k.find_film(ask.get("film")) if ask.get("film") else (k.find_film(ask.text) if ask.text else None)
+    hall_type = k.find_hall_type(ask.get("hall_type")) if ask.get("hall_type") else k.find_hall_type(ask.text)
+    if "film" in need and film is None:
+        if ask.get("film"):
+            replies.utter_message(response="utter_film_not_showing", film=ask.get("film").strip("《》"),
+                                  films=films_list(k))
+        else:
+            replies.utter_message(response="utter_ask_which_film", films=films_list(k))
+        return True
+    if "hall_type" in need and hall_type is None:
+        return False
+    replies.utter_message(response="utter_text", text=templates.render(facet.answer, k.sections, film, hall_type))
+    return True
+
+
+def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
+                entities: List[Dict[str, Any]], allow_follow_up: bool = True) -> Turn:
+    """Answer an informational turn (see the module doc). ``intent_topic`` is the topic the classifier
+    chose (None for inform, fallback and the like); ``allow_follow_up`` False means only a facet or a
+    value the patron names can make it informational (greetings, thanks, goodbyes)."""
+    fresh = entity_values(text, entities)
+    elliptical = is_elliptical(text) and ctx.topic is not None and (allow_follow_up or bool(fresh))
+    index = facets.index_for(k)
+    candidates = index.match(text)
+    best: Optional[facets.Match] = None
+    best_adj = 0.0
+    scored = []
+    for m in candidates[:8]:
+        adj = m.score
+        related = m.facet.topic in (intent_topic, ctx.topic)
+        if m.facet.topic == intent_topic:
+            adj += INTENT_BONUS * confidence
+        if m.facet.topic == ctx.topic:
+            adj += CONTEXT_BONUS
+        topic_values = ctx.values_for(m.facet.topic, fresh, text)
+        params = _has_parameters(m.facet.topic, topic_values, text)
+        need = FACET_MIN_PARAMS if params else FACET_MIN
+        if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text):
+            need = 0.95
+        if not related:
+            need = max(need, FACET_MIN_OTHER)
+        scored.append((m.facet.topic, m.facet.key, round(m.score, 3), round(adj, 3)))
+        if adj >= need and adj > best_adj:
+            best, best_adj = m, adj
+    replies = Replies()
+    # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
+    if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL:
+        best = candidates[0]
+    # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
+    follow_topic = ctx.topic if elliptical and (confidence < SURE or intent_topic in (None, ctx.topic)) else None
+    if best is None and follow_topic and ctx.facet and not (fresh.keys() & set(PARAMETERS.get(follow_topic, ()))):
+        facet = next((f for f in index.facets if f.topic == follow_topic and f.key == ctx.facet), None)
+        if facet is not None:
+            best = facets.Match(facet, 0.0)
+    if best is not None:
+        topic = best.facet.topic
+        ask = Ask(text, ctx.values_for(topic, fresh, text), carried=True)
+        if answer_facet(replies, k, best.facet, ask):
+            return Turn(replies, ctx.after(topic, best.facet.key, ask.values), True, topic, best.facet.key, scored)
+    topic = follow_topic or intent_topic
+    if topic is None or topic not in TOPICS:
+        return Turn(replies, ctx, False, None, None, scored)
+    ask = Ask(text, ctx.values_for(topic, fresh, text), carried=topic == ctx.topic)
+    used = TOPICS[topic](replies, k, ask)
+    values = dict(ask.values)
+    values.update(used or {})
+    return Turn(replies, ctx.after(topic, None, values), True, topic, None, scored)
