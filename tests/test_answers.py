@@ -1,0 +1,175 @@
+"""The answering layer without Rasa: facets matched in context, context carried across turns, templates,
+text folding and the emergency guard, against a SQLite store with the shipped knowledge."""
+from __future__ import annotations
+
+import pytest
+
+from bot.answers.context import DialogueContext, is_elliptical
+from bot.answers.replies import render as render_message
+from bot.answers.turn import answer_turn
+
+
+@pytest.fixture()
+def k(kb_url):
+    from bot.kb.store import default_store
+
+    return default_store().get()
+
+
+class Chat:
+    """One patron's conversation through ``answer_turn``, as the actions drive it."""
+
+    def __init__(self, k):
+        self.k, self.ctx = k, DialogueContext()
+
+    def say(self, text, topic=None, confidence=0.9, entities=()):
+        turn = answer_turn(self.k, self.ctx, topic, confidence, text, [
+            {"entity": e, "value": v} for e, v in entities])
+        self.ctx = turn.context
+        self.turn = turn
+        return "\n".join(render_message(m) for m in turn.replies.messages)
+
+
+def test_specific_question_not_the_brochure(k):
+    chat = Chat(k)
+    assert "VIP厅除外" in chat.say("VIP厅早场也打折吗", "ticket_price", entities=[("hall_type", "VIP厅")])
+    reply = chat.say("普卡有生日礼吗", "member_benefits")
+    assert "银卡及以上" in reply and chat.turn.facet == "member_birthday"
+    assert "充电费另计" in chat.say("充电要另外收钱吗", "facilities", 0.6)
+
+
+def test_follow_ups_keep_topic_and_values(k):
+    chat = Chat(k)
+    assert "3小时" in chat.say("看电影停车免费吗", "parking")
+    assert "每日封顶40元" in chat.say("超过的时间怎么算", None, 0.4)  # a facet of the current topic
+    assert "4小时" in chat.say("那看杜比呢", None, 0.5, [("hall_type", "杜比")])  # the topic, a new value
+    chat.say("星际归途明天几点", "showtimes", entities=[("film", "星际归途"), ("date", "明天")])
+    assert "148分钟" in chat.say("它多长时间", "film_info", 0.7)  # 它 → the film said before
+    assert "积分商城" in chat.say("在哪换", "member_points", 0.5)
+
+
+def test_elliptical_question_of_another_topic(k):
+    chat = Chat(k)
+    chat.say("深海回声适合小孩吗", "film_info", entities=[("film", "深海回声")])
+    reply = chat.say("改签也扣吗", None, 0.4)
+    assert "10%手续费" in reply and chat.turn.topic == "refund_policy"
+
+
+def test_computed_answer_wins_over_look_alike_facet(k):
+    chat = Chat(k)
+    reply = chat.say("周六学生票IMAX多少", "ticket_price",
+                     entities=[("date", "周六"), ("ticket_type", "学生"), ("hall_type", "IMAX")])
+    assert "85元" in reply and chat.turn.facet is None
+    assert "15元" in Chat(k).say("看普通厅停了6个小时 要交多少停车费", "parking")
+    assert "手续费4元" in Chat(k).say("40块的票开场前1小时退 扣多少", "refund_policy")
+
+
+def test_same_facet_answers_a_new_value(k):
+    chat = Chat(k)
+    chat.say("开场后多久不让进", "viewing_rules")
+    reply = chat.say("IMAX厅也是这样吗", None, 0.5, [("hall_type", "IMAX厅")])
+    assert "IMAX厅开场后10分钟" in reply and chat.turn.facet == "rules_late_entry"
+
+
+def test_unknown_film_is_not_showing(k):
+    reply = Chat(k).say("《无名之地》多长", "film_info", 0.8)
+    assert "无名之地" in reply and "《星际归途》" in reply and "分钟" not in reply
+
+
+def test_nothing_informational_is_not_handled(k):
+    turn = answer_turn(k, DialogueContext(), None, 0.9, "谢谢", [], allow_follow_up=False)
+    assert not turn.handled
+
+
+def test_context_carries_film_and_date_across_topics_only():
+    ctx = DialogueContext(topic="ticket_price", values={"date": "周六", "hall_type": "IMAX", "ticket_type": "学生"})
+    assert ctx.values_for("ticket_price", {}, "那周二呢") == {"date": "周六", "hall_type": "IMAX", "ticket_type": "学生"}
+    assert ctx.values_for("parking", {}, "停车怎么收费") == {"date": "周六"}
+    assert ctx.values_for("parking", {}, "那个厅免费停多久")["hall_type"] == "IMAX"  # pointed at
+    after = ctx.after("parking", None, {"hall_type": "杜比"})
+    assert after.values == {"date": "周六", "hall_type": "杜比"} and after.topic == "parking"
+    assert DialogueContext.from_slot(after.to_slot()) == after
+    assert is_elliptical("那周二呢") and is_elliptical("IMAX厅也是这样吗") and not is_elliptical("停车场在哪里啊")
+
+
+def test_facet_added_by_editor_answers_at_once(kb_url):
+    from bot.db import session_scope
+    from bot.kb import loader
+    from bot.kb.store import default_store
+    from tests.conftest import ROOT
+
+    files = loader.read_dir(ROOT / "knowledge")
+    files["questions.yml"] += ("\n  - key: parking_motorbike\n    topic: parking\n    examples: [电动车能停吗, 摩托车停哪里]\n"
+                               "    answer: \"电动车请停在地面非机动车位；{parking.location}\"\n").encode()
+    files["parking.yml"] = files["parking.yml"].replace(b"daily_cap: 40", b"daily_cap: 45")
+    with session_scope(kb_url) as session:
+        loader.publish(session, files, author="editor")
+    chat = Chat(default_store().get())
+    assert "非机动车位" in chat.say("电动车可以停吗", "parking", 0.8)
+    assert "封顶45元" in chat.say("一天最多收多少", "parking")
+
+
+def test_template_errors_are_rejected_with_line():
+    from bot.kb import loader
+    from tests.conftest import ROOT
+
+    files = loader.read_dir(ROOT / "knowledge")
+    files["questions.yml"] = files["questions.yml"].replace(b"{parking.beyond}", b"{parking.nothing_here}", 1)
+    with pytest.raises(loader.KnowledgeError) as err:
+        loader.validate(files)
+    text = str(err.value)
+    assert "questions.yml:" in text and "parking_overtime" in text and "nothing_here" in text
+    line = int(text.split("questions.yml:")[1].split(":")[0])
+    assert "parking_overtime" in files["questions.yml"].decode().splitlines()[line - 1]
+
+
+def test_lexicon_variant_of_digits_is_rejected():
+    from bot.kb import loader
+    from tests.conftest import ROOT
+
+    files = loader.read_dir(ROOT / "knowledge")
+    files["lexicon.yml"] += "\n  - {to: 再见, variants: [88], kind: 口语}\n".encode()
+    with pytest.raises(loader.KnowledgeError) as err:
+        loader.validate(files)
+    assert "only digits" in str(err.value)
+
+
+@pytest.mark.parametrize("text,folded", [
+    ("退票要幾多手續費", "退票要多少手续费"),
+    ("睇ＩＭＡＸ可唔可以免費泊車", "看IMAX可不可以免费停车"),
+    ("在吗在吗？？？？", "在吗在吗?"),
+    ("退 票 要 多 少", "退票要多少"),
+    ("tp怎么弄😀", "退票怎么弄"),
+    ("我电话１３８８８８８８８８８", "我电话13888888888"),  # digits never collapse
+    ("imax 3d", "IMAX 3D"),
+])
+def test_folding(text, folded):
+    import yaml
+
+    from bot.text.normalise import fold, lexicon_from_section
+    from tests.conftest import ROOT
+
+    lexicon = lexicon_from_section(yaml.safe_load((ROOT / "knowledge" / "lexicon.yml").read_text(encoding="utf-8")))
+    result = fold(text, lexicon)
+    assert result.text == folded
+    # every folded character maps back into the patron's own text
+    start, end = result.original_span(0, len(result.text))
+    assert (start, end) == (0, len(text.rstrip("😀"))) or text.endswith("😀")
+
+
+@pytest.mark.parametrize("text,intent,emergency", [
+    ("旁边大爷捂着胸口叫不应", "complain", True),
+    ("3号厅冒烟了！", "ask_hall_types", True),
+    ("孕妇能看4DX吗", "report_emergency", False),
+    ("心脏不好能坐动感座椅吗", "report_emergency", False),
+    ("电影里着火那段好逼真", "give_feedback", False),
+    ("空调冷死人了", "complain", False),
+])
+def test_emergency_guard(text, intent, emergency):
+    import yaml
+
+    from bot.nlu.emergency_guard import decide
+    from tests.conftest import ROOT
+
+    e = yaml.safe_load((ROOT / "knowledge" / "complaints.yml").read_text(encoding="utf-8"))["emergency"]
+    assert decide(text, intent, e["cues"], e["rule_words"]) is emergency
