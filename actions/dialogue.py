@@ -2,6 +2,8 @@
 feedback, out of scope, goodbyes that carry a value), emergency mode, and honest clarification."""
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -11,7 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.service import ActionFeedback, emergency_follow_up
+from bot.answers.resolvers import normalize_phone
 from bot.answers.topics import TOPICS
+from bot.db import database_url, session_scope
+from bot.privacy import mask_phone
+from bot.tickets import store as tickets
 
 # Without a previous topic, a bare value most likely continues this topic.
 DEFAULT_TOPIC_FOR_ENTITY = [("film", "showtimes"), ("date", "showtimes"), ("time", "showtimes"),
@@ -48,6 +54,10 @@ class ActionRoute(Action):
                                   allow_follow_up=intent not in SMALL_TALK)
         if events is not None:
             return events
+        if intent in ("inform", "deny", "nlu_fallback"):
+            corrected = correct_recent_ticket(dispatcher, tracker)
+            if corrected is not None:
+                return corrected
         if intent == "inform":
             values = latest_entities(tracker)
             topic = next((t for entity, t in DEFAULT_TOPIC_FOR_ENTITY if entity in values), None)
@@ -59,6 +69,27 @@ class ActionRoute(Action):
             dispatcher.utter_message(response=DEFAULT_RESPONSE[intent])
             return [SlotSet("fallback_count", 0)] if intent != "out_of_scope" else []
         return await ActionClarify().run(dispatcher, tracker, domain)
+
+
+CORRECTION_WINDOW = dt.timedelta(minutes=30)
+CORRECTION = re.compile(r"错|不对|改成|改为|应该是|换成|换个|更正|写错|打错|输错|重新|是这个")
+
+
+def correct_recent_ticket(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
+    """「电话错了，是151…」 right after a ticket was logged: the ticket takes the new number, and says so."""
+    text = tracker.latest_message.get("text") or ""
+    phone = normalize_phone(text)
+    if phone is None or not CORRECTION.search(text):
+        return None
+    since = dt.datetime.now(dt.timezone.utc) - CORRECTION_WINDOW
+    with session_scope(database_url()) as session:
+        ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since)
+        if ticket is None:
+            return None
+        tickets.add_facts(session, ticket, actor="bot", facts={}, phone=phone)
+        number = ticket.number
+    dispatcher.utter_message(response="utter_value_corrected", what=f"工单{number}的联系电话", value=mask_phone(phone))
+    return [SlotSet("phone", phone)]
 
 
 class ActionClarify(Action):

@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import answering
 from actions.common import knowledge, now
+from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.topics import INTENT_TOPIC
 from bot.answers.turn import answer_turn
@@ -56,6 +57,11 @@ class ServiceFormValidation(FormValidationAction):
         turn.replies.replay(dispatcher)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}
 
+    def _calm(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
+        """An angry message inside a form gets empathy first (the complaint guidance), then the form goes on."""
+        events, _ = deescalate(dispatcher, tracker)
+        return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
     def _retry(self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, response: Text) -> Dict[Text, Any]:
         retries = int(tracker.get_slot("form_retries") or 0) + 1
         if retries > MAX_RETRIES:
@@ -84,6 +90,9 @@ class ServiceFormValidation(FormValidationAction):
                 return {slot: None, **side}
         if not self._requested(tracker, slot):  # an entity from another turn that is not valid: ignore it
             return {slot: None}
+        calmed = self._calm(dispatcher, tracker)
+        if calmed:  # anger, not a wrong value: no retry counted, the form asks again
+            return {slot: None, **calmed}
         return self._retry(slot, dispatcher, tracker, response)
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
@@ -94,7 +103,7 @@ class ServiceFormValidation(FormValidationAction):
                 return {slot: None, **side}
         if len(text) < 1:
             return {slot: None}
-        return self._accept(slot, text[:500])
+        return {**self._calm(dispatcher, tracker), **self._accept(slot, text[:500])}
 
     # ------------------------------------------------------------------ shared slots
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:

@@ -13,7 +13,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import answering
 from actions.common import knowledge
 from actions.escalation import deescalate, hand_off
+from actions.service import emergency_follow_up
 from bot.answers.topics import INTENT_TOPIC, TOPICS
+from bot.answers.emergency import URGENT
+
+EMERGENCY_ANSWER_TOO = 0.9  # in emergency mode, only a question this clear is also answered
 
 
 class TopicAction(Action):
@@ -25,10 +29,17 @@ class TopicAction(Action):
         return f"action_{self.topic}"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        intent, confidence = answering.intent_of(tracker)
+        ctx = answering.context_of(tracker)
+        if ctx.in_emergency:
+            # safety first: the guidance again; a plain, confident question is answered after it
+            events = emergency_follow_up(dispatcher, tracker, ctx)
+            if confidence < EMERGENCY_ANSWER_TOO or URGENT.search(answering.folded_text(tracker)):
+                return events
+            return events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
-        intent, confidence = answering.intent_of(tracker)
         if INTENT_TOPIC.get(intent or "") != self.topic:  # chosen by a button or a rule, not by the classifier
             confidence = 1.0
         return mood_events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])

@@ -57,7 +57,7 @@ def make_tracker(text: str, intent: str, entities: Optional[List[Dict[str, Any]]
 
 def render(domain: Dict[str, Any], message: Dict[str, Any]) -> str:
     """The text a patron sees for a dispatched message (template filled like Rasa does)."""
-    from bot.kb.preview import render as fill
+    from bot.answers.replies import render as fill
 
     return fill(message)
 

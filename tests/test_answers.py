@@ -168,7 +168,7 @@ def test_folding(text, folded):
 def test_emergency_guard(text, intent, emergency):
     import yaml
 
-    from bot.nlu.emergency_guard import decide
+    from bot.answers.emergency import decide
     from tests.conftest import ROOT
 
     e = yaml.safe_load((ROOT / "knowledge" / "complaints.yml").read_text(encoding="utf-8"))["emergency"]

@@ -12,6 +12,7 @@ ENTITY_KEYS = ("film", "date", "time", "hall_type", "ticket_type", "facility", "
                "party_size", "lost_item", "hall", "seat")
 HALL = re.compile(r"([1-9]\d?|[一二三四五六七八九十])号厅")
 SEAT = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?")
+QUOTED_TITLE = re.compile(r"[《<]([^《》<>]{1,30})[》>]")
 
 
 def now() -> dt.datetime:
@@ -29,6 +30,9 @@ def entity_values(text: Text, entities: Iterable[Dict[str, Any]]) -> Dict[str, s
         m = pattern.search(text or "")
         if m and key not in values:
             values[key] = m.group(0)
+    title = QUOTED_TITLE.search(text or "")
+    if title and "film" not in values:  # a title in 《》 is a film, known or not
+        values["film"] = title.group(1).strip()
     return values
 
 

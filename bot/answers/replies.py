@@ -1,6 +1,8 @@
 """Replies an answer produces: Rasa response names with their values, or plain text (and buttons)."""
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
 
@@ -25,3 +27,20 @@ class Replies:
         """Send the collected messages through a Rasa dispatcher."""
         for m in self.messages:
             dispatcher.utter_message(**m)
+
+
+@lru_cache(maxsize=1)
+def _responses() -> Dict[str, Any]:
+    import yaml
+
+    from bot.db import ROOT
+
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+def render(message: Dict[str, Any]) -> str:
+    """A collected message as the patron reads it (the response's template filled the way Rasa does)."""
+    if message.get("text"):
+        return message["text"]
+    template = _responses()[message["response"]][0]["text"]
+    return re.sub(r"\{(\w+)\}", lambda m: str(message.get(m.group(1), m.group(0))), template)

@@ -214,7 +214,12 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         return {}
     minutes = minutes_before_show(ask.text)
     if minutes is not None:
-        verdict = rules.refund_verdict(k, minutes)
+        price = _ticket_price_in(ask.text)
+        verdict = rules.refund_verdict(k, minutes, price)
+        if price is not None and verdict.refundable:
+            fee = f"，这张{money(price)}元的票手续费{money(verdict.fee)}元" if verdict.fee else "，不收手续费"
+            d.utter_message(response="utter_text", text=f"{verdict.text.rstrip('。')}{fee}。")
+            return {}
         label = "已开场" if minutes < 0 else (f"{money(minutes / 60)}小时" if minutes >= 60 and minutes % 30 == 0
                                              else f"{money(minutes)}分钟")
         d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
@@ -227,6 +232,28 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
+_PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张")
+_PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头)")
+
+
+def _ticket_price_in(text: str) -> Optional[float]:
+    """「40块的票」「票价45」 → 40 / 45."""
+    m = _PRICE.search(text or "")
+    if not m:
+        return None
+    return float(next(g for g in m.groups() if g))
+
+
+def hours_parked(text: str) -> Optional[float]:
+    """「停了6个小时」「停三个半小时」 → 6 / 3.5."""
+    m = _PARKED.search(text or "")
+    if not m:
+        return None
+    raw = m.group(1)
+    hours = float(raw) if raw[0].isdigit() else parse_number(raw)
+    return None if hours is None else hours + (0.5 if m.group(2) else 0)
+
+
 # --------------------------------------------------------------------------- parking
 @topic("parking")
 def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
@@ -235,6 +262,16 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     level = rules.level_by_text(k, ask.text) if ask.text else None
     common = dict(registration=p["registration"], beyond=p["beyond"], fee_per_hour=money(p["fee_per_hour"]),
                   daily_cap=money(p["daily_cap"]))
+    parked = hours_parked(ask.text)
+    if parked is not None:
+        free = rules.free_parking_hours(k, ht, level)
+        fee = rules.parking_fee(k, parked, free)
+        who = "、".join(x for x in ((ht.name if ht else ""), (level["name"] + "会员" if level else "")) if x) or "观影"
+        d.utter_message(response="utter_text", text=(
+            f"{who}可免费停车{free}小时（{p['registration']}），停{money(parked)}小时"
+            + (f"需付{money(fee)}元" if fee else "不收费")
+            + f"（每小时{money(p['fee_per_hour'])}元，每日封顶{money(p['daily_cap'])}元）。"))
+        return {"hall_type": ask.get("hall_type") or (ht.name if ht else "")} if ht else {}
     if ht or level:
         who = "、".join(x for x in ((ht.name if ht else ""), (level["name"] + "会员" if level else "")) if x)
         d.utter_message(response="utter_parking_for", who=who,

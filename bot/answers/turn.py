@@ -32,7 +32,7 @@ SURE = 0.90               # an intent this confident overrides an elliptical fol
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
 COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折后"),
-            "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几"),
+            "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么"),
             "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少")}
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
@@ -54,6 +54,9 @@ def _has_parameters(topic: str, values: Dict[str, str], text: str) -> bool:
         return True
     if topic == "member_points":
         return bool(re.search(r"\d+\s*分|[一二两三四五六七八九十百千万]+\s*分", text))
+    if topic == "parking":
+        from bot.answers.topics import hours_parked
+        return hours_parked(text) is not None
     if topic == "refund_policy":
         from bot.answers.topics import minutes_before_show
         return minutes_before_show(text) is not None

@@ -15,6 +15,7 @@ import yaml
 
 from bot.db import ROOT, make_engine
 from bot.kb import loader
+from bot.answers.replies import render
 from bot.kb.store import Knowledge, KnowledgeStore
 
 
@@ -36,19 +37,6 @@ def draft_knowledge(files: Dict[str, bytes]) -> Knowledge:
     return knowledge
 
 
-@lru_cache(maxsize=1)
-def _responses() -> Dict[str, Any]:
-    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
-
-
-def render(message: Dict[str, Any]) -> str:
-    """Fill a dispatched response's template the way Rasa does."""
-    if message.get("text"):
-        return message["text"]
-    template = _responses()[message["response"]][0]["text"]
-    return re.sub(r"\{(\w+)\}", lambda m: str(message.get(m.group(1), m.group(0))), template)
-
-
 def preview_answer(files: Dict[str, bytes], question: str, parse: Dict[str, Any]) -> List[str]:
     """Answer ``question`` (with its ``/model/parse`` result) from the draft files, as a first message."""
     from bot.answers.context import DialogueContext
@@ -62,3 +50,4 @@ def preview_answer(files: Dict[str, bytes], question: str, parse: Dict[str, Any]
     turn = answer_turn(knowledge, DialogueContext(), INTENT_TOPIC.get(intent.get("name") or ""),
                        float(intent.get("confidence") or 0.0), text, parse.get("entities", []))
     return [render(m) for m in turn.replies.messages] if turn.handled else []
+

@@ -443,6 +443,16 @@ def list_tickets(
     return list(session.execute(query).scalars())
 
 
+def latest_open_for_sender(session: Session, sender_id: str, since: dt.datetime,
+                           types: tuple[str, ...] = ()) -> Ticket | None:
+    """The newest open ticket this patron opened after ``since`` (UTC), e.g. to correct its phone number."""
+    query = select(Ticket).where(Ticket.sender_id == sender_id, Ticket.status.in_(OPEN_STATUSES),
+                                 Ticket.created_at >= utc_naive(since))
+    if types:
+        query = query.where(Ticket.type.in_(types))
+    return session.execute(query.order_by(Ticket.id.desc()).limit(1)).scalar_one_or_none()
+
+
 # --------------------------------------------------------------------------- logging view
 def masked(ticket: Ticket) -> dict[str, Any]:
     """A log-safe dict: phone as ``138****5678``, name reduced to its first character,

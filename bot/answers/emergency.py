@@ -1,0 +1,29 @@
+"""Is this message an emergency? Cue words say something is happening now; a question about a rule or
+about the film is not one. Pure functions shared by the NLU guard and the dialogue's emergency mode."""
+from __future__ import annotations
+
+import re
+
+EMERGENCY = "report_emergency"
+CONFIDENCE = 0.97
+QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
+                      r"[吗么][?？]?$")
+URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}")
+ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
+
+
+def _cue(text: str, cues) -> bool:
+    return any(c and c.upper() in text for c in cues)
+
+
+def decide(text: str, intent: str, cues, rule_words) -> bool:
+    """Whether the message is an emergency (True), given the classifier's intent."""
+    text = (text or "").upper()
+    rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
+    if ABOUT_FILM.search(text) and not URGENT.search(text):
+        return False
+    if _cue(text, cues):
+        return not rule_question
+    if intent == EMERGENCY:
+        return not (rule_question and _cue(text, rule_words))
+    return False
