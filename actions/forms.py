@@ -10,7 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions import answering
+from rasa_sdk.events import SlotSet
+
+from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
@@ -21,7 +23,7 @@ from bot.privacy import mask_phone
 MAX_RETRIES = 2
 SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
-QUESTION = re.compile(r"[?？]|吗|呢$|几[楼点天号个]|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有")
+QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行")
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
               "order_problem_form": "order_problem"}
@@ -49,10 +51,12 @@ class ServiceFormValidation(FormValidationAction):
         ctx = answering.context_of(tracker)
         if not ctx.topic:
             ctx.topic = FORM_TOPIC.get(self.form)
+        asked = bool(QUESTION.search(text))
         turn = answer_turn(knowledge(), ctx, topic if confidence >= SIDE_QUESTION_CONFIDENCE else None, confidence,
-                           text, (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False)
+                           text, (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False,
+                           open_topics=asked)
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
-        if not turn.handled or not (sure or (turn.facet and QUESTION.search(text))):
+        if not turn.handled or not (sure or (turn.facet and asked)):
             return None
         turn.replies.replay(dispatcher)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}
@@ -104,6 +108,18 @@ class ServiceFormValidation(FormValidationAction):
         if len(text) < 1:
             return {slot: None}
         return {**self._calm(dispatcher, tracker), **self._accept(slot, text[:500])}
+
+    async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[Dict[Text, Any]]:
+        """Values said in passing fill their empty slots too (「需要开发票，联系人陈经理，电话139…」)."""
+        events = await super().get_extraction_events(dispatcher, tracker, domain)
+        if (tracker.latest_message.get("intent") or {}).get("name") in ("deny", "goodbye", "request_human"):
+            return events
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        requested = tracker.get_slot("requested_slot")
+        empty = [s for s in required if s != requested and tracker.get_slot(s) in (None, "")]
+        found = form_values.prefill(knowledge(), now().date(), empty, tracker.latest_message.get("text") or "")
+        return events + [SlotSet(slot, value) for slot, value in found.items()]
 
     # ------------------------------------------------------------------ shared slots
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
@@ -176,7 +192,22 @@ ValidateOrderProblemForm = type("ValidateOrderProblemForm", (ServiceFormValidati
 
 class ValidateGroupBookingForm(ServiceFormValidation):
     form = "group_booking_form"
-    locals().update(_free_text_validators("contact_name", "film", "hall_pref", "invoice"))
+    locals().update(_free_text_validators("film", "hall_pref"))
+
+    def validate_contact_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> Dict[Text, Any]:
+        result = self._free("contact_name", value, dispatcher, tracker)
+        text = result.get("contact_name")
+        if text and (len(text) > 8 or form_values.contact_name(text)):
+            result["contact_name"] = form_values.contact_name(text) or text[:20]
+        return result
+
+    def validate_invoice(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                         domain: DomainDict) -> Dict[Text, Any]:
+        result = self._free("invoice", value, dispatcher, tracker)
+        if result.get("invoice"):
+            result["invoice"] = form_values.invoice(result["invoice"]) or result["invoice"][:40]
+        return result
 
     def validate_party_size(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         def size(text: Text) -> Optional[Text]:

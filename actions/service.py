@@ -10,11 +10,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import answering, form_values
 from actions.common import knowledge, latest_entities, money, now
 from actions.escalation import deescalate, end_form, hand_off, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
+from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -25,6 +27,9 @@ FORM_SLOTS = ["complaint_detail", "complaint_when", "complaint_wish", "lost_item
               "contact_name", "party_size", "booking_time", "film", "hall_pref", "invoice", "order_id",
               "purchase_channel", "refund_show", "complaint_category", "complaint_onsite", "order_problem_kind",
               "form_retries", "needs_human"]
+
+
+GROUP_SLOTS = ("contact_name", "phone", "party_size", "booking_time", "film", "hall_pref", "invoice")
 
 
 def reset_form_slots() -> List[Dict[Text, Any]]:
@@ -38,9 +43,10 @@ def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
     return next((c for c in cats if any(w in text for w in c["keywords"])), cats[-1])
 
 
-def _when_from(values: Dict[str, str]) -> Optional[Text]:
+def _when_from(values: Dict[str, str], least: int = 2) -> Optional[Text]:
+    """The showing the patron named (hall, date, time, film), if they named at least ``least`` of them."""
     parts = [values.get(key) for key in ("hall", "hall_type", "date", "time", "film") if values.get(key)]
-    return " ".join(parts) if len(parts) >= 2 else None
+    return " ".join(parts) if len(parts) >= least else None
 
 
 # --------------------------------------------------------------------------- complaints
@@ -65,8 +71,9 @@ class ActionComplain(Action):
         events = reset_form_slots() + mood_events + [
             SlotSet("complaint_category", cat["code"]), SlotSet("complaint_onsite", cat["onsite"]),
             SlotSet("complaint_detail", text if len(text) >= 4 and not text.startswith("/") else None),
-            SlotSet("complaint_when", _when_from(values)),
-        ]
+            SlotSet("complaint_when", _when_from(values, least=1)),
+        ] + [SlotSet(slot, value) for slot, value in
+             form_values.prefill(k, now().date(), ("phone",), text).items()]
         if cat["onsite"]:
             # picture/sound: the on-site team is alerted now, before any question
             receipt = log_ticket(dispatcher, tracker, type="complaint", category=cat["code"], onsite=True,
@@ -99,6 +106,9 @@ class ActionSubmitComplaint(Action):
         else:
             log_ticket(dispatcher, tracker, type="complaint", category=category, facts=facts, phone=phone,
                        onsite=bool(tracker.get_slot("complaint_onsite")))
+        cat = next((c for c in k.section("complaints")["categories"] if c["code"] == category), None)
+        if cat:  # the promise again: staff on site within 10 minutes, a reply within 24 hours …
+            dispatcher.utter_message(response="utter_text", text=cat["handling"])
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
         events = reset_form_slots() + [SlotSet("topic_context", None)]
         if tracker.get_slot("needs_human"):
@@ -123,7 +133,8 @@ class ActionLostItem(Action):
             events.append(SlotSet("lost_where", _when_from(values)))
         elif values.get("hall"):
             events.append(SlotSet("lost_where", values["hall"]))
-        return events
+        found = form_values.prefill(knowledge(), now().date(), ("seat", "phone"), text)
+        return events + [SlotSet(slot, value) for slot, value in found.items()]
 
 
 class ActionSubmitLostItem(Action):
@@ -148,17 +159,28 @@ class ActionGroupBooking(Action):
         return "action_group_booking"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        s = knowledge().section("services")
-        dispatcher.utter_message(response="utter_group_booking", group=s["group"]["text"],
-                                 private=s["private_screening"]["text"], registration=s["registration"],
-                                 callback=s["callback"])
+        k = knowledge()
+        s = k.section("services")
+        # a specific question (「团体票要提前几天订」) gets its answer; otherwise the rules in full
+        _, confidence = answering.intent_of(tracker)
+        turn = answer_turn(k, answering.context_of(tracker), "group_booking", confidence,
+                           answering.folded_text(tracker), (tracker.latest_message or {}).get("entities") or [],
+                           allow_follow_up=False)
+        if turn.handled and turn.facet:
+            turn.replies.replay(dispatcher)
+        else:
+            dispatcher.utter_message(response="utter_group_booking", group=s["group"]["text"],
+                                     private=s["private_screening"]["text"], registration=s["registration"],
+                                     callback=s["callback"])
+        text = tracker.latest_message.get("text") or ""
+        found = form_values.prefill(k, now().date(), GROUP_SLOTS, text)
         values = latest_entities(tracker)
-        events = reset_form_slots()
-        if values.get("date"):
-            events.append(SlotSet("booking_time", " ".join(v for v in (values.get("date"), values.get("time")) if v)))
-        if values.get("hall_type"):
-            events.append(SlotSet("hall_pref", values["hall_type"]))
-        return events
+        if values.get("date") and "booking_time" not in found:
+            found["booking_time"] = " ".join(v for v in (values.get("date"), values.get("time")) if v)
+        size = parse_party_size(found.get("party_size") or "")
+        if size is not None and size < s["group"]["min_people"] and "包场" not in text:
+            dispatcher.utter_message(response="utter_group_rule_size", rule="", size=size, min=s["group"]["min_people"])
+        return reset_form_slots() + [SlotSet(slot, value) for slot, value in found.items()]
 
 
 class ActionSubmitGroupBooking(Action):

@@ -102,19 +102,20 @@ def load_split(data_dir: Path, split: str) -> Optional[List[Example]]:
 # -- Rasa training data -----------------------------------------------------------------------------------
 
 def write_training_files(examples: Sequence[Example], workdir: Path) -> Tuple[Path, Path]:
-    """NLU YAML (block scalars: no quoting needed for one-line text) and a domain with the intents."""
+    """NLU YAML and a domain with the intents. Texts are one line in a block scalar, where YAML reads
+    every character as it stands; intent names are quoted (JSON strings are YAML scalars)."""
     by_label: Dict[str, List[str]] = {}
     for text, label in examples:
         by_label.setdefault(label, []).append(text)
     nlu = workdir / "nlu.yml"
     lines = ['version: "3.1"', "nlu:"]
     for label in sorted(by_label):
-        lines += [f"- intent: {label}", "  examples: |"]
+        lines += [f"- intent: {json.dumps(label, ensure_ascii=False)}", "  examples: |"]
         lines += [f"    - {text}" for text in by_label[label]]
     nlu.write_text("\n".join(lines) + "\n", encoding="utf-8")
     domain = workdir / "domain.yml"
-    domain.write_text('version: "3.1"\nintents:\n' + "".join(f"  - {label}\n" for label in sorted(by_label)),
-                      encoding="utf-8")
+    domain.write_text('version: "3.1"\nintents:\n' + "".join(f"  - {json.dumps(label, ensure_ascii=False)}\n"
+                                                           for label in sorted(by_label)), encoding="utf-8")
     return nlu, domain
 
 
@@ -192,8 +193,15 @@ def train_nlu(config: Path, nlu: Path, domain: Path, workdir: Path, env: Dict[st
 def parse_all(model: Path, texts: Sequence[str]) -> Tuple[List[str], int, float]:
     """Top intent of every text (the next one where FallbackClassifier said nlu_fallback), the number
     of fallbacks, and the mean parse time in ms."""
-    from rasa.core.agent import Agent
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    # Rasa logs every parse at debug level otherwise: 667 lines of noise around the figures.
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
     agent = Agent.load(str(model))
 
     async def run() -> Tuple[List[str], int, float]:
@@ -311,11 +319,11 @@ def main() -> int:
     if args.baseline:
         what = "baseline: TF-IDF character 1-4-grams (sublinear tf) + logistic regression (C=10), scikit-learn"
         res = run_baseline(train, test)
-        memory = "peak RSS of this process"
+        memory = "this process"
     else:
         what = f"pipeline of {config} (rasa train nlu), {describe_config(config)}"
         res = run_pipeline(config, train, test, args.keep)
-        memory = f"peak RSS of the rasa train nlu process tree (sampled every {SAMPLE_EVERY_S} s)"
+        memory = f"rasa train nlu and its children, sampled every {SAMPLE_EVERY_S} s"
     gold = [y for _, y in test]
     accuracy, macro_f1, per_label = score(gold, res["preds"])
     right = sum(g == p for g, p in zip(gold, res["preds"]))

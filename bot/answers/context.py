@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional
 # time of day, points, minutes) only within the topic they were said in.
 CROSS_TOPIC = ("film", "date")
 WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall")
+# …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
+CARRY_INTO = {"ticket_price": ("hall_type",), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
 ALWAYS_KEPT = ("ticket",)  # the on-site alert ticket a complaint form adds its facts to
 EMERGENCY_TURNS = 4  # turns after an emergency that are read as part of it unless clearly something else
 REFERS = {  # words that point back to the last value of that kind, whatever the topic
@@ -56,7 +58,7 @@ class DialogueContext:
             if key in values:
                 continue
             pointed = key in REFERS and REFERS[key].search(text or "")
-            if same or key in CROSS_TOPIC or pointed:
+            if same or key in CROSS_TOPIC or pointed or key in CARRY_INTO.get(topic, ()):
                 values[key] = old
         return values
 

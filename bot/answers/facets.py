@@ -20,7 +20,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 KEYWORD_SCORE = 0.62
 FILLERS = re.compile(r"[的了吗呢吧啊呀哦嘛哈么请问我想你们一下这个那个就是然后嗯,.，。!！?？~～、 ]")
 DIGITS = re.compile(r"\d+(\.\d+)?")
-DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]")
+DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]|"
+                  r"工作日|平日|平时|周末|节假日|假日")
+UNMASKED = {"2D", "3D", "2d", "3d"}  # the version is what some questions are about (哪些厅能看3D)
 KEYWORD_TOPICS = {"facilities": ("facilities", "facilities"), "viewing_rules": ("viewing_rules", "rules"),
                   "order_problem": ("orders", "problems")}
 
@@ -45,20 +47,21 @@ class Match:
 class FacetIndex:
     version: int
     facets: List[Facet]
-    masks: List[str] = field(default_factory=list)
+    masks: List[Tuple[str, str]] = field(default_factory=list)  # (name, placeholder), longest first
     _vectorizer: Any = None
     _matrix: Any = None
     _owner: List[int] = field(default_factory=list)
 
     @classmethod
-    def build(cls, version: int, sections: Dict[str, Any], masks: Iterable[str]) -> "FacetIndex":
+    def build(cls, version: int, sections: Dict[str, Any], masks: Iterable[Tuple[str, str]]) -> "FacetIndex":
         facets = [Facet(q["topic"], q["key"], tuple(q["examples"]), q["answer"])
                   for q in (sections.get("questions") or {}).get("questions", [])]
         for topic, (section, key) in KEYWORD_TOPICS.items():
             for item in (sections.get(section) or {}).get(key, []):
                 words = tuple(w for w in (item["name"], *item.get("aliases", [])) if w)
                 facets.append(Facet(topic, item["key"], words, item["answer"], keywords=words, templated=False))
-        index = cls(version, facets, sorted({m for m in masks if len(m) >= 2}, key=len, reverse=True))
+        masks = {(m.upper(), sign) for m, sign in masks if len(m) >= 2 and m not in UNMASKED}
+        index = cls(version, facets, sorted(masks, key=lambda m: -len(m[0])))
         index._fit()
         return index
 
@@ -78,8 +81,8 @@ class FacetIndex:
     def prepare(self, text: str) -> str:
         """Masked, filler-free text: 「VIP厅早场也打折吗」 → 「#早场也打折」."""
         out = text.upper()
-        for m in self.masks:
-            out = out.replace(m.upper(), "#")
+        for name, sign in self.masks:
+            out = out.replace(name, sign)
         out = DIGITS.sub("9", DAYS.sub("@", out))
         return FILLERS.sub("", out) or out
 
@@ -93,10 +96,11 @@ class FacetIndex:
         for row, owner in enumerate(self._owner):
             if sims[row] > best.get(owner, 0.0):
                 best[owner] = float(sims[row])
-        upper = text.upper()
+        upper = self.prepare(text)  # keywords are looked for with films masked: 熊猫 is no 猫
         for i, facet in enumerate(self.facets):
-            if facet.keywords and any(w.upper() in upper for w in facet.keywords):
-                longest = max(len(w) for w in facet.keywords if w.upper() in upper)
+            words = [self.prepare(w) for w in facet.keywords]
+            if words and any(w and w in upper for w in words):
+                longest = max(len(w) for w in words if w and w in upper)
                 best[i] = max(best.get(i, 0.0), KEYWORD_SCORE + 0.02 * min(longest, 6))
         wanted = set(topics) if topics else None
         found = [Match(self.facets[i], s) for i, s in best.items()
@@ -113,7 +117,7 @@ def index_for(knowledge: Any) -> FacetIndex:
     global _cached
     with _lock:
         if _cached is None or _cached.version != knowledge.version:
-            masks = [n for t in knowledge.hall_types for n in (t.name, *t.aliases)]
-            masks += [n for f in knowledge.films for n in (f.title, *f.aliases)]
+            masks = [(n, "#") for t in knowledge.hall_types for n in (t.name, *t.aliases)]
+            masks += [(n, "§") for f in knowledge.films for n in (f.title, *f.aliases)]
             _cached = FacetIndex.build(knowledge.version, knowledge.sections, masks)
         return _cached

@@ -51,6 +51,15 @@ def _showing_line(k: Knowledge, s: Showing, with_film: bool) -> Text:
     return f"{s.start:%H:%M} {film}{s.hall.name}·{s.hall.type_name} {s.version} {money(price)}元"
 
 
+def _film_plays_in(film: Any, type_code: str) -> bool:
+    return any(f.split(":")[0] == type_code for f in film.formats)
+
+
+def _film_halls(k: Knowledge, film: Any) -> str:
+    names = {t.code: t.name for t in k.hall_types}
+    return "、".join(names.get(f.split(":")[0], f) + (f.split(":")[1] if ":" in f else "") for f in film.formats)
+
+
 @topic("showtimes")
 def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     current = now()
@@ -82,6 +91,24 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         f"{hall_type.name}" if hall_type else "",
     ])
     label = date_label(day, today)
+    if film and hall_type and not _film_plays_in(film, hall_type.code):
+        d.utter_message(response="utter_text", text=f"《{film.title}》不在{hall_type.name}放映，可在{_film_halls(k, film)}观看。")
+        hall_type, filter_label = None, ""
+        selected = [s for s in pool if window is None or window[0] <= s.start <= window[1]]
+    if film is None and hall_type:
+        playing = [f"《{f.title}》" for f in k.films if _film_plays_in(f, hall_type.code)]
+        d.utter_message(response="utter_text", text=f"{hall_type.name}放映的影片：{'、'.join(playing) or '暂无'}。")
+    if not selected and film is None and day == today:
+        # nothing left today with these filters: the next day that has some
+        for i in range(1, SHOWTIME_DAYS):
+            nxt = today + dt.timedelta(days=i)
+            selected = [s for s in k.showings(nxt)
+                        if (hall_type is None or s.hall.type_code == hall_type.code)
+                        and (window is None or window[0] <= s.start <= window[1])]
+            if selected:
+                d.utter_message(response="utter_text", text=f"{label}{filter_label}的场次已经结束了。")
+                label = date_label(nxt, today)
+                break
     if selected:
         if film:
             d.utter_message(response="utter_showtimes", film=film.title, date_label=label,
@@ -118,8 +145,7 @@ def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         else:
             d.utter_message(response="utter_ask_which_film", films=films_list(k))
         return {}
-    names = {t.code: t.name for t in k.hall_types}
-    formats = "、".join(names.get(f.split(":")[0], f) + (f.split(":")[1] if ":" in f else "") for f in film.formats)
+    formats = _film_halls(k, film)
     d.utter_message(response="utter_film_info", title=film.title, genre=film.genre, runtime=film.runtime_min,
                     advisory=film.advisory, director=film.director, cast="、".join(film.cast),
                     language=film.language, release_date=f"{film.release_date.month}月{film.release_date.day}日",
@@ -128,8 +154,41 @@ def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- halls and prices
+def hall_types_named(k: Knowledge, text: str) -> List[Any]:
+    """Every hall type the words name, in the order said (「IMAX和杜比有什么区别」 → IMAX, 杜比)."""
+    low = (text or "").lower()
+    spans: List[tuple] = []
+    for t in k.hall_types:
+        for alias in sorted({t.name, *t.aliases}, key=len, reverse=True):
+            start = low.find(alias.lower())
+            if start >= 0 and not any(a < start + len(alias) and start < b for a, b, _ in spans):
+                spans.append((start, start + len(alias), t))
+                break
+    seen, out = set(), []
+    for _, _, t in sorted(spans, key=lambda x: x[0]):
+        if t.code not in seen:
+            seen.add(t.code)
+            out.append(t)
+    return out
+
+
+def _compare_halls(d: Any, k: Knowledge, types: List[Any]) -> None:
+    weekday_label, weekend_label = rules.price_day_labels(k)
+    prices = {r["key"]: r for r in k.section("prices")["base"]}
+    lines = []
+    for t in types:
+        row = prices.get(t.price_key) or prices.get(f"{t.price_key}_2d")
+        price = f"；{weekday_label}{row['weekday']}元，{weekend_label}{row['weekend']}元" if row else ""
+        lines.append(f"· {t.name}：{t.description}{price}")
+    d.utter_message(response="utter_text", text=join_lines(lines))
+
+
 @topic("hall_types")
 def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    named = hall_types_named(k, ask.text)
+    if len(named) >= 2:
+        _compare_halls(d, k, named)
+        return {"hall_type": named[0].name}
     ht = _hall_type_of(k, ask)
     hall = k.find_hall(ask.get("hall") or ask.text)
     if hall and not ht:
@@ -150,6 +209,10 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     ht = _hall_type_of(k, ask)
     ticket = rules.find_ticket_type(k, ask.get("ticket_type")) or (rules.find_ticket_type(k, ask.text) if ask.text else None)
     used = {key: ask.get(key) for key in ("hall_type", "date", "ticket_type", "time") if ask.get(key)}
+    named = hall_types_named(k, ask.text)
+    if len(named) >= 2 and not ask.get("date"):
+        _compare_halls(d, k, named)
+        return used
     if ht is None:
         film = k.find_film(ask.get("film") or ask.text)
         if ticket:

@@ -25,7 +25,8 @@ from bot.kb.store import Knowledge
 FACET_MIN = 0.45          # a facet of the intent's or the current topic
 FACET_MIN_PARAMS = 0.62   # … when the topic's own answer has the values it needs (hall, day, points…)
 FACET_MIN_OTHER = 0.80    # a facet of an unrelated topic
-FACET_MIN_ELLIPTICAL = 0.60  # … in a short follow-up, which has few words to go on
+FACET_MIN_ELLIPTICAL = 0.70  # … in a short follow-up, which has few words to go on
+SURE_OTHER = 0.60         # a classifier this sure of another topic outweighs the current topic's facets
 INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
 CONTEXT_BONUS = 0.08      # for facets of the current topic
 SURE = 0.90               # an intent this confident overrides an elliptical follow-up
@@ -37,6 +38,27 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少")}
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type"), "hall_types": ("hall_type",)}
+
+
+# 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
+FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
+# 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
+TITLE_BEFORE = re.compile(r"^(?:那|那么|请问|问下|想问下?|我想看|我想问下?)?([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
+                          r"(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
+                          r"今天|明天|后天|周[一二三四五六日天]|的场次|有吗|还有|能看|评分)")
+NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
+                        r"积分|退|改签|优惠|你们|影城|影院|几点|什么")
+
+
+def unknown_title(k: Knowledge, text: str) -> Optional[str]:
+    """A title-like phrase at the head of a film question that is no film of the store (None otherwise)."""
+    m = TITLE_BEFORE.search(text or "")
+    if not m:
+        return None
+    title = m.group(1).strip("·：:")
+    if len(title) < 2 or NOT_TITLES.search(title) or k.find_film(title) or k.find_hall_type(title):
+        return None
+    return title
 
 
 @dataclass
@@ -85,11 +107,18 @@ def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) 
 
 
 def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
-                entities: List[Dict[str, Any]], allow_follow_up: bool = True) -> Turn:
+                entities: List[Dict[str, Any]], allow_follow_up: bool = True, open_topics: bool = False) -> Turn:
     """Answer an informational turn (see the module doc). ``intent_topic`` is the topic the classifier
     chose (None for inform, fallback and the like); ``allow_follow_up`` False means only a facet or a
-    value the patron names can make it informational (greetings, thanks, goodbyes)."""
+    value the patron names can make it informational (greetings, thanks, goodbyes); ``open_topics`` lets a
+    question match the facets of any topic as if related (a side question inside a form)."""
     fresh = entity_values(text, entities)
+    if intent_topic in ("film_info", "showtimes") and "film" not in fresh:
+        guessed = unknown_title(k, text)
+        if guessed:
+            fresh["film"] = guessed
+    if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
+        intent_topic = "showtimes"
     elliptical = is_elliptical(text) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     index = facets.index_for(k)
     candidates = index.match(text)
@@ -98,7 +127,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     scored = []
     for m in candidates[:8]:
         adj = m.score
-        related = m.facet.topic in (intent_topic, ctx.topic)
+        # the current topic's facets count as related unless the classifier is sure of another topic
+        related = open_topics or m.facet.topic == intent_topic or (
+            m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER))
         if m.facet.topic == intent_topic:
             adj += INTENT_BONUS * confidence
         if m.facet.topic == ctx.topic:

@@ -1,0 +1,86 @@
+"""Values a patron gives in passing, read from one sentence: 「需要开发票，联系人陈经理，电话13912345678」 fills
+the invoice, the contact and the phone at once, whatever the form asked for."""
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, Optional
+
+from bot.answers.resolvers import (normalize_order_id, normalize_phone, parse_party_size, resolve_date,
+                                   resolve_time_window)
+from bot.kb.store import Knowledge
+
+TITLE = r"(?:先生|女士|小姐|经理|老师|阿姨|姐|哥|总|师傅)"
+NAME = re.compile(rf"联系人(?:是|叫|为)?[:：\s]*([\u4e00-\u9fff]{{1,3}}?{TITLE}?)(?=[，,。\s]|电话|手机|$)|"
+                  rf"我(?:姓|叫)([\u4e00-\u9fff]{{1,3}}?{TITLE}?)(?=[，,。\s]|电话|手机|$)|"
+                  rf"(?<![\u4e00-\u9fff])姓([\u4e00-\u9fff]{TITLE}?)|([\u4e00-\u9fff]{TITLE})(?=[，,。\s]|电话|手机|$)")
+INVOICE_NO = re.compile(r"不(?:要|用|需要|必|开)(?:开)?(?:发票|票)|发票不(?:要|用|需要)|无需发票|免开|不开票")
+INVOICE_YES = re.compile(r"(?:要|需要|开|需)(?:开|个|张)?(?:发票|专票|普票)|发票(?:要|需要)|开票")
+PARTY = re.compile(r"[\d零一二两三四五六七八九十百]+\s*(?:个)?(?:人|位|名)")
+SHOWING = re.compile(r"\d+号厅|[一二三四五六七八九]号厅|[上下中]午|晚上|早上|今晚|昨晚|\d{1,2}[点:：]\d{0,2}|场")
+CHANNEL = re.compile(r"小程序|前台|猫眼|淘票票|美团|抖音|大众点评|APP|app|公众号")
+
+
+def contact_name(text: str) -> Optional[str]:
+    m = NAME.search(text or "")
+    if not m:
+        return None
+    name = next(g for g in m.groups() if g)
+    return name if len(name) <= 6 else None
+
+
+def invoice(text: str) -> Optional[str]:
+    if INVOICE_NO.search(text or ""):
+        return "不需要"
+    if INVOICE_YES.search(text or ""):
+        return "需要"
+    return None
+
+
+def party_size(text: str) -> Optional[str]:
+    if not PARTY.search(text or ""):
+        return None
+    n = parse_party_size(text)
+    return f"{n}人" if n else None
+
+
+def booking_time(text: str, today) -> Optional[str]:
+    if resolve_date(text or "", today) is None:
+        return None
+    window = resolve_time_window(text)
+    return text.strip()[:60] if window or len(text) <= 30 else None
+
+
+def showing(text: str) -> Optional[str]:
+    return text.strip()[:200] if SHOWING.search(text or "") else None
+
+
+SEAT_ANY = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?|[A-Za-z]\s*排\s*\d{0,2}\s*[号座]?|第?\d{1,2}排")
+
+
+def prefill(k: Knowledge, today, slots, text: str, skip=()) -> Dict[str, str]:
+    """What one sentence already says for these slots (for a form's opening message, or said in passing)."""
+    found = {}
+    for slot, read in extractors(k, today).items():
+        if slot in slots and slot not in skip:
+            value = read(text or "")
+            if value:
+                found[slot] = value
+    return found
+
+
+def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]:
+    """Slot → function reading that slot's value from a sentence (None when the sentence has none)."""
+    return {
+        "phone": normalize_phone,
+        "order_id": normalize_order_id,
+        "contact_name": contact_name,
+        "invoice": invoice,
+        "party_size": party_size,
+        "booking_time": lambda t: booking_time(t, today),
+        "film": lambda t: (k.find_film(t).title if k.find_film(t) else None),
+        "hall_pref": lambda t: (k.find_hall_type(t).name if k.find_hall_type(t) else None),
+        "seat": lambda t: (SEAT_ANY.search(t).group(0) if SEAT_ANY.search(t) else None),
+        "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),
+        "complaint_when": showing,
+        "lost_where": showing,
+    }
