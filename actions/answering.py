@@ -9,7 +9,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import knowledge
-from bot.answers.context import DialogueContext
+from bot.answers.ask import entity_values
+from bot.answers.context import CROSS_TOPIC, FOLLOW_KEYS, DialogueContext
 from bot.answers.turn import Turn, answer_turn
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
@@ -47,3 +48,30 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, intent_topic: Opt
         return None
     turn.replies.replay(dispatcher)
     return [SlotSet(CONTEXT_SLOT, turn.context.to_slot()), SlotSet("fallback_count", 0)]
+
+
+def answer_if_decided(dispatcher: CollectingDispatcher, tracker: Tracker, topic: Optional[Text],
+                      confidence: float) -> Optional[List[Dict[Text, Any]]]:
+    """For a low-confidence turn: answer on ``topic`` only if a specific question matched or the patron named
+    a value that topic answers with (「我爸65岁了 看电影有优惠吗」 → a price); None otherwise."""
+    if topic is None:
+        return None
+    entities = (tracker.latest_message or {}).get("entities") or []
+    turn = answer_turn(knowledge(), context_of(tracker), topic, confidence, folded_text(tracker), entities)
+    decided = turn.facet is not None or (turn.topic == topic and bool(set(entity_values("", entities))
+                                                                        & set(FOLLOW_KEYS.get(topic, ()))))
+    if not (turn.handled and decided):
+        return None
+    turn.replies.replay(dispatcher)
+    return [SlotSet(CONTEXT_SLOT, turn.context.to_slot()), SlotSet("fallback_count", 0)]
+
+
+def remember_values(tracker: Tracker) -> List[Dict[Text, Any]]:
+    """Keep the film/date a not-understood message named in the context (for the next follow-up)."""
+    ctx = context_of(tracker)
+    fresh = entity_values(folded_text(tracker), (tracker.latest_message or {}).get("entities") or [])
+    kept = {k: v for k, v in fresh.items() if k in CROSS_TOPIC}
+    if not kept:
+        return []
+    ctx.values.update(kept)
+    return [SlotSet(CONTEXT_SLOT, ctx.to_slot())]

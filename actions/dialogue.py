@@ -14,7 +14,7 @@ from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.service import ActionFeedback, emergency_follow_up
 from bot.answers.resolvers import normalize_phone
-from bot.answers.topics import TOPICS
+from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.db import database_url, session_scope
 from bot.privacy import mask_phone
 from bot.tickets import store as tickets
@@ -54,6 +54,11 @@ class ActionRoute(Action):
                                   allow_follow_up=intent not in SMALL_TALK)
         if events is not None:
             return events
+        if intent == "nlu_fallback":
+            # unsure between meanings: the likeliest topic still answers when its words or values decide it
+            events = answering.answer_if_decided(dispatcher, tracker, *self._top_topic(tracker))
+            if events is not None:
+                return events
         if intent in ("inform", "deny", "nlu_fallback"):
             corrected = correct_recent_ticket(dispatcher, tracker)
             if corrected is not None:
@@ -68,7 +73,15 @@ class ActionRoute(Action):
         if intent in DEFAULT_RESPONSE:
             dispatcher.utter_message(response=DEFAULT_RESPONSE[intent])
             return [SlotSet("fallback_count", 0)] if intent != "out_of_scope" else []
-        return await ActionClarify().run(dispatcher, tracker, domain)
+        # remember the film and day said, so 「它多长时间」 after the clarification still knows them
+        return await ActionClarify().run(dispatcher, tracker, domain) + answering.remember_values(tracker)
+
+    @staticmethod
+    def _top_topic(tracker: Tracker) -> tuple:
+        ranking = [r for r in tracker.latest_message.get("intent_ranking", []) if r.get("name") != "nlu_fallback"]
+        if not ranking:
+            return None, 0.0
+        return INTENT_TOPIC.get(ranking[0]["name"]), float(ranking[0].get("confidence") or 0.0)
 
 
 CORRECTION_WINDOW = dt.timedelta(minutes=30)

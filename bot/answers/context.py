@@ -13,9 +13,9 @@ from typing import Any, Dict, Optional
 # Values that describe *what* the patron is talking about carry across topics; the others (ticket type,
 # time of day, points, minutes) only within the topic they were said in.
 CROSS_TOPIC = ("film", "date")
-WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall")
+WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall", "compared")
 # …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
-CARRY_INTO = {"ticket_price": ("hall_type",), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
+CARRY_INTO = {"ticket_price": ("hall_type", "compared"), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
 ALWAYS_KEPT = ("ticket",)  # the on-site alert ticket a complaint form adds its facts to
 EMERGENCY_TURNS = 4  # turns after an emergency that are read as part of it unless clearly something else
 REFERS = {  # words that point back to the last value of that kind, whatever the topic
@@ -73,7 +73,20 @@ class DialogueContext:
                                emergency_ticket=self.emergency_ticket if self.emergency_turns > 1 else None)
 
 
-def is_elliptical(text: str) -> bool:
-    """「那周二呢」「IMAX厅也是这样吗」「学生呢」: a follow-up that leans on the previous turn."""
+ELLIPTICAL_MAX = 12  # a longer message says enough to stand on its own
+# values that continue a topic when they come alone: 「有IMAX的吗」 after showtimes, 「学生呢」 after a price
+FOLLOW_KEYS = {"showtimes": ("film", "date", "time", "hall_type"),
+               "ticket_price": ("hall_type", "ticket_type", "date", "time"),
+               "parking": ("hall_type",), "hall_types": ("hall_type",), "film_info": ("film",),
+               "facilities": ("facility",)}
+CROSS_TOPIC_KEYS = CROSS_TOPIC
+
+
+def is_elliptical(text: str, fresh: Optional[Dict[str, str]] = None, topic: Optional[str] = None) -> bool:
+    """「那周二呢」「IMAX厅也是这样吗」「学生呢」「有IMAX的吗」: a short follow-up that leans on the previous turn."""
     t = (text or "").strip()
-    return bool(ELLIPSIS.search(t)) or len(t) <= 4
+    if len(t) > ELLIPTICAL_MAX:
+        return False
+    if ELLIPSIS.search(t) or len(t) <= 4:
+        return True
+    return bool(fresh) and topic in FOLLOW_KEYS and set(fresh) <= set(FOLLOW_KEYS[topic]) | {"hall"}

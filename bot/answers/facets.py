@@ -79,11 +79,11 @@ class FacetIndex:
         self._matrix = self._vectorizer.fit_transform(docs)
 
     def prepare(self, text: str) -> str:
-        """Masked, filler-free text: 「VIP厅早场也打折吗」 → 「#早场也打折」."""
+        """The question without its values and fillers: 「VIP厅早场也打折吗」 → 「早场也打折」."""
         out = text.upper()
         for name, sign in self.masks:
             out = out.replace(name, sign)
-        out = DIGITS.sub("9", DAYS.sub("@", out))
+        out = DIGITS.sub("", DAYS.sub("", out))
         return FILLERS.sub("", out) or out
 
     def match(self, text: str, topics: Optional[Sequence[str]] = None) -> List[Match]:
@@ -117,7 +117,8 @@ def index_for(knowledge: Any) -> FacetIndex:
     global _cached
     with _lock:
         if _cached is None or _cached.version != knowledge.version:
-            masks = [(n, "#") for t in knowledge.hall_types for n in (t.name, *t.aliases)]
-            masks += [(n, "§") for f in knowledge.films for n in (f.title, *f.aliases)]
+            # the values are taken out: what decides a facet is the question around them
+            masks = [(n, "") for t in knowledge.hall_types for n in (t.name, *t.aliases)]
+            masks += [(n, "") for f in knowledge.films for n in (f.title, *f.aliases)]
             _cached = FacetIndex.build(knowledge.version, knowledge.sections, masks)
         return _cached

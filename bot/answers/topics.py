@@ -55,7 +55,7 @@ def _film_plays_in(film: Any, type_code: str) -> bool:
     return any(f.split(":")[0] == type_code for f in film.formats)
 
 
-def _film_halls(k: Knowledge, film: Any) -> str:
+def film_halls(k: Knowledge, film: Any) -> str:
     names = {t.code: t.name for t in k.hall_types}
     return "、".join(names.get(f.split(":")[0], f) + (f.split(":")[1] if ":" in f else "") for f in film.formats)
 
@@ -92,7 +92,7 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     ])
     label = date_label(day, today)
     if film and hall_type and not _film_plays_in(film, hall_type.code):
-        d.utter_message(response="utter_text", text=f"《{film.title}》不在{hall_type.name}放映，可在{_film_halls(k, film)}观看。")
+        d.utter_message(response="utter_text", text=f"《{film.title}》不在{hall_type.name}放映，可在{film_halls(k, film)}观看。")
         hall_type, filter_label = None, ""
         selected = [s for s in pool if window is None or window[0] <= s.start <= window[1]]
     if film is None and hall_type:
@@ -135,8 +135,17 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return used
 
 
+LONGEST = re.compile(r"最长|最久|时间最长|片长最长")
+SHORTEST = re.compile(r"最短|时间最短|片长最短")
+
+
 @topic("film_info")
 def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    if k.films and (LONGEST.search(ask.text) or SHORTEST.search(ask.text)):
+        pick = (max if LONGEST.search(ask.text) else min)(k.films, key=lambda f: f.runtime_min)
+        word = "最长" if LONGEST.search(ask.text) else "最短"
+        d.utter_message(response="utter_text", text=f"正在上映的影片中片长{word}的是《{pick.title}》，{pick.runtime_min}分钟（{pick.genre}）。")
+        return {"film": pick.title}
     film_name = ask.get("film")
     film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
     if film is None:
@@ -145,7 +154,7 @@ def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         else:
             d.utter_message(response="utter_ask_which_film", films=films_list(k))
         return {}
-    formats = _film_halls(k, film)
+    formats = film_halls(k, film)
     d.utter_message(response="utter_film_info", title=film.title, genre=film.genre, runtime=film.runtime_min,
                     advisory=film.advisory, director=film.director, cast="、".join(film.cast),
                     language=film.language, release_date=f"{film.release_date.month}月{film.release_date.day}日",
@@ -172,6 +181,12 @@ def hall_types_named(k: Knowledge, text: str) -> List[Any]:
     return out
 
 
+COMPARE = re.compile(r"哪个|哪一个|哪种|比较|更贵|更便宜|差多少|区别")
+WORKDAY = re.compile(r"工作日|平日|平时")
+DATE_SAID = re.compile(r"周[一二三四五六日天]|星期|[今明后]天|\d+月|\d+[号日]")
+ELDERLY_AGE = re.compile(r"([6-9]\d)\s*(?:岁|周岁)")
+
+
 def _compare_halls(d: Any, k: Knowledge, types: List[Any]) -> None:
     weekday_label, weekend_label = rules.price_day_labels(k)
     prices = {r["key"]: r for r in k.section("prices")["base"]}
@@ -188,7 +203,7 @@ def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     named = hall_types_named(k, ask.text)
     if len(named) >= 2:
         _compare_halls(d, k, named)
-        return {"hall_type": named[0].name}
+        return {"hall_type": named[0].name, "compared": "|".join(t.name for t in named)}
     ht = _hall_type_of(k, ask)
     hall = k.find_hall(ask.get("hall") or ask.text)
     if hall and not ht:
@@ -210,9 +225,22 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     ticket = rules.find_ticket_type(k, ask.get("ticket_type")) or (rules.find_ticket_type(k, ask.text) if ask.text else None)
     used = {key: ask.get(key) for key in ("hall_type", "date", "ticket_type", "time") if ask.get(key)}
     named = hall_types_named(k, ask.text)
+    if len(named) < 2 and ask.get("compared") and COMPARE.search(ask.text):  # 「哪个贵」 after a comparison
+        named = [t for t in (k.find_hall_type(n) for n in ask.get("compared").split("|")) if t]
     if len(named) >= 2 and not ask.get("date"):
         _compare_halls(d, k, named)
-        return used
+        return {**used, "compared": "|".join(t.name for t in named)}
+    workday = WORKDAY.search(ask.text)
+    if workday and not DATE_SAID.search(ask.text):  # 「工作日呢」: the next day at the weekday price
+        weekend = set(k.section("prices")["weekend_days"])
+        from bot.kb.store import WEEKDAY_CODES
+        day = next(today + dt.timedelta(days=i) for i in range(7)
+                   if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] not in weekend)
+        ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"}, ask.carried)
+        used["date"] = ask.values["date"]
+    if ticket is None and ELDERLY_AGE.search(ask.text):
+        age = int(ELDERLY_AGE.search(ask.text).group(1))
+        ticket = next((t for t in k.section("prices")["ticket_types"] if t["code"] == "elderly"), None) if age >= 60 else None
     if ht is None:
         film = k.find_film(ask.get("film") or ask.text)
         if ticket:

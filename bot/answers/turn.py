@@ -43,16 +43,18 @@ PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_ty
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
 FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
-TITLE_BEFORE = re.compile(r"^(?:那|那么|请问|问下|想问下?|我想看|我想问下?)?([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
+TITLE_BEFORE = re.compile(r"^(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)?([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
                           r"(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
-                          r"今天|明天|后天|周[一二三四五六日天]|的场次|有吗|还有|能看|评分)")
+                          r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
+WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
+                        r"\d{1,2}月\d{1,2}[日号]?|\d{1,2}[点:：]\d{0,2}|[一二三四五六七八九十]+点半?")
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
-                        r"积分|退|改签|优惠|你们|影城|影院|几点|什么")
+                        r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下")
 
 
 def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     """A title-like phrase at the head of a film question that is no film of the store (None otherwise)."""
-    m = TITLE_BEFORE.search(text or "")
+    m = TITLE_BEFORE.search(WHEN_WORDS.sub("", text or "").strip(" ，,。"))
     if not m:
         return None
     title = m.group(1).strip("·：:")
@@ -85,6 +87,17 @@ def _has_parameters(topic: str, values: Dict[str, str], text: str) -> bool:
     return False
 
 
+def implied_values(k: Knowledge, topic: str, text: str) -> Dict[str, str]:
+    """Values a facet's question implies for the follow-ups (「孩子1米2要买票吗」 → child ticket)."""
+    from bot.kb import rules
+
+    found: Dict[str, str] = {}
+    ticket = rules.find_ticket_type(k, text)
+    if ticket and topic == "ticket_price":
+        found["ticket_type"] = ticket["name"]
+    return found
+
+
 def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) -> bool:
     """Send the facet's answer; False when it needs a film the patron has not named."""
     if not facet.templated:
@@ -102,7 +115,13 @@ def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) 
         return True
     if "hall_type" in need and hall_type is None:
         return False
-    replies.utter_message(response="utter_text", text=templates.render(facet.answer, k.sections, film, hall_type))
+    film_scope = None
+    if film is not None:  # the film with its halls in words, for {film.halls}
+        from dataclasses import asdict
+
+        from bot.answers.topics import film_halls
+        film_scope = {**asdict(film), "halls": film_halls(k, film)}
+    replies.utter_message(response="utter_text", text=templates.render(facet.answer, k.sections, film_scope, hall_type))
     return True
 
 
@@ -119,7 +138,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             fresh["film"] = guessed
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
-    elliptical = is_elliptical(text) and ctx.topic is not None and (allow_follow_up or bool(fresh))
+    elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     index = facets.index_for(k)
     candidates = index.match(text)
     best: Optional[facets.Match] = None
@@ -158,7 +177,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         topic = best.facet.topic
         ask = Ask(text, ctx.values_for(topic, fresh, text), carried=True)
         if answer_facet(replies, k, best.facet, ask):
-            return Turn(replies, ctx.after(topic, best.facet.key, ask.values), True, topic, best.facet.key, scored)
+            values = dict(ask.values)
+            values.update(implied_values(k, topic, text))
+            return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored)
     topic = follow_topic or intent_topic
     if topic is None or topic not in TOPICS:
         return Turn(replies, ctx, False, None, None, scored)

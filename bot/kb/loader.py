@@ -204,7 +204,8 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     questions: schema.Questions = p.docs["questions.yml"]
     dup([q.key for q in questions.questions], "questions.yml", "question key")
     sections = {name.rsplit(".", 1)[0]: _jsonable(doc) for name, doc in p.docs.items()}
-    sample_film = sections["films"]["films"][0] if sections["films"]["films"] else None
+    # the film as templates see it: its fields plus its halls in words ({film.halls})
+    sample_film = {**sections["films"]["films"][0], "halls": ""} if sections["films"]["films"] else None
     sample_type = sections["halls"]["hall_types"][0] if sections["halls"]["hall_types"] else None
     for q in questions.questions:
         why = templates.check(q.answer, sections, sample_film, sample_type)
