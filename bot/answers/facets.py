@@ -120,5 +120,7 @@ def index_for(knowledge: Any) -> FacetIndex:
             # the values are taken out: what decides a facet is the question around them
             masks = [(n, "") for t in knowledge.hall_types for n in (t.name, *t.aliases)]
             masks += [(n, "") for f in knowledge.films for n in (f.title, *f.aliases)]
+            masks += [(n, "") for lv in knowledge.sections.get("membership", {}).get("levels", [])
+                      for n in (lv["name"], *lv.get("aliases", []))]
             _cached = FacetIndex.build(knowledge.version, knowledge.sections, masks)
         return _cached

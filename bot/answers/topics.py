@@ -187,6 +187,14 @@ DATE_SAID = re.compile(r"周[一二三四五六日天]|星期|[今明后]天|\d+
 ELDERLY_AGE = re.compile(r"([6-9]\d)\s*(?:岁|周岁)")
 
 
+def elderly_by_age(k: Knowledge, text: str) -> Optional[Dict[str, Any]]:
+    """「我爸65岁了」 → the elderly ticket type (its age from the store's text is 60)."""
+    m = ELDERLY_AGE.search(text or "")
+    if not m or int(m.group(1)) < 60:
+        return None
+    return next((t for t in k.section("prices")["ticket_types"] if t["code"] == "elderly"), None)
+
+
 def _compare_halls(d: Any, k: Knowledge, types: List[Any]) -> None:
     weekday_label, weekend_label = rules.price_day_labels(k)
     prices = {r["key"]: r for r in k.section("prices")["base"]}
@@ -238,9 +246,8 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
                    if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] not in weekend)
         ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"}, ask.carried)
         used["date"] = ask.values["date"]
-    if ticket is None and ELDERLY_AGE.search(ask.text):
-        age = int(ELDERLY_AGE.search(ask.text).group(1))
-        ticket = next((t for t in k.section("prices")["ticket_types"] if t["code"] == "elderly"), None) if age >= 60 else None
+    if ticket is None:
+        ticket = elderly_by_age(k, ask.text)
     if ht is None:
         film = k.find_film(ask.get("film") or ask.text)
         if ticket:
@@ -304,18 +311,23 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=refund["third_party"]["text"])
         return {}
     minutes = minutes_before_show(ask.text)
+    if minutes is None and ask.get("minutes") and _ticket_price_in(ask.text) is not None:
+        minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
         price = _ticket_price_in(ask.text)
         verdict = rules.refund_verdict(k, minutes, price)
         if price is not None and verdict.refundable:
-            fee = f"，这张{money(price)}元的票手续费{money(verdict.fee)}元" if verdict.fee else "，不收手续费"
+            count = _COUNT.search(ask.text)
+            n = int(parse_number(count.group(1)) or 1) if count else 1
+            fee = (f"，{n}张{money(price)}元的票手续费共{money(verdict.fee * n)}元" if n > 1 else
+                   f"，这张{money(price)}元的票手续费{money(verdict.fee)}元") if verdict.fee else "，不收手续费"
             d.utter_message(response="utter_text", text=f"{verdict.text.rstrip('。')}{fee}。")
-            return {}
+            return {"minutes": str(minutes)}
         label = "已开场" if minutes < 0 else (f"{money(minutes / 60)}小时" if minutes >= 60 and minutes % 30 == 0
                                              else f"{money(minutes)}分钟")
         d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
                         verdict=verdict.text)
-        return {}
+        return {"minutes": str(minutes)}
     lines = [f"· {w['text']}" for w in refund["windows"]]
     lines += [f"· {refund['special_tickets']['text']}", f"· {refund['third_party']['text']}",
               f"· {refund['own_channels']}", f"· {refund['arrival']}", f"· {refund['cinema_fault']}"]
@@ -323,7 +335,9 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
-_PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张")
+_PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张|"
+                    r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的")
+_COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
 _PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头)")
 
 
@@ -333,6 +347,21 @@ def _ticket_price_in(text: str) -> Optional[float]:
     if not m:
         return None
     return float(next(g for g in m.groups() if g))
+
+
+_HEIGHT = re.compile(r"(\d(?:\.\d+)?)\s*米\s*(\d{1,2})?|([一二两三])米([一二三四五六七八九])")
+
+
+def height_said(text: str) -> Optional[float]:
+    """「2米3高」「车高2.2米」 → 2.3 / 2.2 (a vehicle height, for the height limit)."""
+    if not re.search(r"高|车|能进", text or ""):
+        return None
+    m = _HEIGHT.search(text or "")
+    if not m:
+        return None
+    if m.group(1):
+        return float(m.group(1)) + (float(f"0.{m.group(2)}") if m.group(2) else 0)
+    return float(parse_number(m.group(3))) + float(parse_number(m.group(4))) / 10
 
 
 def hours_parked(text: str) -> Optional[float]:
@@ -353,6 +382,12 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     level = rules.level_by_text(k, ask.text) if ask.text else None
     common = dict(registration=p["registration"], beyond=p["beyond"], fee_per_hour=money(p["fee_per_hour"]),
                   daily_cap=money(p["daily_cap"]))
+    height = height_said(ask.text)
+    if height is not None:
+        limit = float(re.sub(r"[^\d.]", "", p["height_limit"]) or 0)
+        verdict = "可以进入" if height <= limit else "无法进入，建议停在附近的地面停车场"
+        d.utter_message(response="utter_text", text=f"停车场限高{p['height_limit']}，{money(height)}米高的车{verdict}。")
+        return {}
     parked = hours_parked(ask.text)
     if parked is not None:
         free = rules.free_parking_hours(k, ht, level)
@@ -381,6 +416,20 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- membership
+EXCHANGE_WORDS = re.compile(r"爆米花|可乐|饮料|观影券|电影券|升级券|套餐")
+
+
+def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dict[str, Any]]:
+    """The exchange-catalogue item the patron names (「换一杯中杯可乐要多少积分」), if any."""
+    m = EXCHANGE_WORDS.search(text or "")
+    if not m:
+        return None
+    if k is None:
+        return {"word": m.group(0)}
+    word = m.group(0).replace("电影券", "观影券").replace("饮料", "可乐")
+    return next((o for o in k.section("membership")["exchange"] if word in o["item"]), None)
+
+
 @topic("member_points")
 def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     m = k.section("membership")
@@ -388,6 +437,10 @@ def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     hit = re.search(r"([\d,，]+|[零一二两三四五六七八九十百千万]+)\s*(积分|分)", ask.text or "")
     if hit:
         points = parse_number(hit.group(1).replace(",", "").replace("，", ""))
+    item = exchange_item_said(ask.text, k)
+    if item and points is None:
+        d.utter_message(response="utter_text", text=f"{item['item']}需要{item['points']}积分。{m['points']['where']}")
+        return {}
     if points is not None:
         options = rules.exchange_options(k, points)
         if options:

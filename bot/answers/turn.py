@@ -32,12 +32,16 @@ CONTEXT_BONUS = 0.08      # for facets of the current topic
 SURE = 0.90               # an intent this confident overrides an elliptical follow-up
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
-COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折后"),
+COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折|优惠|折扣|最便宜"),
             "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么"),
-            "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少")}
+            "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少"),
+            "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
-              "showtimes": ("film", "date", "time", "hall_type"), "hall_types": ("hall_type",)}
+              "showtimes": ("film", "date", "time", "hall_type")}
+# 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
+HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看")
+HALL_DETAIL = re.compile(r"几个|多少|几号|座|区别|什么样|怎么样|介绍|多大")
 
 
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
@@ -73,14 +77,25 @@ class Turn:
     scores: List[Any] = field(default_factory=list)
 
 
-def _has_parameters(topic: str, values: Dict[str, str], text: str) -> bool:
+def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str) -> bool:
+    """Whether the topic's own (computed) answer has the values it needs in this turn."""
     if any(values.get(k) for k in PARAMETERS.get(topic, ())):
         return True
+    if topic == "parking":
+        from bot.answers.topics import height_said
+        if height_said(text) is not None:
+            return True
     if topic == "member_points":
+        from bot.answers.topics import exchange_item_said
+        if exchange_item_said(text):
+            return True
         return bool(re.search(r"\d+\s*分|[一二两三四五六七八九十百千万]+\s*分", text))
     if topic == "parking":
         from bot.answers.topics import hours_parked
         return hours_parked(text) is not None
+    if topic == "member_benefits":
+        from bot.kb import rules as kb_rules
+        return bool(text) and kb_rules.level_by_text(k, text) is not None
     if topic == "refund_policy":
         from bot.answers.topics import minutes_before_show
         return minutes_before_show(text) is not None
@@ -93,6 +108,9 @@ def implied_values(k: Knowledge, topic: str, text: str) -> Dict[str, str]:
 
     found: Dict[str, str] = {}
     ticket = rules.find_ticket_type(k, text)
+    if ticket is None and topic == "ticket_price":
+        from bot.answers.topics import elderly_by_age
+        ticket = elderly_by_age(k, text)
     if ticket and topic == "ticket_price":
         found["ticket_type"] = ticket["name"]
     return found
@@ -139,6 +157,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
+    film_known = fresh.get("film") or ctx.values.get("film")
+    if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
+            and intent_topic in (None, "showtimes", "film_info", "hall_types"):
+        ask = Ask(text, ctx.values_for("showtimes", fresh, text), carried=True)
+        replies = Replies()
+        used = TOPICS["showtimes"](replies, k, ask)
+        return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
     index = facets.index_for(k)
     candidates = index.match(text)
     best: Optional[facets.Match] = None
@@ -154,7 +179,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if m.facet.topic == ctx.topic:
             adj += CONTEXT_BONUS
         topic_values = ctx.values_for(m.facet.topic, fresh, text)
-        params = _has_parameters(m.facet.topic, topic_values, text)
+        params = _has_parameters(k, m.facet.topic, topic_values, text)
         need = FACET_MIN_PARAMS if params else FACET_MIN
         if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text):
             need = 0.95
@@ -169,7 +194,11 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         best = candidates[0]
     # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
     follow_topic = ctx.topic if elliptical and (confidence < SURE or intent_topic in (None, ctx.topic)) else None
-    if best is None and follow_topic and ctx.facet and not (fresh.keys() & set(PARAMETERS.get(follow_topic, ()))):
+    if follow_topic and intent_topic and intent_topic != follow_topic and intent_topic in COMPUTED \
+            and COMPUTED[intent_topic].search(text) and confidence >= FACET_MIN:
+        follow_topic = None  # 「那天VIP厅多少钱」 after a film question: a price, asked plainly
+    if best is None and follow_topic and ctx.facet and \
+            not _has_parameters(k, follow_topic, ctx.values_for(follow_topic, fresh, text), text):
         facet = next((f for f in index.facets if f.topic == follow_topic and f.key == ctx.facet), None)
         if facet is not None:
             best = facets.Match(facet, 0.0)
