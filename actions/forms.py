@@ -16,6 +16,8 @@ from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
+from bot.answers.ask import entity_values
+from bot.answers.context import FOLLOW_KEYS
 from bot.answers.topics import INTENT_TOPIC
 from bot.answers.turn import answer_turn
 from bot.privacy import mask_phone
@@ -26,6 +28,7 @@ NOT_GIVEN = "未提供"
 QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行")
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
+              "complaint_form": "refund_policy",  # a complaint's questions are mostly about refunds and remedies
               "order_problem_form": "order_problem"}
 
 
@@ -40,23 +43,28 @@ class ServiceFormValidation(FormValidationAction):
 
     # ------------------------------------------------------------------ helpers
     def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Dict[Text, Any]]:
-        """Answer an informational question asked mid-form (the form then asks its question again):
-        the classifier sure of an informational intent, or a question that matches a specific question of
-        the store. Returns the slots to set (the conversation context), None when it is no question."""
+        """Answer an informational question asked mid-form (the form then asks its question again): the
+        classifier sure of an informational intent, or a question that a specific question of the store, a
+        value of the likeliest topic or the form's own topic decides. Returns the slots to set (the
+        conversation context), None when it is no question."""
         intent, confidence = answering.intent_of(tracker)
         topic = INTENT_TOPIC.get(intent or "")
         text = answering.folded_text(tracker)
         if not text:
             return None
-        ctx = answering.context_of(tracker)
-        if not ctx.topic:
-            ctx.topic = FORM_TOPIC.get(self.form)
-        asked = bool(QUESTION.search(text))
-        turn = answer_turn(knowledge(), ctx, topic if confidence >= SIDE_QUESTION_CONFIDENCE else None, confidence,
-                           text, (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False,
-                           open_topics=asked)
+        entities = (tracker.latest_message or {}).get("entities") or []
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
-        if not turn.handled or not (sure or (turn.facet and asked)):
+        valued = topic is not None and bool(set(entity_values("", entities)) & set(FOLLOW_KEYS.get(topic, ())))
+        asked = bool(QUESTION.search(text))
+        ctx = answering.context_of(tracker)
+        form_topic = FORM_TOPIC.get(self.form)
+        if not ctx.topic:
+            ctx.topic = form_topic
+        turn = answer_turn(knowledge(), ctx, topic if (sure or valued) else None, confidence, text, entities,
+                           allow_follow_up=False, open_topics=asked)
+        if not turn.handled:
+            return None
+        if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
             return None
         turn.replies.replay(dispatcher)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}

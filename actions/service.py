@@ -242,8 +242,16 @@ class ActionRequestRefund(Action):
         events = reset_form_slots()
         order = normalize_order_id(text)
         phone = normalize_phone(text)
-        refund = knowledge().section("refund")
+        k = knowledge()
+        refund = k.section("refund")
         platform = next((p for p in refund["third_party"]["platforms"] if p in text), None)
+        # what the rules say for what the patron told (an hour before the show, a member-day ticket, a
+        # projector failure) comes first; the form then takes the order
+        turn = answer_turn(k, answering.context_of(tracker), "refund_policy", 1.0, answering.folded_text(tracker),
+                           (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False)
+        if turn.handled and turn.decided:
+            turn.replies.replay(dispatcher)
+            events.append(SlotSet("topic_context", turn.context.to_slot()))
         if order:
             events.append(SlotSet("order_id", order))
         if phone:
@@ -347,6 +355,9 @@ class ActionRequestHuman(Action):
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ctx = DialogueContext.from_slot(tracker.get_slot("topic_context"))
+        if ctx.in_emergency:  # safety guidance first, then a person, at the emergency's priority
+            return emergency_follow_up(dispatcher, tracker, ctx) + hand_off(dispatcher, tracker, "emergency", priority=1)
         return hand_off(dispatcher, tracker, "patron_request")
 
 

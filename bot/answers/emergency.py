@@ -12,8 +12,13 @@ URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚�
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
 
 
+HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受)得.{0,2}")
+
+
 def _cue(text: str, cues) -> bool:
-    return any(c and c.upper() in text for c in cues)
+    # 「闷得喘不过气」「笑得喘不过气」 are ways of speaking, not a patron in danger
+    plain = HYPERBOLE.sub("", text)
+    return any(c and c.upper() in plain for c in cues)
 
 
 def decide(text: str, intent: str, cues, rule_words) -> bool:

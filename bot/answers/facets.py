@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEYWORD_SCORE = 0.62
+ALIAS_WEIGHT = 0.7
 FILLERS = re.compile(r"[的了吗呢吧啊呀哦嘛哈么请问我想你们一下这个那个就是然后嗯,.，。!！?？~～、 ]")
 DIGITS = re.compile(r"\d+(\.\d+)?")
 DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]|"
@@ -94,8 +95,10 @@ class FacetIndex:
         sims = (self._matrix @ query.T).toarray().ravel()
         best: Dict[int, float] = {}
         for row, owner in enumerate(self._owner):
-            if sims[row] > best.get(owner, 0.0):
-                best[owner] = float(sims[row])
+            # a keyword item's aliases are single words, not phrasings: a likeness to one counts for less
+            sim = float(sims[row]) * (ALIAS_WEIGHT if self.facets[owner].keywords else 1.0)
+            if sim > best.get(owner, 0.0):
+                best[owner] = sim
         upper = self.prepare(text)  # keywords are looked for with films masked: 熊猫 is no 猫
         for i, facet in enumerate(self.facets):
             words = [self.prepare(w) for w in facet.keywords]

@@ -26,6 +26,7 @@ FACET_MIN = 0.45          # a facet of the intent's or the current topic
 FACET_MIN_PARAMS = 0.62   # … when the topic's own answer has the values it needs (hall, day, points…)
 FACET_MIN_OTHER = 0.80    # a facet of an unrelated topic
 FACET_MIN_ELLIPTICAL = 0.70  # … in a short follow-up, which has few words to go on
+OPEN_MIN = 0.60           # a side question inside a form, matched against any topic
 SURE_OTHER = 0.60         # a classifier this sure of another topic outweighs the current topic's facets
 INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
 CONTEXT_BONUS = 0.08      # for facets of the current topic
@@ -42,6 +43,7 @@ PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_ty
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
 HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看")
 HALL_DETAIL = re.compile(r"几个|多少|几号|座|区别|什么样|怎么样|介绍|多大")
+NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩|孩子|适合|规定|带|吃|喝|停车|价|钱|优惠|退|改签")
 
 
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
@@ -75,6 +77,7 @@ class Turn:
     topic: Optional[str] = None
     facet: Optional[str] = None
     scores: List[Any] = field(default_factory=list)
+    decided: bool = False  # a specific question matched, or the topic's computed answer had its values
 
 
 def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str) -> bool:
@@ -159,6 +162,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
+            and not NOT_AVAILABILITY.search(text) \
             and intent_topic in (None, "showtimes", "film_info", "hall_types"):
         ask = Ask(text, ctx.values_for("showtimes", fresh, text), carried=True)
         replies = Replies()
@@ -185,6 +189,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             need = 0.95
         if not related:
             need = max(need, FACET_MIN_OTHER)
+        elif open_topics and m.facet.topic not in (intent_topic, ctx.topic):
+            need = max(need, OPEN_MIN)
         scored.append((m.facet.topic, m.facet.key, round(m.score, 3), round(adj, 3)))
         if adj >= need and adj > best_adj:
             best, best_adj = m, adj
@@ -208,7 +214,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if answer_facet(replies, k, best.facet, ask):
             values = dict(ask.values)
             values.update(implied_values(k, topic, text))
-            return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored)
+            return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True)
     topic = follow_topic or intent_topic
     if topic is None or topic not in TOPICS:
         return Turn(replies, ctx, False, None, None, scored)
@@ -216,4 +222,5 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     used = TOPICS[topic](replies, k, ask)
     values = dict(ask.values)
     values.update(used or {})
-    return Turn(replies, ctx.after(topic, None, values), True, topic, None, scored)
+    return Turn(replies, ctx.after(topic, None, values), True, topic, None, scored,
+                _has_parameters(k, topic, ask.values, text))

@@ -1,6 +1,6 @@
 """Rasa NLU component: a calibrated linear model on character n-grams, combined with DIET's ranking.
 
-Short Chinese messages are decided by a few characters; a logistic regression over character 1–4-grams
+Short Chinese messages are decided by a few characters; a logistic regression over character 1–3-grams
 (TF-IDF, store film titles masked) learns them from few examples and generalises to typos, while DIET
 brings word and context features. Placed after DIET, the component mixes the two probability rankings
 (``weight`` × linear + (1 − weight) × DIET) and writes the combined intent and ranking. Measured with
@@ -43,7 +43,7 @@ def masked(text: str) -> str:
 class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {"weight": 0.6, "C": 20.0, "min_ngram": 1, "max_ngram": 4, "ranking_length": 10}
+        return {"weight": 0.6, "C": 30.0, "min_ngram": 1, "max_ngram": 3, "ranking_length": 10}
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  pipeline: Optional[Any] = None) -> None:
