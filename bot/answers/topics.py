@@ -269,6 +269,10 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     window = resolve_time_window(ask.get("time") or ask.text or "")
     start = window[0] if window else None
     q = rules.quote(k, ht, day, version, ticket, start=start)
+    for other in rules.find_ticket_types(k, ask.text):  # 「我是学生也是会员」: the best single discount
+        alt = rules.quote(k, ht, day, version, other, start=start)
+        if alt.rule_text is not None and (q.rule_text is None or alt.price < q.price):
+            q, ticket = alt, other
     label = date_label(day, today)
     if ticket and q.rule_text is None:
         d.utter_message(response="utter_price_not_applicable", rule=ticket["text"], date_label=label,
@@ -301,6 +305,8 @@ def minutes_before_show(text: str) -> Optional[float]:
     minutes = amount * 60 if m.group(4) in ("小时", "钟头", "h") else amount
     if m.group(3) and m.group(4) in ("小时", "钟头"):
         minutes += 30
+    if re.search(r"以内|之内|不到|内[呢吗,，。?？]?$|少于", text[m.end():m.end() + 4]):
+        minutes -= 1  # 「开场前半小时以内」 is less than half an hour
     return -minutes if started else minutes
 
 
@@ -389,6 +395,8 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=f"停车场限高{p['height_limit']}，{money(height)}米高的车{verdict}。")
         return {}
     parked = hours_parked(ask.text)
+    if parked is None and ask.get("hours") and (ht or level):
+        parked = float(ask.get("hours"))  # 「那要是看的4DX呢」 for the hours said before
     if parked is not None:
         free = rules.free_parking_hours(k, ht, level)
         fee = rules.parking_fee(k, parked, free)
@@ -397,7 +405,7 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             f"{who}可免费停车{free}小时（{p['registration']}），停{money(parked)}小时"
             + (f"需付{money(fee)}元" if fee else "不收费")
             + f"（每小时{money(p['fee_per_hour'])}元，每日封顶{money(p['daily_cap'])}元）。"))
-        return {"hall_type": ask.get("hall_type") or (ht.name if ht else "")} if ht else {}
+        return {"hours": str(parked), **({"hall_type": ask.get("hall_type") or ht.name} if ht else {})}
     if ht or level:
         who = "、".join(x for x in ((ht.name if ht else ""), (level["name"] + "会员" if level else "")) if x)
         d.utter_message(response="utter_parking_for", who=who,
@@ -438,7 +446,7 @@ def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if hit:
         points = parse_number(hit.group(1).replace(",", "").replace("，", ""))
     item = exchange_item_said(ask.text, k)
-    if item and points is None:
+    if item and points is None and not re.search(r"退|改签", ask.text):
         d.utter_message(response="utter_text", text=f"{item['item']}需要{item['points']}积分。{m['points']['where']}")
         return {}
     if points is not None:

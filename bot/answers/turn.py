@@ -35,9 +35,11 @@ SURE = 0.90               # an intent this confident overrides an elliptical fol
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
 COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折|优惠|折扣|最便宜"),
             "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
-            "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么"),
+            "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么|要多少积分|多少分|几分"),
             "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少"),
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
+# 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
+STACKING = re.compile(r"叠加|一起用|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用")
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
@@ -49,7 +51,7 @@ NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
 FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
-TITLE_BEFORE = re.compile(r"^(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)?([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
+TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
                           r"(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
                           r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
 WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
@@ -84,6 +86,11 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     """Whether the topic's own (computed) answer has the values it needs in this turn."""
     if any(values.get(k) for k in PARAMETERS.get(topic, ())):
         return True
+    if topic == "ticket_price":
+        from bot.answers.topics import elderly_by_age
+        from bot.kb import rules as kb_rules
+        if kb_rules.find_ticket_type(k, text) or elderly_by_age(k, text):
+            return True
     if topic == "parking":
         from bot.answers.topics import height_said
         if height_said(text) is not None:
@@ -185,7 +192,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         topic_values = ctx.values_for(m.facet.topic, fresh, text)
         params = _has_parameters(k, m.facet.topic, topic_values, text)
         need = FACET_MIN_PARAMS if params else FACET_MIN
-        if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text):
+        if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text) \
+                and not STACKING.search(text):
             need = 0.95
         if not related:
             need = max(need, FACET_MIN_OTHER)
@@ -199,7 +207,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL:
         best = candidates[0]
     # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
-    follow_topic = ctx.topic if elliptical and (confidence < SURE or intent_topic in (None, ctx.topic)) else None
+    bare = len(text.strip()) <= 6 and text.strip().rstrip("?？。!！").endswith("呢")  # 「银卡呢」「那周二呢」
+    follow_topic = ctx.topic if elliptical and (bare or confidence < SURE or intent_topic in (None, ctx.topic)) else None
     if follow_topic and intent_topic and intent_topic != follow_topic and intent_topic in COMPUTED \
             and COMPUTED[intent_topic].search(text) and confidence >= FACET_MIN:
         follow_topic = None  # 「那天VIP厅多少钱」 after a film question: a price, asked plainly

@@ -64,6 +64,13 @@ def find_ticket_type(k: Knowledge, text: Optional[str]) -> Optional[Dict[str, An
     return best[1] if best else None
 
 
+def find_ticket_types(k: Knowledge, text: Optional[str]) -> List[Dict[str, Any]]:
+    """Every ticket type the words name (「我是学生也是会员」 → student, member)."""
+    low = (text or "").lower()
+    return [t for t in k.section("prices")["ticket_types"]
+            if any(alias.lower() in low for alias in (t["name"], *t["aliases"]))]
+
+
 def quote(k: Knowledge, hall_type: HallTypeInfo, day: dt.date, version: str = "2D",
           ticket_type: Optional[Dict[str, Any]] = None, start: Optional[dt.time] = None) -> PriceQuote:
     """Price of one ticket; discounts do not stack, the best applicable one wins (as the store says)."""
