@@ -12,7 +12,7 @@ URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚�
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
 
 
-HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受)得.{0,2}")
+HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震)得.{0,4}")
 
 
 def _cue(text: str, cues) -> bool:
@@ -21,8 +21,12 @@ def _cue(text: str, cues) -> bool:
     return any(c and c.upper() in plain for c in cues)
 
 
-def decide(text: str, intent: str, cues, rule_words) -> bool:
-    """Whether the message is an emergency (True), given the classifier's intent."""
+RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
+
+
+def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float = 0.0) -> bool:
+    """Whether the message is an emergency (True), given the classifier's intent (and how likely it
+    found an emergency, when it chose something else)."""
     text = (text or "").upper()
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     if ABOUT_FILM.search(text) and not URGENT.search(text):
@@ -31,4 +35,4 @@ def decide(text: str, intent: str, cues, rule_words) -> bool:
         return not rule_question
     if intent == EMERGENCY:
         return not (rule_question and _cue(text, rule_words))
-    return False
+    return emergency_confidence >= RUNNER_UP and bool(URGENT.search(HYPERBOLE.sub("", text))) and not rule_question

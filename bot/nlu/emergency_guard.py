@@ -39,8 +39,9 @@ class EmergencyGuard(GraphComponent):
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if intent is None:
                 continue
-            emergency = decide(message.get(TEXT) or "", intent, names.emergency_cues, names.rule_words)
             ranking = [dict(r) for r in message.get(INTENT_RANKING_KEY) or []]
+            likely = next((r["confidence"] for r in ranking if r[INTENT_NAME_KEY] == EMERGENCY), 0.0)
+            emergency = decide(message.get(TEXT) or "", intent, names.emergency_cues, names.rule_words, likely)
             if emergency and intent != EMERGENCY:
                 ranking = [{INTENT_NAME_KEY: EMERGENCY, "confidence": CONFIDENCE}] + \
                           [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]

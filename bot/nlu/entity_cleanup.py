@@ -36,6 +36,8 @@ DROP_FOR_INTENT: Dict[str, set] = {
     "report_order_problem": {"facility", "lost_item"},
 }
 WEEKDAY_TAIL = re.compile(r"^[一二三四五六日天末]")
+PARTY_TAIL = re.compile(r"^(来|多)?(个人|个|人|位|名)")  # 「十五」+「个人」: the count keeps its measure word
+DATE_HEAD = re.compile(r"(这|下下|下|本|上)$")           # 「这」+「周末」
 TIME_TAIL = re.compile(r"^(点半|点钟|点|时|:\d\d|：\d\d)(以后|之后|以前|之前|左右|前后|后|前)?")
 
 
@@ -60,6 +62,13 @@ def _complete(e: Dict[str, Any], text: str) -> Dict[str, Any]:
         tail = WEEKDAY_TAIL.match(rest)
     elif e["entity"] == "time" and re.search(r"\d$|[一二两三四五六七八九十]$", e["value"]):
         tail = TIME_TAIL.match(rest)
+    elif e["entity"] == "party_size" and NUMBER.search(e["value"][-1:] or ""):
+        tail = PARTY_TAIL.match(rest)
+    if e["entity"] == "date" and re.match(r"(周|星期|礼拜)", e["value"]):
+        head = DATE_HEAD.search(text[:e["start"]])
+        if head:
+            e = dict(e, start=head.start())
+            e["value"] = text[e["start"]:e["end"]]
     if tail:
         e = dict(e, end=e["end"] + tail.end())
         e["value"] = text[e["start"]:e["end"]]
@@ -81,5 +90,5 @@ def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> L
     drop = DROP_FOR_INTENT.get(intent or "", set())
     kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
                                                    or e["entity"] not in drop)]
-    kept = [_complete(e, text) if e["entity"] in ("date", "time") else e for e in kept]
+    kept = [_complete(e, text) if e["entity"] in ("date", "time", "party_size") else e for e in kept]
     return _merge(kept, text)
