@@ -51,7 +51,7 @@ ERRORS = {
 
 
 def _sync_state(request: web.Request) -> Dict[str, float]:
-    return request.app.setdefault(SYNC_KEY, {"at": 0.0, "until": 0.0})
+    return request.app[SYNC_KEY]
 
 
 async def sync(request: web.Request, force: bool = False) -> Optional[str]:
@@ -204,6 +204,7 @@ async def _failed(request: web.Request, code: str, message: str, item_id: int, *
 
 def setup_review(app: web.Application) -> None:
     """Register the review queue's routes (after ``setup_editor``, whose state and lock it shares)."""
+    app[SYNC_KEY] = {"at": 0.0, "until": 0.0}  # last reading of the tracker store (monotonic, epoch)
     r = app.router
     r.add_get("/editor/review", review_page)
     r.add_get("/editor/review/api/items", api_items)
