@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.test_editor import PASSWORDS, db_state, editor_settings, make_users
-from tests.test_editor_browser import CHROMIUM_ARGS, WAIT_MS, Servers
+from tests.test_editor_browser import CHROMIUM_ARGS, Servers, watched_page
 from tests.test_review import MISSED, PARAPHRASE, action, ask_bot, missed_turn, save_trackers, slot, user
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -79,16 +79,7 @@ def test_editor_works_the_review_queue_in_the_browser(servers, trackers, chromiu
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="zh-CN",
-                                          timezone_id="Asia/Shanghai")
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                    if msg.type == "error" else None)
-            page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-            page.on("request", lambda r: problems.append(f"outside request: {r.url}")
-                    if not r.url.startswith((base, "data:", "blob:")) else None)
+            context, page = watched_page(browser, base, problems)
 
             page.goto(f"{base}/editor/review")
             assert "/desk/login" in page.url

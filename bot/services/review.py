@@ -20,12 +20,13 @@ import time
 from typing import Any, Dict, List, Optional
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from bot.kb import editing, loader
 from bot.review import queue, training
 from bot.services.auth import current_user, require_role
 from bot.services.desk import desk_of, gather_conversations
-from bot.services.editor import EDIT_ROLES, editor_of, fmt_time, render
+from bot.services.editor import EDIT_ROLES, _int, editor_of, fmt_time, render
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,11 @@ async def sync(request: web.Request, force: bool = False) -> Optional[str]:
     since = dt.datetime.fromtimestamp(since_ts, dt.timezone.utc).replace(tzinfo=None)
     source, conversations = await gather_conversations(desk_of(request), since)
     misses = queue.missed_messages(conversations, since_ts)
-    added = await editor_of(request).db(queue.record, misses)
+    try:  # under the editor's lock: two readings in this process never insert the same text twice
+        added = await editor_of(request).db(queue.record, misses, locked=True)
+    except IntegrityError:  # … another desk process did, just now; the next reading counts the rest
+        log.info("review: another process recorded the same messages; reading again next time")
+        return source
     state.update(at=time.monotonic(), until=now)
     if added:
         log.info("review: %d new missed messages from the %s tracker store", added, source)
@@ -121,13 +126,6 @@ async def _page(request: web.Request, *, status_code: int = 200, error: str = ""
                   done=request.query.get("done", ""), done_item=_int(request.query.get("item")),
                   published=_int(request.query.get("published")), source=source or "",
                   example_max=queue.EXAMPLE_MAX)
-
-
-def _int(value: Any) -> Optional[int]:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def _wants_json(request: web.Request) -> bool:
