@@ -117,11 +117,11 @@ def record(s: Session, misses: Sequence[Miss]) -> int:
         if (m.sender_id, m.ts) in seen:
             continue
         seen.add((m.sender_id, m.ts))
-        key = digest(m.text)
+        masked = mask_text(m.text)
+        key = digest(masked)  # of the masked text: a digest of a phone number could be reversed by trying them
         item = items.get(key) or s.execute(select(ReviewItem).where(ReviewItem.key == key)).scalar_one_or_none()
         when = dt.datetime.fromtimestamp(m.ts, dt.timezone.utc).replace(tzinfo=None)
         if item is None:
-            masked = mask_text(m.text)
             item = ReviewItem(key=key, text=masked, masked=masked != m.text,
                               entities=[] if masked != m.text else m.entities, first_seen=when, last_seen=when,
                               count=0, status="new", sender_id=m.sender_id[:128], channel=m.channel[:32])

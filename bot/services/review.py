@@ -97,6 +97,7 @@ def _item_view(item) -> Dict[str, Any]:
             "last_seen": fmt_time(item.last_seen), "intent": item.intent, "facet_key": item.facet_key,
             "example": item.example, "assigned_by": item.assigned_by, "assigned_at": fmt_time(item.assigned_at),
             "seen_since_decided": bool(item.assigned_at and item.last_seen > item.assigned_at),
+            "entities": [f"{e['value']}（{e['entity']}）" for e in item.entities or []],
             "fits_facet": queue.EXAMPLE_MIN <= len(" ".join(item.text.split())) <= queue.EXAMPLE_MAX}
 
 
