@@ -358,3 +358,26 @@ async def test_bad_input_gets_a_clear_answer(client, tmp_path):
     assert (await client.post("/editor/review/999/dismiss", data={"csrf_token": fields["csrf_token"]})).status == 404
     data = await (await client.get("/editor/review/api/items")).json()
     assert data["counts"]["new"] == 1
+
+
+def test_reopened_and_dismissed_items_leave_the_export(kb_url, tmp_path):
+    from bot.db import session_scope
+    from bot.models import ReviewItem
+    from bot.review import queue, training
+
+    t0 = time.time()
+    with session_scope(kb_url) as s:
+        queue.record(s, [queue.Miss("p1", "wechat", t0, "泊車幾錢一個鐘"), queue.Miss("p2", "wechat", t0 + 1, "啊啊啊啊")])
+        a, b = (s.query(ReviewItem).filter_by(text=t).one().id for t in ("泊車幾錢一個鐘", "啊啊啊啊"))
+        queue.assign_intent(s, a, "ask_parking", "ed", training.domain_intents())
+        queue.dismiss(s, b, "ed", expected="new")
+    out = tmp_path / "reviewed.yml"
+    with session_scope(kb_url) as s:
+        assert [w for w in training.export(s, out, nlu_dir=ROOT / "data" / "nlu").written] == [("ask_parking", "泊車幾錢一個鐘")]
+        queue.reopen(s, a, "ed2", expected="intent")
+        item = s.get(ReviewItem, a)
+        assert (item.status, item.intent, item.assigned_by) == ("new", None, "ed2")
+        assert queue.counts(s) == {"new": 1, "intent": 0, "facet": 0, "dismissed": 1}
+    with session_scope(kb_url) as s:
+        assert training.export(s, out, nlu_dir=ROOT / "data" / "nlu").written == []
+    assert yaml.safe_load(out.read_text(encoding="utf-8")) == {"version": "3.1", "nlu": []}
