@@ -67,24 +67,33 @@ def ask_bot(run_action, tracker_factory, text: str) -> List[str]:
 
 
 # --------------------------------------------------------------------------- queue logic
-def test_missed_messages_are_unanswered_fallbacks_and_clarifications():
+def bot(response: str, text: str = "…") -> Dict[str, Any]:
+    """A bot message as Rasa records a response a custom action dispatched (``metadata.utter_action``)."""
+    return {"event": "bot", "text": text, "timestamp": time.time(), "metadata": {"utter_action": response}}
+
+
+def test_missed_messages_are_the_turns_the_bot_could_not_answer():
     from bot.review.queue import missed_messages
 
     t0 = time.time()
     events = [
-        user("停太久了费用咋算", ts=t0), action("action_route"), action("action_clarify"), slot("fallback_count", 1),
-        user("/ask_parking", ts=t0 + 1), action("action_route"),                     # a button: not patron words
+        user("  停太久了费用咋算", ts=t0, entities=[{"entity": "x", "start": 2, "end": 4}]), action("action_route"),
+        slot("fallback_count", 1), bot("utter_rephrase"),                            # missed
+        user("/ask_parking", ts=t0 + 1), action("action_route"), bot("utter_clarify"),  # a button: not patron words
         user("超出免费时间怎么收费", ts=t0 + 2), action("action_route"), slot("topic_context", {"topic": "parking"}),
-        user("嗯嗯那个就是", intent="greet", ts=t0 + 3), action("action_clarify"),     # clarified: missed
-        user("你好", intent="greet", ts=t0 + 4), action("action_greet"),               # understood
-        user("停车场限高", intent="nlu_fallback", ts=t0 + 5), action("action_route"),
-        slot("topic_context", {"topic": "parking"}),                                  # fallback but answered (facet)
-        user("last one", ts=t0 + 6),                                                  # no answer yet: missed
+        bot("utter_text"),                                                           # understood
+        user("嗯嗯那个就是", intent="greet", ts=t0 + 3), action("action_route"), bot("utter_clarify"),  # missed
+        user("空调一直在滴水", ts=t0 + 4), action("complaint_form"), slot("requested_slot", "facts"),  # a form's answer
+        user("停车场限高", ts=t0 + 5), action("action_route"),
+        slot("topic_context", {"topic": "parking"}), bot("utter_text"),              # fallback, answered by a facet
+        user("你们有啥", ts=t0 + 6), action("action_route"), bot("utter_offer_human"),  # missed again
+        user("still waiting", ts=t0 + 7),                                             # no reply yet: next reading
     ]
     misses = missed_messages([("p1", events)])
-    assert [m.text for m in misses] == ["停太久了费用咋算", "嗯嗯那个就是", "last one"]
+    assert [m.text for m in misses] == ["停太久了费用咋算", "嗯嗯那个就是", "你们有啥"]
     assert misses[0].sender_id == "p1" and misses[0].channel == "socketio" and misses[0].ts == t0
-    assert [m.text for m in missed_messages([("p1", events)], since_ts=t0 + 2.5)] == ["嗯嗯那个就是", "last one"]
+    assert misses[0].entities == [{"entity": "x", "start": 0, "end": 2, "value": "停太"}]  # onto the stripped text
+    assert [m.text for m in missed_messages([("p1", events)], since_ts=t0 + 2.5)] == ["嗯嗯那个就是", "你们有啥"]
 
 
 def test_recording_twice_counts_each_message_once_and_merges_spellings(kb_url):
@@ -270,8 +279,8 @@ async def write_trackers(tmp_path, conversations) -> None:
 
 
 def missed_turn(text: str, **kw) -> List[Dict[str, Any]]:
-    return [user(text, **kw), action("action_route"), action("action_clarify"), slot("fallback_count", 1),
-            {"event": "bot", "text": "抱歉，我没太明白～", "timestamp": time.time()}, action("action_listen")]
+    return [user(text, **kw), action("action_route"), slot("fallback_count", 1),
+            bot("utter_rephrase", "抱歉，我没太明白～可以换个说法吗？"), action("action_listen")]
 
 
 async def test_review_page_access(client):

@@ -1,9 +1,12 @@
 """The review queue: missed patron messages read from Rasa trackers, and what editors decide about them.
 
-A message is *missed* when the NLU read it as ``nlu_fallback`` (or the bot had to ask again: clarify or
-core fallback) and no answer followed in that turn (the answering layer sets ``topic_context`` whenever it
-answers, e.g. from a facet the editor added). Each distinct text (folded: width, case, spaces) is one
-``ReviewItem``; every tracker event is counted once (``ReviewSighting``), so reading the store again is safe.
+A message is *missed* when the bot's reply in that turn was one of its "I did not understand" responses
+(``MISSED_RESPONSES``: clarify, rephrase, offer a person, Rasa's core fallback) and no answer came in the
+same turn (the answering layer sets ``topic_context`` whenever it answers, e.g. from a facet an editor
+added). So an ``nlu_fallback`` that a form takes as a free-text answer, or that a knowledge facet answers,
+is not missed; a turn without a reply yet is left for the next reading. Each distinct text (folded: width,
+case, spaces) is one ``ReviewItem``; every tracker event is counted once (``ReviewSighting``), so reading
+the store again is safe.
 
 Decisions, each stored with who and when:
 - ``assign_intent``: the text becomes a training example of that intent at the next export and training;
@@ -28,7 +31,8 @@ from bot.kb import editing, loader
 from bot.models import ReviewItem, ReviewSighting, utcnow
 from bot.privacy import mask_text
 
-MISSED_ACTIONS = frozenset({"action_clarify", "action_default_fallback"})
+MISSED_RESPONSES = frozenset({"utter_clarify", "utter_rephrase", "utter_offer_human", "utter_default"})
+MISSED_ACTIONS = frozenset({"action_default_fallback"})
 ANSWERED_SLOT = "topic_context"
 STATUSES = ("new", "intent", "facet", "dismissed")
 NOT_ASSIGNABLE_INTENTS = frozenset({"nlu_fallback", "unsupported_message"})
@@ -64,13 +68,16 @@ class Miss:
     entities: List[Dict[str, Any]] = field(default_factory=list)
 
 
-def _entities(text: str, parse: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """The NLU's entity spans that lie inside the patron's text (for annotating training examples)."""
+def _entities(raw: str, parse: Dict[str, Any], lead: int, size: int) -> List[Dict[str, Any]]:
+    """The NLU's entity spans inside the stored text (``raw`` without ``lead`` leading spaces, ``size`` long)."""
     out = []
     for e in parse.get("entities") or []:
         start, end = e.get("start"), e.get("end")
-        if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text) and e.get("entity"):
-            out.append({"entity": str(e["entity"]), "start": start, "end": end, "value": text[start:end]})
+        if not (isinstance(start, int) and isinstance(end, int) and e.get("entity")):
+            continue
+        start, end = start - lead, end - lead
+        if 0 <= start < end <= size:
+            out.append({"entity": str(e["entity"]), "start": start, "end": end, "value": raw[lead + start:lead + end]})
     return out
 
 
@@ -79,28 +86,29 @@ def missed_messages(conversations: Iterable[Tuple[str, List[Dict[str, Any]]]], s
     out: List[Miss] = []
     for sender, events in conversations:
         pending: Optional[Miss] = None
-        answered = asked_again = False
+        answered = missed = False
         for event in list(events) + [{"event": "user"}]:  # the sentinel closes the last turn
             kind = event.get("event")
             if kind == "user":
-                if pending is not None and asked_again and not answered:
+                if pending is not None and missed and not answered:
                     out.append(pending)
-                pending, answered, asked_again = None, False, False
-                text = (event.get("text") or "").strip()
-                parse = event.get("parse_data") or {}
-                intent = (parse.get("intent") or {}).get("name")
+                pending, answered, missed = None, False, False
+                raw = event.get("text") or ""
+                text = raw.strip()[:TEXT_MAX]
                 ts = float(event.get("timestamp") or 0.0)
                 if not text or text.startswith("/") or ts < since_ts or "timestamp" not in event:
                     continue
-                pending = Miss(sender, str(event.get("input_channel") or ""), ts, text[:TEXT_MAX],
-                               _entities(text[:TEXT_MAX], parse))
-                asked_again = intent == "nlu_fallback"
+                lead = len(raw) - len(raw.lstrip())
+                pending = Miss(sender, str(event.get("input_channel") or ""), ts, text,
+                               _entities(raw, event.get("parse_data") or {}, lead, len(text)))
             elif pending is None:
                 continue
             elif kind == "slot" and event.get("name") == ANSWERED_SLOT:
                 answered = True
+            elif kind == "bot" and (event.get("metadata") or {}).get("utter_action") in MISSED_RESPONSES:
+                missed = True
             elif kind == "action" and event.get("name") in MISSED_ACTIONS:
-                asked_again = True
+                missed = True
     return out
 
 
