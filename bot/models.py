@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -197,3 +198,39 @@ class AuditLog(Base):
     action = Column(String(32), nullable=False)
     before = Column(JSON, nullable=True)
     after = Column(JSON, nullable=True)
+
+
+# --------------------------------------------------------------------------- editors' review of missed messages
+class ReviewItem(Base):
+    """A patron message the bot did not understand, once per distinct text (``key``: folded text digest),
+    until an editor assigns it to an intent (exported as training data) or to a knowledge facet
+    (added as an example phrasing, answered at once), or dismisses it."""
+
+    __tablename__ = "review_item"
+    id = Column(Integer, primary_key=True)
+    key = Column(String(64), nullable=False, unique=True)
+    text = Column(Text, nullable=False)  # as the patron wrote it (masked when it held a phone or order id)
+    masked = Column(Boolean, nullable=False, default=False)
+    entities = Column(JSON, nullable=False, default=list)  # spans the NLU found in ``text``
+    sender_id = Column(String(128), nullable=False, default="")  # the latest sender
+    channel = Column(String(32), nullable=False, default="")
+    first_seen = Column(DateTime, nullable=False, default=utcnow)
+    last_seen = Column(DateTime, nullable=False, default=utcnow, index=True)
+    count = Column(Integer, nullable=False, default=0)
+    status = Column(String(16), nullable=False, default="new", index=True)  # new / intent / facet / dismissed
+    intent = Column(String(64), nullable=True)
+    facet_key = Column(String(64), nullable=True)
+    example = Column(Text, nullable=True)  # the phrasing added to the facet
+    assigned_by = Column(String(64), nullable=True)
+    assigned_at = Column(DateTime, nullable=True)
+
+
+class ReviewSighting(Base):
+    """One missed patron message (sender, tracker timestamp): re-reading the tracker store counts it once."""
+
+    __tablename__ = "review_sighting"
+    id = Column(Integer, primary_key=True)
+    item_id = Column(Integer, ForeignKey("review_item.id", ondelete="CASCADE"), nullable=False, index=True)
+    sender_id = Column(String(128), nullable=False)
+    ts = Column(Float, nullable=False)
+    __table_args__ = (UniqueConstraint("sender_id", "ts", name="uq_review_sighting"),)

@@ -53,6 +53,22 @@ class Servers(BackgroundServer):
         return [(self._rasa_app(), self.rasa_port), (create_app(settings), self.port)]
 
 
+def watched_page(browser, base: str, problems: List[str], only: str = ""):
+    """A new context and page whose script errors, HTTP errors (of URLs containing ``only``) and requests
+    leaving ``base`` are appended to ``problems``."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and only in page.url else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 and only in r.url else None)
+    page.on("request", lambda r: problems.append(f"outside request: {r.url}")
+            if not r.url.startswith((base, "data:", "blob:")) else None)
+    return context, page
+
+
 @pytest.fixture()
 def servers(kb_url):
     make_users(kb_url)
@@ -70,17 +86,7 @@ def test_editor_changes_the_parking_fee_in_the_browser(servers, chromium):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="zh-CN",
-                                          timezone_id="Asia/Shanghai")
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                    if msg.type == "error" and "/editor" in page.url else None)
-            page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
-                    if r.status >= 400 and "/editor" in r.url else None)
-            page.on("request", lambda r: problems.append(f"outside request: {r.url}")
-                    if not r.url.startswith((base, "data:", "blob:")) else None)
+            context, page = watched_page(browser, base, problems, only="/editor")
 
             # nothing without a login; an editor logs in on the desk's login page
             page.goto(f"{base}/editor/")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from sqlalchemy.orm import Session
 
 from bot.kb import loader
@@ -121,6 +122,22 @@ def put_record(files: Dict[str, bytes], kind: str, record_id: Optional[str], rec
     out = dict(files)
     out[name] = _dump(doc)
     return out, before
+
+
+def append_to_list(files: Dict[str, bytes], kind: str, record_id: str, field: str,
+                   value: str) -> Tuple[Dict[str, bytes], Dict[str, Any], Dict[str, Any]]:
+    """New file set with ``value`` appended to a list field of a record (layout of the rest kept; the new item
+    double-quoted so no YAML reader takes it for a number, a time or a flow indicator); returns it with the
+    record before and after."""
+    name, key, id_field = RECORDS[kind]
+    doc = _load(files, name)
+    items = doc[key]
+    current = items[_find(items, id_field, record_id)]
+    before = _plain(current)
+    current[field].append(DoubleQuotedScalarString(value))
+    out = dict(files)
+    out[name] = _dump(doc)
+    return out, before, _plain(current)
 
 
 def delete_record(files: Dict[str, bytes], kind: str, record_id: str, expected_etag: Optional[str]) -> Tuple[Dict[str, bytes], Dict[str, Any]]:

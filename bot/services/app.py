@@ -125,6 +125,9 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     setup_editor = _optional("bot.services.editor", "setup_editor")
     if setup_editor is not None:
         _guarded("knowledge editor", setup_editor, app)
+        setup_review = _optional("bot.services.review", "setup_review")
+        if setup_review is not None:
+            _guarded("review queue", setup_review, app)
     if not any(getattr(r, "canonical", None) == "/" for r in app.router.resources()):
         app.router.add_get("/", _index)
     return app

@@ -50,6 +50,15 @@
         { label: T.bot_only, data: d.bot.bot_only, backgroundColor: palette[2] }] },
       options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
+    // the share per day/week: a bucket without conversations has no share (a gap, not 0 %)
+    const share = d.bot.bot_only_share.map((v) => (v === null ? null : Math.round(v * 1000) / 10));
+    draw("chart-bot-share", {
+      type: "line",
+      data: { labels, datasets: [{ label: T.share_over_time, data: share, borderColor: palette[2], backgroundColor: palette[2], spanGaps: false }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false,
+                 scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } },
+                 plugins: { tooltip: { callbacks: { label: (c) => `${T.share}：${c.parsed.y}%（${d.bot.bot_only[c.dataIndex]}/${d.bot.conversations[c.dataIndex]}）` } } } },
+    });
     const tbody = $("fallbacks").querySelector("tbody");
     tbody.replaceChildren();
     if (!d.bot.top_fallbacks.length) {
