@@ -26,6 +26,8 @@ MAX_RETRIES = 2
 SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
 QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行")
+STRONG_QUESTION = re.compile(r"几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|是否|有没有|要不要|行不行|可以.{0,6}[吗么]")
+NOT_A_QUESTION = re.compile(r"随便|都行|都可以|无所谓|不知道|不记得|忘了|不清楚|哪个都")
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
               "complaint_form": "refund_policy",  # a complaint's questions are mostly about refunds and remedies
@@ -55,13 +57,16 @@ class ServiceFormValidation(FormValidationAction):
         entities = (tracker.latest_message or {}).get("entities") or []
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
         valued = topic is not None and bool(set(entity_values("", entities)) & set(FOLLOW_KEYS.get(topic, ())))
-        asked = bool(QUESTION.search(text))
+        asked = bool(QUESTION.search(text)) and not NOT_A_QUESTION.search(text)
         ctx = answering.context_of(tracker)
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
             ctx.topic = form_topic
-        turn = answer_turn(knowledge(), ctx, topic if (sure or valued) else None, confidence, text, entities,
-                           allow_follow_up=False, open_topics=asked)
+        # a plain question («多扣的钱多久能退回来») that nothing else claims is asked of the form's own topic
+        plain_question = asked and STRONG_QUESTION.search(text)
+        chosen = topic if (sure or valued) else (form_topic if plain_question else None)
+        turn = answer_turn(knowledge(), ctx, chosen, confidence, text, entities,
+                           allow_follow_up=asked, open_topics=asked)
         if not turn.handled:
             return None
         if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
