@@ -39,10 +39,11 @@ def intent_of(tracker: Tracker) -> tuple:
 
 
 def answer(dispatcher: CollectingDispatcher, tracker: Tracker, intent_topic: Optional[Text],
-           confidence: float, allow_follow_up: bool = True) -> Optional[List[Dict[Text, Any]]]:
+           confidence: float, allow_follow_up: bool = True, fresh_context: bool = False) -> Optional[List[Dict[Text, Any]]]:
     """Answer an informational turn; None when nothing informational fits (the caller decides)."""
     entities = (tracker.latest_message or {}).get("entities") or []
-    turn: Turn = answer_turn(knowledge(), context_of(tracker), intent_topic, confidence, folded_text(tracker),
+    ctx = DialogueContext() if fresh_context else context_of(tracker)
+    turn: Turn = answer_turn(knowledge(), ctx, intent_topic, confidence, folded_text(tracker),
                              entities, allow_follow_up=allow_follow_up)
     if not turn.handled:
         return None

@@ -42,7 +42,10 @@ class TopicAction(Action):
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
         if INTENT_TOPIC.get(intent or "") != self.topic:  # chosen by a button or a rule, not by the classifier
             confidence = 1.0
-        return mood_events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])
+        events = answering.answer(dispatcher, tracker, self.topic, confidence)
+        if events is None:  # nothing in context fits: the topic's own answer, never silence
+            events = answering.answer(dispatcher, tracker, self.topic, 1.0, fresh_context=True) or []
+        return mood_events + events
 
 
 def _topic_action(topic: str) -> type:

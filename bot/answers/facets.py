@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEYWORD_SCORE = 0.62
 ALIAS_WEIGHT = 0.7
-FILLERS = re.compile(r"[的了吗呢吧啊呀哦嘛哈么请问我想你们一下这个那个就是然后嗯,.，。!！?？~～、 ]")
+FILLERS = re.compile(r"请问|我想|你们|一下|这个|那个|就是|然后|[的了吗呢吧啊呀哦嘛哈么嗯我,.，。!！?？~～、 ]")
 DIGITS = re.compile(r"\d+(\.\d+)?")
 DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]|"
                   r"工作日|平日|平时|周末|节假日|假日")
@@ -72,7 +72,10 @@ class FacetIndex:
         docs: List[str] = []
         for i, facet in enumerate(self.facets):
             for example in facet.examples:
-                docs.append(self.prepare(example))
+                prepared = self.prepare(example)
+                if len(prepared) < 2:  # nothing but a value (「有杜比的吗」): no phrasing left to match
+                    continue
+                docs.append(prepared)
                 self._owner.append(i)
         if not docs:
             return
@@ -91,10 +94,13 @@ class FacetIndex:
         """Facets (of ``topics``, or all) by score, best first."""
         if self._vectorizer is None or not text:
             return []
-        query = self._vectorizer.transform([self.prepare(text)])
+        prepared = self.prepare(text)
+        query = self._vectorizer.transform([prepared])
         sims = (self._matrix @ query.T).toarray().ravel()
         best: Dict[int, float] = {}
         for row, owner in enumerate(self._owner):
+            if len(prepared) < 2:
+                continue  # nothing but values and fillers: no question to match
             # a keyword item's aliases are single words, not phrasings: a likeness to one counts for less
             sim = float(sims[row]) * (ALIAS_WEIGHT if self.facets[owner].keywords else 1.0)
             if sim > best.get(owner, 0.0):

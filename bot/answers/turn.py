@@ -93,7 +93,8 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
             return True
     if topic == "parking":
         from bot.answers.topics import height_said
-        if height_said(text) is not None:
+        from bot.kb import rules as kb_rules
+        if height_said(text) is not None or kb_rules.level_by_text(k, text) is not None:
             return True
     if topic == "member_points":
         from bot.answers.topics import exchange_item_said
@@ -224,7 +225,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             values = dict(ask.values)
             values.update(implied_values(k, topic, text))
             return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True)
-    topic = follow_topic or intent_topic
+    topic = follow_topic if follow_topic in TOPICS else intent_topic
     if topic is None or topic not in TOPICS:
         return Turn(replies, ctx, False, None, None, scored)
     ask = Ask(text, ctx.values_for(topic, fresh, text), carried=topic == ctx.topic)
