@@ -1,0 +1,255 @@
+"""A Redis tracker store whose per-turn cost does not grow with the conversation or the patron's history.
+
+Rasa's RedisTrackerStore keeps one JSON value per patron with every session they ever had, and on every
+message reads, deserialises, merges and rewrites all of it. Here each patron has
+
+* ``{prefix}:conv:{sender}:events`` — a list of the events not yet archived, appended to (RPUSH) with only
+  the new events of a turn;
+* ``{prefix}:conv:{sender}:meta`` — a hash: ``archived`` (events already moved to SQL), ``offset``
+  (absolute index where the working view starts), ``prefix`` (JSON events standing for what came before
+  the working view, see :mod:`bot.conversations.compaction`) and ``last`` (time of the last event).
+
+``retrieve`` reads the prefix and the events from ``offset`` on — the current session's recent turns —
+in one atomic script; the tracker Rasa works on (and sends to the action server) is therefore bounded.
+When the view passes ``max_turns`` turns it is cut back to ``keep_turns`` (``offset`` moves on and the
+prefix is rewritten); a new session moves ``offset`` to its start. Events before ``offset`` are moved
+to SQL by :mod:`bot.conversations.archiver`; ``retrieve_full_tracker`` (the desk's transcript) reads the
+archive and the hot list together, so nothing is lost.
+
+A patron whose session has expired (``session_expiration_time`` of the domain, or ``SESSION_IDLE_MINUTES``)
+is handed to Rasa as a session carrying only ``carry_over_slots`` (default: phone, contact_name), so
+Rasa's ``action_session_start`` starts the new session with just those.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Text, Tuple
+
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
+from rasa.shared.core.domain import Domain, SessionConfig
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.conversations import compaction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CARRY_OVER = ("phone", "contact_name")
+SYNC_ATTR = "_xinghe_sync"   # (events in the tracker when last in step with Redis, absolute count, view prefix)
+
+# meta + the working view, atomically (the archiver trims the list from the left).
+_RETRIEVE = """
+local m = redis.call('HMGET', KEYS[1], 'archived', 'offset', 'prefix')
+local archived = tonumber(m[1] or '0')
+local offset = tonumber(m[2] or '0')
+local llen = redis.call('LLEN', KEYS[2])
+if (not m[2]) and llen == 0 then return false end
+local start = offset - archived
+if start < 0 then start = 0 end
+return {m[3] or '[]', archived + llen, offset, redis.call('LRANGE', KEYS[2], start, -1)}
+"""
+
+# append the new events; optionally move the view (offset, prefix). ARGV: expected absolute count (-1: any),
+# offset relative to the first new event ('keep': unchanged), prefix JSON ('': unchanged), time of the last
+# event, the new events... Returns {absolute count, conflict}.
+_APPEND = """
+local archived = tonumber(redis.call('HGET', KEYS[1], 'archived') or '0')
+local before = archived + redis.call('LLEN', KEYS[2])
+local conflict = 0
+if tonumber(ARGV[1]) >= 0 and tonumber(ARGV[1]) ~= before then conflict = 1 end
+if #ARGV > 4 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 5)) end
+local after = before + #ARGV - 4
+if ARGV[2] ~= 'keep' then
+  redis.call('HSET', KEYS[1], 'offset', tostring(before + tonumber(ARGV[2])))
+elseif not redis.call('HGET', KEYS[1], 'offset') then
+  redis.call('HSET', KEYS[1], 'offset', '0')
+end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'prefix', ARGV[3]) end
+redis.call('HSET', KEYS[1], 'last', ARGV[4])
+if not redis.call('HGET', KEYS[1], 'archived') then redis.call('HSET', KEYS[1], 'archived', '0') end
+return {after, conflict}
+"""
+
+
+def _env_float(name: str) -> Optional[float]:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        log.warning("%s=%r is not a number; ignored", name, value)
+        return None
+
+
+class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
+    """Bounded working view per patron in Redis, append-only writes, finished sessions archived to SQL."""
+
+    def __init__(self, domain: Optional[Domain] = None, host: Text = "localhost", port: int = 6379, db: int = 0,
+                 username: Optional[Text] = None, password: Optional[Text] = None,
+                 event_broker: Optional[EventBroker] = None, key_prefix: Optional[Text] = "xinghe",
+                 archive_url: Optional[Text] = None, max_turns: int = 16, keep_turns: int = 8,
+                 carry_over_slots: Optional[Sequence[Text]] = None, session_idle_minutes: Optional[float] = None,
+                 archive_interval: float = 30.0, archive_idle_minutes: Optional[float] = None,
+                 start_archiver: bool = True, **kwargs: Any) -> None:
+        import redis
+
+        self.red = redis.StrictRedis(host=host, port=port, db=db, username=username,
+                                     password=password or os.environ.get("REDIS_PASSWORD") or None,
+                                     decode_responses=True)
+        self.key_prefix = key_prefix or "xinghe"
+        self.max_turns, self.keep_turns = int(max_turns), int(keep_turns)
+        if not 1 <= self.keep_turns < self.max_turns:
+            raise ValueError("need 1 <= keep_turns < max_turns")
+        env_carry = os.environ.get("SESSION_CARRY_SLOTS")
+        if env_carry is not None:
+            carry_over_slots = [s.strip() for s in env_carry.split(",") if s.strip()]
+        self.carry_over = tuple(carry_over_slots if carry_over_slots is not None else DEFAULT_CARRY_OVER)
+        self.session_idle_minutes = _env_float("SESSION_IDLE_MINUTES") or session_idle_minutes
+        self._retrieve_script = self.red.register_script(_RETRIEVE)
+        self._append_script = self.red.register_script(_APPEND)
+        self.archive_url = archive_url or os.environ.get("TRACKER_DB_URL")
+        self._archive = None
+        super().__init__(domain, event_broker, **kwargs)
+        self.archiver = None
+        if start_archiver and self.archive_url:
+            from bot.conversations.archiver import Archiver
+
+            idle = archive_idle_minutes if archive_idle_minutes is not None else None
+            self.archiver = Archiver(self, interval=archive_interval, idle_minutes=idle)
+            self.archiver.start()
+
+    # -- keys and configuration ---------------------------------------------------------------------
+    def key(self, sender_id: Text, part: Text) -> Text:
+        return f"{self.key_prefix}:conv:{sender_id}:{part}"
+
+    @property
+    def pending_key(self) -> Text:
+        return f"{self.key_prefix}:conv-pending"     # patrons with events to archive
+
+    @property
+    def active_key(self) -> Text:
+        return f"{self.key_prefix}:conv-active"      # patrons by time of their last event
+
+    @property
+    def domain(self) -> Domain:
+        return self._domain
+
+    @domain.setter
+    def domain(self, domain: Optional[Domain]) -> None:
+        self._domain = domain or Domain.empty()
+        if self.session_idle_minutes is not None:
+            # SESSION_IDLE_MINUTES overrides domain.yml for this server (Rasa's processor reads the same object).
+            self._domain.session_config = SessionConfig(self.session_idle_minutes,
+                                                        self._domain.session_config.carry_over_slots)
+
+    @property
+    def archive(self):
+        if self._archive is None and self.archive_url:
+            from bot.conversations.archive import Archive
+
+            self._archive = Archive(self.archive_url)
+        return self._archive
+
+    def idle_seconds(self) -> Optional[float]:
+        config = self.domain.session_config
+        return config.session_expiration_time * 60 if config.are_sessions_enabled() else None
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _read(self, sender_id: Text) -> Optional[Tuple[List[Dict[str, Any]], int, int, List[Dict[str, Any]]]]:
+        raw = self._retrieve_script(keys=[self.key(sender_id, "meta"), self.key(sender_id, "events")])
+        if not raw:
+            return None
+        prefix_json, absolute, offset, tail = raw
+        return json.loads(prefix_json), int(absolute), int(offset), [json.loads(e) for e in tail]
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        """The working view of the current session (an expired one as the carried-over slots only)."""
+        read = self._read(sender_id)
+        if read is None:
+            return None
+        prefix, absolute, _offset, tail = read
+        view = prefix + tail
+        own_from = len(prefix)
+        last_user = next((i for i in range(len(view) - 1, -1, -1) if view[i].get("event") == "user"), None)
+        idle = self.idle_seconds()
+        if last_user is not None and idle is not None and time.time() - float(view[last_user]["timestamp"]) > idle:
+            # Only the carried slots and the last message (Rasa's processor looks at its time to see that the
+            # session expired, then copies every SlotSet of the view into the new session).
+            view = self._carried_prefix(sender_id, view) + [view[last_user]]
+            own_from = len(view)
+        tracker = DialogueStateTracker.from_dict(sender_id, view, self.domain.slots)
+        setattr(tracker, SYNC_ATTR, (len(tracker.events), absolute, own_from))
+        return tracker
+
+    def _carried_prefix(self, sender_id: Text, before: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        from rasa.shared.core.events import deserialise_events
+
+        carry = self.carry_over if self.domain.session_config.carry_over_slots else ()
+        prefix = compaction.state_prefix(deserialise_events(before), self.domain.slots.copy(), sender_id,
+                                         only_slots=carry)
+        return [e.as_dict() for e in prefix]
+
+    async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
+        """Every event of the patron: archived sessions (SQL) and the hot list, in order."""
+        archived: List[Dict[str, Any]] = []
+        if self.archive is not None:
+            archived = self.archive.events(conversation_id)
+        hot = [json.loads(e) for e in self.red.lrange(self.key(conversation_id, "events"), 0, -1)]
+        if not archived and not hot:
+            return await self.retrieve(conversation_id)
+        return DialogueStateTracker.from_dict(conversation_id, archived + hot, self.domain.slots)
+
+    async def keys(self) -> Iterable[Text]:
+        head, tail = f"{self.key_prefix}:conv:", ":meta"
+        return [k[len(head):-len(tail)] for k in self.red.scan_iter(match=f"{head}*{tail}", count=1000)]
+
+    async def exists(self, conversation_id: Text) -> bool:
+        return bool(self.red.exists(self.key(conversation_id, "meta"), self.key(conversation_id, "events")))
+
+    # -- writing ------------------------------------------------------------------------------------
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        events = list(tracker.events)
+        sync = getattr(tracker, SYNC_ATTR, None)
+        if sync is not None and sync[0] <= len(events):
+            synced, expected, own_from = sync
+        else:
+            # A tracker that did not come from here (a new patron, or PUT .../tracker/events replacing
+            # the conversation): all its events are new; earlier ones stay in the list for the archive.
+            synced, expected, own_from = 0, -1, 0
+        new = events[synced:]
+        # The view starts at the last session start among the new events, else where it started.
+        start = compaction.last_session_start(events, max(synced, own_from))
+        moved = start is not None
+        if sync is None and not moved:
+            start, moved = 0, True          # a replaced conversation's view is exactly its events
+        view_from = start if moved else own_from
+        prefix: Optional[List[Dict[str, Any]]] = [] if moved else None
+        cut = compaction.cut_index(events, view_from, self.max_turns, self.keep_turns)
+        if cut is not None:
+            prefix = [e.as_dict() for e in compaction.state_prefix(events[:cut], self.domain.slots.copy(),
+                                                                   tracker.sender_id)]
+            view_from, moved = cut, True
+        # offset is sent relative to the first new event (the script knows the absolute count).
+        offset_arg = str(view_from - synced) if moved else "keep"
+        now = events[-1].timestamp if events else time.time()
+        args = [expected, offset_arg, json.dumps(prefix, ensure_ascii=False) if prefix is not None else "", now]
+        args += [json.dumps(e.as_dict(), ensure_ascii=False) for e in new]
+        keys = [self.key(tracker.sender_id, "meta"), self.key(tracker.sender_id, "events")]
+        absolute, conflict = self._append_script(keys=keys, args=args)
+        if conflict:
+            log.warning("tracker store: conversation %s changed under this server; appended %d events",
+                        tracker.sender_id[:8], len(new))
+        pipe = self.red.pipeline(transaction=False)
+        pipe.zadd(self.active_key, {tracker.sender_id: now})
+        if moved:
+            pipe.sadd(self.pending_key, tracker.sender_id)
+        pipe.execute()
+        setattr(tracker, SYNC_ATTR, (len(events), int(absolute), view_from))
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, new, tracker.sender_id)
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Streaming happens in save (only the new events; no second read of the tracker)."""
