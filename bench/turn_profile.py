@@ -154,7 +154,7 @@ async def profile(args, action_url: str) -> Dict[int, Dict[str, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", default="redis", choices=("redis", "sql", "memory"))
+    parser.add_argument("--store", default="redis", choices=("redis", "rasa-redis", "sql", "memory"))
     parser.add_argument("--events", default="10,100,1000", help="tracker sizes (default 10,100,1000)")
     parser.add_argument("--samples", type=int, default=5, help="messages per size (default 5)")
     parser.add_argument("--model")

@@ -90,7 +90,7 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
     def __init__(self, domain: Optional[Domain] = None, host: Text = "localhost", port: int = 6379, db: int = 0,
                  username: Optional[Text] = None, password: Optional[Text] = None,
                  event_broker: Optional[EventBroker] = None, key_prefix: Optional[Text] = "xinghe",
-                 archive_url: Optional[Text] = None, max_turns: int = 16, keep_turns: int = 8,
+                 archive_url: Optional[Text] = None, max_turns: int = 10, keep_turns: int = 5,
                  carry_over_slots: Optional[Sequence[Text]] = None, session_idle_minutes: Optional[float] = None,
                  archive_interval: float = 30.0, archive_idle_minutes: Optional[float] = None,
                  start_archiver: bool = True, **kwargs: Any) -> None:
@@ -113,6 +113,7 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         self.archive_url = archive_url or os.environ.get("TRACKER_DB_URL")
         self._archive = None
         super().__init__(domain, event_broker, **kwargs)
+        self.domain = self._domain          # through the setter: SESSION_IDLE_MINUTES
         self.archiver = None
         if start_archiver and self.archive_url:
             from bot.conversations.archiver import Archiver
