@@ -40,9 +40,12 @@ def endpoints() -> Dict[str, Any]:
         data["tracker_store"] = {"type": "redis", "url": host, "port": port,
                                  "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix,
                                  "record_exp": None}
-    elif store == "sql":
+    elif store in ("sql", "rasa-sql"):
+        # sql: Rasa's events table with the bounded working view; rasa-sql: Rasa's own SQL store.
         data["tracker_store"] = sql_tracker_store(os.environ.get("TRACKER_DB_URL")
                                                   or f"sqlite:///{ROOT / 'var' / 'tracker.db'}")
+        if store == "sql":
+            data["tracker_store"]["type"] = "bot.conversations.sql_store.CompactSQLTrackerStore"
     return data
 
 

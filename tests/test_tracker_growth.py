@@ -328,3 +328,75 @@ async def test_desk_statistics_read_the_hot_list_and_the_archive(store):
     archived = _sql_conversations(store.archive_url, old - 10, 100)
     merged = dict(_merge_conversations(archived, hot))
     assert [e["text"] for e in merged[sender] if e["event"] == "user"] == ["上次的问题", "这次的问题"]
+
+
+# --------------------------------------------------------------------------- the SQL variant
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request, tmp_path):
+    from rasa.shared.core.domain import Domain
+
+    from bot.conversations.sql_store import CompactSQLTrackerStore
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    if request.param == "sqlite":
+        yield CompactSQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "tracker.db"), max_turns=8,
+                                     keep_turns=4)
+        return
+    sa = pytest.importorskip("sqlalchemy")
+    name = f"xinghe_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"no PostgreSQL on 127.0.0.1:5432 (it runs on every machine, CI's included): {exc}")
+    s = CompactSQLTrackerStore(domain, dialect="postgresql", host="127.0.0.1", port=5432, username="postgres",
+                               db=name, max_turns=8, keep_turns=4)
+    yield s
+    s.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+async def test_sql_store_keeps_every_event_and_loads_a_bounded_view(sql_store):
+    store, sender = sql_store, "patron-sql"
+    now = time.time() - 600
+    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+    _start_session(tracker, now)
+    await store.save(tracker)
+    tracker = await store.retrieve(sender)
+    _turn(tracker, "第0条", now + 1, slots={"film": "星际归途"})
+    await store.save(tracker)
+    texts = ["第0条"] + [f"第{i}条" for i in range(1, 40)]
+    await _chat(store, sender, texts[1:], now + 2)
+    tracker = await store.retrieve(sender)
+    _turn(tracker, "我要投诉", now + 50, intent="complain", loop="complaint_form",
+          slots={"requested_slot": "complaint_when"})
+    await store.save(tracker)
+    await _chat(store, sender, [f"补充{i}" for i in range(store.max_turns + 2)], now + 60)
+
+    view = await store.retrieve(sender)
+    assert len(_users(view)) <= store.max_turns + 1
+    assert view.get_slot("film") == "星际归途" and view.active_loop_name == "complaint_form"
+    full = await store.retrieve_full_tracker(sender)
+    assert _users(full) == texts + ["我要投诉"] + [f"补充{i}" for i in range(store.max_turns + 2)]
+
+
+async def test_sql_store_expired_session_carries_only_the_chosen_slots(sql_store):
+    store, sender = sql_store, "patron-sql-expired"
+    old = time.time() - 2 * 86400
+    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+    _start_session(tracker, old)
+    _turn(tracker, "IMAX周六多少钱", old + 1, slots={"hall_type": "IMAX", "phone": "13812345678"})
+    await store.save(tracker)
+    view = await store.retrieve(sender)
+    slots = {k: v for k, v in view.current_slot_values().items() if v is not None}
+    assert slots.get("phone") == "13812345678" and "hall_type" not in slots
+    assert _users(view) == ["IMAX周六多少钱"]
+    _start_session(view, time.time(), slots={"phone": "13812345678"})
+    _turn(view, "停车怎么收费", time.time())
+    await store.save(view)
+    again = await store.retrieve(sender)
+    assert _users(again) == ["停车怎么收费"] and again.get_slot("phone") == "13812345678"
+    assert _users(await store.retrieve_full_tracker(sender)) == ["IMAX周六多少钱", "停车怎么收费"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any, Dict, Iterable, List, Optional
 
 import sqlalchemy as sa
@@ -16,6 +17,13 @@ log = logging.getLogger(__name__)
 
 
 _INDEX: Optional[sa.Index] = None
+
+
+def tracker_db_url() -> str:
+    """TRACKER_DB_URL, else the SQLite file the desk reads by default."""
+    from bot.db import ROOT
+
+    return os.environ.get("TRACKER_DB_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}"
 
 
 def events_table() -> sa.Table:

@@ -7,7 +7,7 @@ as the events a fresh session with carried-over slots starts with; the recent tu
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.events import (
@@ -83,3 +83,36 @@ def state_prefix(events: Sequence[Event], slots: Iterable[Slot], sender_id: str 
             out.append(ConversationPaused(timestamp=ts))
     out.append(ActionExecuted(ACTION_LISTEN_NAME, timestamp=ts))
     return out
+
+
+def plan_view(events: Sequence[Event], synced: int, own_from: int, replaced: bool, slots: Iterable[Slot],
+              sender_id: str, max_turns: int, keep_turns: int) -> Tuple[int, Optional[List[dict]], bool]:
+    """Where a conversation's working view starts after a save: (index into ``events``, the new prefix as
+    dicts or None for unchanged, whether the start moved). ``events[synced:]`` are the turn's new events,
+    ``events[own_from:]`` the stored ones in view; a ``replaced`` conversation's view is exactly its events.
+    The view moves to a new session's start, and is cut back to ``keep_turns`` past ``max_turns``."""
+    start = last_session_start(events, max(synced, own_from))
+    moved = start is not None
+    if replaced and not moved:
+        start, moved = 0, True
+    view_from = start if moved else own_from
+    prefix: Optional[List[dict]] = [] if moved else None
+    cut = cut_index(events, view_from, max_turns, keep_turns)
+    if cut is not None:
+        prefix = [e.as_dict() for e in state_prefix(events[:cut], slots, sender_id)]
+        view_from, moved = cut, True
+    return view_from, prefix, moved
+
+
+def expired_view(view: List[dict], slots: Iterable[Slot], sender_id: str, idle_seconds: Optional[float],
+                 carry_over: Optional[Iterable[str]], now: float) -> Optional[List[dict]]:
+    """For a session idle longer than ``idle_seconds``: the carried-over slots and the last message (Rasa's
+    processor looks at its time to see that the session expired, then copies every SlotSet of the view
+    into the new session). None while the session is live."""
+    from rasa.shared.core.events import deserialise_events
+
+    last_user = next((i for i in range(len(view) - 1, -1, -1) if view[i].get("event") == "user"), None)
+    if last_user is None or idle_seconds is None or now - float(view[last_user].get("timestamp") or 0) <= idle_seconds:
+        return None
+    carried = state_prefix(deserialise_events(view), slots, sender_id, only_slots=list(carry_over or ()))
+    return [e.as_dict() for e in carried] + [view[last_user]]

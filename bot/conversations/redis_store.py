@@ -30,16 +30,14 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Text, Tuple
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SerializedTrackerAsText, TrackerStore
-from rasa.shared.core.domain import Domain, SessionConfig
-from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.conversations import compaction
+from bot.conversations.archive import tracker_db_url
+from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CARRY_OVER = ("phone", "contact_name")
-SYNC_ATTR = "_xinghe_sync"   # (events in the tracker when last in step with Redis, absolute count, view prefix)
 
 # meta + the working view, atomically (the archiver trims the list from the left).
 _RETRIEVE = """
@@ -75,16 +73,7 @@ return {after, conflict}
 """
 
 
-def _env_float(name: str) -> Optional[float]:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        log.warning("%s=%r is not a number; ignored", name, value)
-        return None
-
-
-class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
+class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrackerAsText):
     """Bounded working view per patron in Redis, append-only writes, finished sessions archived to SQL."""
 
     def __init__(self, domain: Optional[Domain] = None, host: Text = "localhost", port: int = 6379, db: int = 0,
@@ -100,17 +89,10 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
                                      password=password or os.environ.get("REDIS_PASSWORD") or None,
                                      decode_responses=True)
         self.key_prefix = key_prefix or "xinghe"
-        self.max_turns, self.keep_turns = int(max_turns), int(keep_turns)
-        if not 1 <= self.keep_turns < self.max_turns:
-            raise ValueError("need 1 <= keep_turns < max_turns")
-        env_carry = os.environ.get("SESSION_CARRY_SLOTS")
-        if env_carry is not None:
-            carry_over_slots = [s.strip() for s in env_carry.split(",") if s.strip()]
-        self.carry_over = tuple(carry_over_slots if carry_over_slots is not None else DEFAULT_CARRY_OVER)
-        self.session_idle_minutes = _env_float("SESSION_IDLE_MINUTES") or session_idle_minutes
+        self._init_view_settings(max_turns, keep_turns, carry_over_slots, session_idle_minutes)
         self._retrieve_script = self.red.register_script(_RETRIEVE)
         self._append_script = self.red.register_script(_APPEND)
-        self.archive_url = archive_url or os.environ.get("TRACKER_DB_URL")
+        self.archive_url = archive_url or tracker_db_url()
         self._archive = None
         super().__init__(domain, event_broker, **kwargs)
         self.domain = self._domain          # through the setter: SESSION_IDLE_MINUTES
@@ -118,8 +100,7 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         if start_archiver and self.archive_url:
             from bot.conversations.archiver import Archiver
 
-            idle = archive_idle_minutes if archive_idle_minutes is not None else None
-            self.archiver = Archiver(self, interval=archive_interval, idle_minutes=idle)
+            self.archiver = Archiver(self, interval=archive_interval, idle_minutes=archive_idle_minutes)
             self.archiver.start()
 
     # -- keys and configuration ---------------------------------------------------------------------
@@ -135,28 +116,12 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         return f"{self.key_prefix}:conv-active"      # patrons by time of their last event
 
     @property
-    def domain(self) -> Domain:
-        return self._domain
-
-    @domain.setter
-    def domain(self, domain: Optional[Domain]) -> None:
-        self._domain = domain or Domain.empty()
-        if self.session_idle_minutes is not None:
-            # SESSION_IDLE_MINUTES overrides domain.yml for this server (Rasa's processor reads the same object).
-            self._domain.session_config = SessionConfig(self.session_idle_minutes,
-                                                        self._domain.session_config.carry_over_slots)
-
-    @property
     def archive(self):
         if self._archive is None and self.archive_url:
             from bot.conversations.archive import Archive
 
             self._archive = Archive(self.archive_url)
         return self._archive
-
-    def idle_seconds(self) -> Optional[float]:
-        config = self.domain.session_config
-        return config.session_expiration_time * 60 if config.are_sessions_enabled() else None
 
     # -- reading ------------------------------------------------------------------------------------
     def _read(self, sender_id: Text) -> Optional[Tuple[List[Dict[str, Any]], int, int, List[Dict[str, Any]]]]:
@@ -174,24 +139,13 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
         prefix, absolute, _offset, tail = read
         view = prefix + tail
         own_from = len(prefix)
-        last_user = next((i for i in range(len(view) - 1, -1, -1) if view[i].get("event") == "user"), None)
-        idle = self.idle_seconds()
-        if last_user is not None and idle is not None and time.time() - float(view[last_user]["timestamp"]) > idle:
-            # Only the carried slots and the last message (Rasa's processor looks at its time to see that the
-            # session expired, then copies every SlotSet of the view into the new session).
-            view = self._carried_prefix(sender_id, view) + [view[last_user]]
-            own_from = len(view)
+        expired = compaction.expired_view(view, self.domain.slots, sender_id, self.idle_seconds(),
+                                          self.carried_slots(), time.time())
+        if expired is not None:
+            view, own_from = expired, len(expired)
         tracker = DialogueStateTracker.from_dict(sender_id, view, self.domain.slots)
         setattr(tracker, SYNC_ATTR, (len(tracker.events), absolute, own_from))
         return tracker
-
-    def _carried_prefix(self, sender_id: Text, before: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        from rasa.shared.core.events import deserialise_events
-
-        carry = self.carry_over if self.domain.session_config.carry_over_slots else ()
-        prefix = compaction.state_prefix(deserialise_events(before), self.domain.slots.copy(), sender_id,
-                                         only_slots=carry)
-        return [e.as_dict() for e in prefix]
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
         """Every event of the patron: archived sessions (SQL) and the hot list, in order."""
@@ -221,18 +175,8 @@ class CompactRedisTrackerStore(TrackerStore, SerializedTrackerAsText):
             # the conversation): all its events are new; earlier ones stay in the list for the archive.
             synced, expected, own_from = 0, -1, 0
         new = events[synced:]
-        # The view starts at the last session start among the new events, else where it started.
-        start = compaction.last_session_start(events, max(synced, own_from))
-        moved = start is not None
-        if sync is None and not moved:
-            start, moved = 0, True          # a replaced conversation's view is exactly its events
-        view_from = start if moved else own_from
-        prefix: Optional[List[Dict[str, Any]]] = [] if moved else None
-        cut = compaction.cut_index(events, view_from, self.max_turns, self.keep_turns)
-        if cut is not None:
-            prefix = [e.as_dict() for e in compaction.state_prefix(events[:cut], self.domain.slots.copy(),
-                                                                   tracker.sender_id)]
-            view_from, moved = cut, True
+        view_from, prefix, moved = compaction.plan_view(events, synced, own_from, sync is None, self.domain.slots,
+                                                        tracker.sender_id, self.max_turns, self.keep_turns)
         # offset is sent relative to the first new event (the script knows the absolute count).
         offset_arg = str(view_from - synced) if moved else "keep"
         now = events[-1].timestamp if events else time.time()
