@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=200, help="messages per measured phase (default 200)")
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent senders in phase (b) (default 20)")
     parser.add_argument("--time-budget", type=float, default=300, help="max seconds per measured phase (default 300)")
-    parser.add_argument("--tracker-store", default="memory", choices=("memory", "redis", "rasa-redis", "sql"),
+    parser.add_argument("--tracker-store", default="memory", choices=("memory", "redis", "rasa-redis", "sql", "rasa-sql"),
                         help="tracker store of our stack: memory (default), redis (what `make run` uses), "
                              "rasa-redis (Rasa's own Redis store), sql (PostgreSQL)")
     parser.add_argument("--skip-stock", action="store_true", help="don't set up and measure the stock rasa init bot")

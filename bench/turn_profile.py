@@ -154,7 +154,7 @@ async def profile(args, action_url: str) -> Dict[int, Dict[str, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", default="redis", choices=("redis", "rasa-redis", "sql", "memory"))
+    parser.add_argument("--store", default="redis", choices=("redis", "rasa-redis", "sql", "rasa-sql", "memory"))
     parser.add_argument("--events", default="10,100,1000", help="tracker sizes (default 10,100,1000)")
     parser.add_argument("--samples", type=int, default=5, help="messages per size (default 5)")
     parser.add_argument("--model")
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="xinghe-profile-"))
     procs: List[subprocess.Popen] = []
     try:
-        if args.store in ("redis", "sql"):
+        if args.store != "memory":
             growth.ensure_pg_database()
         actions = start_actions(workdir)
         procs.append(actions)
