@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    ROOT, fmt_ms, loadavg, percentile, require_loopback, setup_env, stop_all, wait_for_model,
+    ROOT, finish, fmt_ms, loadavg, percentile, require_loopback, run_guarded, setup_env, wait_for_model,
 )
 
 CYCLE = ["停车怎么收费", "谢谢", "IMAX周六多少钱", "那周二呢", "有母婴室吗"]
@@ -392,13 +391,11 @@ def main(argv=None) -> int:
     results: Dict[str, Dict[str, Any]] = {}
     print(f"bench/growth.py: stores {', '.join(stores)}; {args.samples} patrons per position, window {args.window}; "
           f"load average {loadavg()} on {os.cpu_count()} CPUs", flush=True)
-    status = 0
-    try:
+    def body() -> None:
         for kind in stores:
             if args.url:
                 require_loopback(args.url)
-                client = Client(args.url, args.token)
-                results[kind] = measure(client, kind, args)
+                results[kind] = measure(Client(args.url, args.token), kind, args)
                 continue
             from tests.stack import start_stack
 
@@ -414,25 +411,14 @@ def main(argv=None) -> int:
             finally:
                 stack.stop()
                 cleanup(kind)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping the servers", file=sys.stderr)
-        status = 130
-    except Exception as e:  # noqa: BLE001
-        print(f"\nbenchmark failed: {type(e).__name__}: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        stop_all(procs)
+
+    status = run_guarded(body, procs)
     if results:
         report(results, args)
         print(f"load average at the end: {loadavg()}")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
-    if status:
-        print(f"logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return status
-
+    return finish(workdir, status, False)
 
 if __name__ == "__main__":
     sys.exit(main())

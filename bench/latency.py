@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,8 +36,8 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    OUR_CONVERSATIONS, ROOT, STOCK_CONVERSATIONS, children, fmt_ms, free_port, loadavg, pid_listening_on,
-    require_loopback, rss_kb, run_load, setup_env, stop_all, stop_process, summarize, wait_for_model,
+    OUR_CONVERSATIONS, ROOT, STOCK_CONVERSATIONS, children, finish, fmt_ms, free_port, loadavg, pid_listening_on,
+    require_loopback, rss_kb, run_guarded, run_load, setup_env, stop_process, summarize, wait_for_model,
 )
 
 BIN = Path(sys.executable).parent
@@ -304,36 +303,26 @@ def main(argv=None) -> int:
     stock: dict = {}
     print(f"bench/latency.py: {args.messages} messages per phase, {args.concurrency} concurrent senders; "
           f"load average {loadavg()} on {os.cpu_count()} CPUs; work dir {workdir}", flush=True)
-    status = 0
-    try:
-        ours = bench_ours(args, workdir, procs)
+    def body() -> None:
+        ours.update(bench_ours(args, workdir, procs))
         if not args.skip_train:
             ours["train"] = train_ours(workdir, procs)
         if not args.skip_stock:
-            stock = bench_stock(args, workdir, procs)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping the servers", file=sys.stderr)
-        status = 130
-    except Exception as e:  # noqa: BLE001
-        print(f"\nbenchmark failed: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        stop_all(procs)
+            stock.update(bench_stock(args, workdir, procs))
+
+    def cleanup() -> None:
         if args.tracker_store != "memory":
             import growth
 
             growth.cleanup(args.tracker_store)
+
+    status = run_guarded(body, procs, cleanup)
     if ours or stock:
         _table(ours, stock, args.concurrency)
         print(f"load average at the end: {loadavg()} (other work on the machine skews every figure)")
         print("notes: ours answers many turns through the action server and the SQLite knowledge store; the "
               "stock moodbot has no custom actions; both use the in-memory tracker store.")
-    if args.keep or status:
-        print(f"logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return status
-
+    return finish(workdir, status, args.keep)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,6 +77,13 @@ def _users(tracker):
     return [e.text for e in tracker.events if isinstance(e, UserUttered)]
 
 
+async def _open(store, sender: str, ts: float):
+    """A new patron's tracker, its session started at ``ts`` (as Rasa's processor does)."""
+    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+    _start_session(tracker, ts)
+    return tracker
+
+
 async def _chat(store, sender: str, texts, start: float, **kw):
     for i, text in enumerate(texts):
         tracker = await store.retrieve(sender)
@@ -87,8 +94,7 @@ async def _chat(store, sender: str, texts, start: float, **kw):
 async def test_turns_are_appended_and_the_working_view_stays_bounded(store):
     sender = "patron-long"
     now = time.time() - 600
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, now)
+    tracker = await _open(store, sender, now)
     await store.save(tracker)
     texts = [f"第{i}条" for i in range(60)]
     tracker = await store.retrieve(sender)
@@ -113,8 +119,7 @@ async def test_old_session_moves_to_the_archive_and_stays_in_the_transcript(stor
     sender = "patron-returning"
     day = 86400.0
     old = time.time() - 3 * day
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, old)
+    tracker = await _open(store, sender, old)
     for i in range(5):
         _turn(tracker, f"旧会话{i}", old + i)
     await store.save(tracker)
@@ -140,8 +145,7 @@ async def test_a_form_in_progress_survives_the_cut_and_the_move(store):
 
     sender = "patron-form"
     now = time.time() - 600
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, now)
+    tracker = await _open(store, sender, now)
     await store.save(tracker)
     await _chat(store, sender, [f"闲聊{i}" for i in range(12)], now + 1)
     tracker = await store.retrieve(sender)
@@ -172,8 +176,7 @@ async def test_a_form_in_progress_survives_the_cut_and_the_move(store):
 async def test_an_expired_session_carries_only_the_chosen_slots(store):
     sender = "patron-expired"
     old = time.time() - 2 * 86400
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, old)
+    tracker = await _open(store, sender, old)
     _turn(tracker, "IMAX周六多少钱", old + 1, slots={"hall_type": "IMAX", "phone": "13812345678",
                                                    "contact_name": "李女士", "topic_context": {"topic": "price"}})
     await store.save(tracker)
@@ -314,8 +317,7 @@ async def test_desk_statistics_read_the_hot_list_and_the_archive(store):
 
     sender = "patron-stats"
     old = time.time() - 2 * 86400
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, old)
+    tracker = await _open(store, sender, old)
     _turn(tracker, "上次的问题", old + 1)
     _start_session(tracker, time.time() - 10)
     _turn(tracker, "这次的问题", time.time() - 9)
@@ -362,8 +364,7 @@ def sql_store(request, tmp_path):
 async def test_sql_store_keeps_every_event_and_loads_a_bounded_view(sql_store):
     store, sender = sql_store, "patron-sql"
     now = time.time() - 600
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, now)
+    tracker = await _open(store, sender, now)
     await store.save(tracker)
     tracker = await store.retrieve(sender)
     _turn(tracker, "第0条", now + 1, slots={"film": "星际归途"})
@@ -386,8 +387,7 @@ async def test_sql_store_keeps_every_event_and_loads_a_bounded_view(sql_store):
 async def test_sql_store_expired_session_carries_only_the_chosen_slots(sql_store):
     store, sender = sql_store, "patron-sql-expired"
     old = time.time() - 2 * 86400
-    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
-    _start_session(tracker, old)
+    tracker = await _open(store, sender, old)
     _turn(tracker, "IMAX周六多少钱", old + 1, slots={"hall_type": "IMAX", "phone": "13812345678"})
     await store.save(tracker)
     view = await store.retrieve(sender)

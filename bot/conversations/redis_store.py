@@ -35,7 +35,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.conversations import compaction
 from bot.conversations.archive import tracker_db_url
-from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings
+from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings, sync_of
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +167,10 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
     # -- writing ------------------------------------------------------------------------------------
     async def save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
-        sync = getattr(tracker, SYNC_ATTR, None)
-        if sync is not None and sync[0] <= len(events):
-            synced, expected, own_from = sync
-        else:
-            # A tracker that did not come from here (a new patron, or PUT .../tracker/events replacing
-            # the conversation): all its events are new; earlier ones stay in the list for the archive.
-            synced, expected, own_from = 0, -1, 0
+        # a replaced conversation's earlier events stay in the list, for the archive
+        synced, expected, own_from, replaced = sync_of(tracker, len(events), -1)
         new = events[synced:]
-        view_from, prefix, moved = compaction.plan_view(events, synced, own_from, sync is None, self.domain.slots,
+        view_from, prefix, moved = compaction.plan_view(events, synced, own_from, replaced, self.domain.slots,
                                                         tracker.sender_id, self.max_turns, self.keep_turns)
         # offset is sent relative to the first new event (the script knows the absolute count).
         offset_arg = str(view_from - synced) if moved else "keep"

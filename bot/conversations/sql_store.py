@@ -22,7 +22,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.conversations import archive, compaction
-from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings
+from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings, sync_of
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,9 @@ class CompactSQLTrackerStore(BoundedViewSettings, SQLTrackerStore):
     # -- writing ------------------------------------------------------------------------------------
     async def save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
-        sync = getattr(tracker, SYNC_ATTR, None)
-        if sync is not None and sync[0] <= len(events):
-            synced, ids, own_from = sync
-        else:
-            synced, ids, own_from = 0, (), 0       # a new patron or a replaced conversation
+        synced, ids, own_from, replaced = sync_of(tracker, len(events), ())
         new = events[synced:]
-        view_from, prefix, moved = compaction.plan_view(events, synced, own_from, sync is None, self.domain.slots,
+        view_from, prefix, moved = compaction.plan_view(events, synced, own_from, replaced, self.domain.slots,
                                                         tracker.sender_id, self.max_turns, self.keep_turns)
         t = self.table
         new_ids: List[int] = []

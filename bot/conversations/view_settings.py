@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional, Sequence, Text
+from typing import Any, Optional, Sequence, Text, Tuple
 
 from rasa.shared.core.domain import Domain, SessionConfig
 
@@ -11,6 +11,16 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CARRY_OVER = ("phone", "contact_name")   # who the patron is, not what they asked about last time
 SYNC_ATTR = "_xinghe_sync"   # on a tracker: (its events when last in step with the store, store position, view start)
+
+
+def sync_of(tracker: Any, events_count: int, fresh: Any) -> Tuple[int, Any, int, bool]:
+    """(events already stored, the store's position of them, start of the stored view, replaced?) for a
+    tracker about to be saved. A tracker that did not come from the store — a new patron, or
+    ``PUT .../tracker/events`` replacing the conversation — has all its events new (``fresh`` position)."""
+    sync = getattr(tracker, SYNC_ATTR, None)
+    if sync is not None and sync[0] <= events_count:
+        return sync[0], sync[1], sync[2], False
+    return 0, fresh, 0, True
 
 
 def _env_float(name: str) -> Optional[float]:
