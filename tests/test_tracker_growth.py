@@ -158,6 +158,7 @@ async def test_a_form_in_progress_survives_the_cut_and_the_move(store):
     archiver = Archiver(store, idle_minutes=0)       # also folds the (idle) patron into the meta hash
     assert archiver.run_once() > 0
     assert store.red.llen(store.key(sender, "events")) == 0
+    assert store.red.ttl(store.key(sender, "meta")) > 0      # all of it in SQL: the meta hash may expire
 
     view = await store.retrieve(sender)
     assert view.active_loop_name == "complaint_form"
@@ -167,6 +168,7 @@ async def test_a_form_in_progress_survives_the_cut_and_the_move(store):
     # and the next answer continues from there, appended after the archived history
     _turn(view, "希望调高温度", now + 60, slots={"complaint_wish": "希望调高温度"})
     await store.save(view)
+    assert store.red.ttl(store.key(sender, "meta")) == -1     # active again: kept
     again = await store.retrieve(sender)
     assert again.active_loop_name == "complaint_form" and again.get_slot("complaint_wish") == "希望调高温度"
     full = await store.retrieve_full_tracker(sender)

@@ -6,7 +6,8 @@ Two kinds of work, every ``interval`` seconds (a daemon thread of the Rasa serve
   turns cut off a long one): those events are copied to SQL, then trimmed from the Redis list;
 * patrons idle for longer than the session expiry have their whole view folded into the meta hash (the
   state as a session-start prefix plus their last turn, which Rasa needs to see that the session expired),
-  so everything in their list moves to SQL and Redis keeps a few kB per patron.
+  so everything in their list moves to SQL and Redis keeps a few kB per patron — for ``hot_ttl_days``
+  (30): a patron back after that starts without carried-over slots; their history stays in SQL.
 
 Copy first, trim second: a crash in between leaves the events in both places (shown twice on the desk),
 never in neither. A per-patron Redis lock keeps two archivers (two Rasa servers) off the same patron.
@@ -40,13 +41,17 @@ if n <= 0 then return {archived, {}} end
 return {archived, redis.call('LRANGE', KEYS[2], 0, n - 1)}
 """
 
-# trim what was copied, if nobody else did meanwhile. ARGV: archived when taken, count
+# trim what was copied, if nobody else did meanwhile; a patron with nothing left in the list keeps only the
+# meta hash, for ARGV[3] seconds (their history is all in SQL). ARGV: archived when taken, count, ttl
 _TRIM = """
 local archived = tonumber(redis.call('HGET', KEYS[1], 'archived') or '0')
 if archived ~= tonumber(ARGV[1]) then return 0 end
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
 redis.call('HINCRBY', KEYS[1], 'archived', tonumber(ARGV[2]))
-if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[2]) end
+if redis.call('LLEN', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[2])
+  if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
+end
 return 1
 """
 
@@ -61,8 +66,9 @@ return 1
 
 class Archiver:
     def __init__(self, store: "CompactRedisTrackerStore", interval: float = 30.0,
-                 idle_minutes: Optional[float] = None, batch: int = 200) -> None:
+                 idle_minutes: Optional[float] = None, batch: int = 200, hot_ttl_days: float = 30.0) -> None:
         self.store = store
+        self.hot_ttl = int(hot_ttl_days * 86400)
         self.interval = interval
         self.idle_minutes = idle_minutes
         self.batch = batch
@@ -122,7 +128,7 @@ class Archiver:
             if not items:
                 return 0
             archive.append(sender, [json.loads(i) for i in items])
-            if not self._trim(keys=keys, args=[archived, len(items)]):
+            if not self._trim(keys=keys, args=[archived, len(items), self.hot_ttl]):
                 log.warning("archiver: %s changed while archiving; its events may be archived twice", sender[:8])
             return len(items)
         finally:
@@ -186,10 +192,10 @@ def main(argv=None) -> int:
     cfg = dict((yaml.safe_load(open(args.endpoints, encoding="utf-8")) or {}).get("tracker_store") or {})
     if not str(cfg.pop("type", "")).endswith("CompactRedisTrackerStore"):
         raise SystemExit(f"{args.endpoints}: the tracker store is not CompactRedisTrackerStore; nothing to archive")
-    interval = float(cfg.pop("archive_interval", 30.0))
     store = CompactRedisTrackerStore(Domain.load(args.domain), host=cfg.pop("url", "localhost"),
                                      start_archiver=False, **cfg)
-    archiver = Archiver(store, interval=interval)
+    archiver = Archiver(store, interval=float(cfg.get("archive_interval", 30.0)),
+                        idle_minutes=cfg.get("archive_idle_minutes"), hot_ttl_days=float(cfg.get("hot_ttl_days", 30)))
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     if args.once:
         print(f"moved {archiver.run_once()} events to {store.archive_url}")

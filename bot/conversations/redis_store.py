@@ -68,6 +68,7 @@ elseif not redis.call('HGET', KEYS[1], 'offset') then
 end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'prefix', ARGV[3]) end
 redis.call('HSET', KEYS[1], 'last', ARGV[4])
+redis.call('PERSIST', KEYS[1])
 if not redis.call('HGET', KEYS[1], 'archived') then redis.call('HSET', KEYS[1], 'archived', '0') end
 return {after, conflict}
 """
@@ -82,7 +83,7 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
                  archive_url: Optional[Text] = None, max_turns: int = 10, keep_turns: int = 5,
                  carry_over_slots: Optional[Sequence[Text]] = None, session_idle_minutes: Optional[float] = None,
                  archive_interval: float = 30.0, archive_idle_minutes: Optional[float] = None,
-                 start_archiver: bool = True, **kwargs: Any) -> None:
+                 hot_ttl_days: float = 30.0, start_archiver: bool = True, **kwargs: Any) -> None:
         import redis
 
         self.red = redis.StrictRedis(host=host, port=port, db=db, username=username,
@@ -100,7 +101,8 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
         if start_archiver and self.archive_url:
             from bot.conversations.archiver import Archiver
 
-            self.archiver = Archiver(self, interval=archive_interval, idle_minutes=archive_idle_minutes)
+            self.archiver = Archiver(self, interval=archive_interval, idle_minutes=archive_idle_minutes,
+                                     hot_ttl_days=hot_ttl_days)
             self.archiver.start()
 
     # -- keys and configuration ---------------------------------------------------------------------
