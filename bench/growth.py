@@ -16,6 +16,9 @@ tracker store, newest models/xinghe-*.tar.gz), then, one message at a time (mess
     timestamps) sends ``--window`` messages (positions P .. P+window-1);
   * history: per sample ``--history-per-sample`` patrons with ``--history-events`` events of earlier
     sessions (days old, so the session has expired) send their first message; p50/p95 of that reply;
+  * a position's p50/p95 count only the message sent at position 5 (有母婴室吗: positions 100, 300 and
+    1000 send it, and so does the history patron), so like is compared with like; the other messages of
+    the window are in the JSON (``other_messages``);
   * the messages of one sample are interleaved (fresh message k, then message k of each seeded patron),
     so that on a shared machine every position sees the same load;
   * sizes per patron: Redis ``MEMORY USAGE`` of the patron's keys, PostgreSQL bytes of the patron's rows.
@@ -45,6 +48,7 @@ from _common import (  # noqa: E402
 )
 
 CYCLE = ["停车怎么收费", "谢谢", "IMAX周六多少钱", "那周二呢", "有母婴室吗"]
+SAME = CYCLE[4]   # position 5's message; positions 100, 300, 1000 (all ≡ 5 mod 5) and history replies send it too
 POSITIONS = (100, 300, 1000)
 BENCH_PREFIX = "xinghegrowth"          # Redis key prefix of the bench (alphanumeric, Rasa's rule)
 PG_DB = "xinghe_growth_bench"          # PostgreSQL database of the bench's tracker store
@@ -282,6 +286,7 @@ def measure(client: Client, kind: str, args) -> Dict[str, Any]:
     res["events_per_message"] = template.events_per_message
 
     by_pos: Dict[int, List[float]] = {p: [] for p in list(range(1, 11)) + list(args.positions)}
+    mixed: Dict[int, List[float]] = {p: [] for p in args.positions}
     hist: List[float] = []
     empty = 0
     steps = max(10, args.window)
@@ -307,11 +312,13 @@ def measure(client: Client, kind: str, args) -> Dict[str, Any]:
                 empty += not body
             if k < args.window:
                 for pos, sender in seeded.items():
-                    elapsed, body = client.say(sender, CYCLE[(pos - 1 + k) % len(CYCLE)])
-                    by_pos[pos].append(elapsed)
+                    text = CYCLE[(pos - 1 + k) % len(CYCLE)]
+                    elapsed, body = client.say(sender, text)
+                    # compared like with like: only the same message as at position 5
+                    (by_pos[pos] if text == SAME else mixed[pos]).append(elapsed)
                     empty += not body
             if k in hist_at:
-                elapsed, body = client.say(histories[sorted(hist_at).index(k)], CYCLE[0])
+                elapsed, body = client.say(histories[sorted(hist_at).index(k)], SAME)
                 hist.append(elapsed)
                 empty += not body
         if s == 0:
@@ -325,6 +332,7 @@ def measure(client: Client, kind: str, args) -> Dict[str, Any]:
               + f", hist {fmt_ms(percentile(hist, 50) * 1000)}", flush=True)
     for p, values in by_pos.items():
         res["positions"][str(p)] = stats(values)
+    res["other_messages"] = {str(p): stats(v) for p, v in mixed.items()}
     res["history"] = stats(hist)
     res["empty"] = empty
     return res
