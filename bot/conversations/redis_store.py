@@ -186,7 +186,7 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
                         tracker.sender_id[:8], len(new))
         pipe = self.red.pipeline(transaction=False)
         pipe.zadd(self.active_key, {tracker.sender_id: now})
-        if moved:
+        if moved and int(absolute) - len(events) + view_from > 0:   # something now lies before the view
             pipe.sadd(self.pending_key, tracker.sender_id)
         pipe.execute()
         setattr(tracker, SYNC_ATTR, (len(events), int(absolute), view_from))
