@@ -91,10 +91,14 @@ class CompactSQLTrackerStore(BoundedViewSettings, SQLTrackerStore):
                                                         tracker.sender_id, self.max_turns, self.keep_turns)
         t = self.table
         new_ids: List[int] = []
+        rows = [archive._row(tracker.sender_id, event.as_dict()) for event in new]
         with self.engine.begin() as conn:
-            for event in new:
-                result = conn.execute(t.insert().values(**archive._row(tracker.sender_id, event.as_dict())))
-                new_ids.append(result.inserted_primary_key[0])
+            if rows and self.engine.dialect.name == "postgresql":
+                # one round trip for the turn's events; the sequence numbers them in VALUES order
+                new_ids = sorted(conn.execute(t.insert().values(rows).returning(t.c.id)).scalars())
+            else:
+                for row in rows:
+                    new_ids.append(conn.execute(t.insert().values(**row)).inserted_primary_key[0])
             all_ids = list(ids) + new_ids           # ids of events[own_from:]
             if moved and view_from < len(events):
                 offset_id = all_ids[view_from - own_from]
