@@ -402,3 +402,19 @@ async def test_sql_store_expired_session_carries_only_the_chosen_slots(sql_store
     again = await store.retrieve(sender)
     assert _users(again) == ["停车怎么收费"] and again.get_slot("phone") == "13812345678"
     assert _users(await store.retrieve_full_tracker(sender)) == ["IMAX周六多少钱", "停车怎么收费"]
+
+
+async def test_a_replaced_conversation_of_thousands_of_events_is_stored_whole(store):
+    """PUT .../tracker/events with a long history: more events than one Lua call may unpack at once."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    sender = "patron-huge"
+    tracker = DialogueStateTracker(sender, store.domain.slots)
+    start = time.time() - 3600
+    _start_session(tracker, start)
+    for i in range(1800):                      # 1,800 turns = 9,004 events
+        _turn(tracker, f"第{i}条", start + i)
+    await store.save(tracker)
+    assert store.red.llen(store.key(sender, "events")) == len(tracker.events)
+    view = await store.retrieve(sender)
+    assert len(_users(view)) <= store.max_turns and _users(view)[-1] == "第1799条"

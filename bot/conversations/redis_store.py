@@ -51,18 +51,23 @@ if start < 0 then start = 0 end
 return {m[3] or '[]', archived + llen, offset, redis.call('LRANGE', KEYS[2], start, -1)}
 """
 
-# append the new events; optionally move the view (offset, prefix). ARGV: expected absolute count (-1: any),
+# append the new events; optionally move the view (offset, prefix); note the patron as active (KEYS[3]) and,
+# when events now lie before the view, for the archiver (KEYS[4]). ARGV: expected absolute count (-1: any),
 # offset relative to the first new event ('keep': unchanged), prefix JSON ('': unchanged), time of the last
-# event, the new events... Returns {absolute count, conflict}.
+# event, sender id, the new events... Returns {absolute count, conflict}.
 _APPEND = """
 local archived = tonumber(redis.call('HGET', KEYS[1], 'archived') or '0')
 local before = archived + redis.call('LLEN', KEYS[2])
 local conflict = 0
 if tonumber(ARGV[1]) >= 0 and tonumber(ARGV[1]) ~= before then conflict = 1 end
-if #ARGV > 4 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 5)) end
-local after = before + #ARGV - 4
+for i = 6, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+local after = before + #ARGV - 5
 if ARGV[2] ~= 'keep' then
-  redis.call('HSET', KEYS[1], 'offset', tostring(before + tonumber(ARGV[2])))
+  local offset = before + tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'offset', tostring(offset))
+  if offset > archived then redis.call('SADD', KEYS[4], ARGV[5]) end
 elseif not redis.call('HGET', KEYS[1], 'offset') then
   redis.call('HSET', KEYS[1], 'offset', '0')
 end
@@ -70,6 +75,7 @@ if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'prefix', ARGV[3]) end
 redis.call('HSET', KEYS[1], 'last', ARGV[4])
 redis.call('PERSIST', KEYS[1])
 if not redis.call('HGET', KEYS[1], 'archived') then redis.call('HSET', KEYS[1], 'archived', '0') end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[5])
 return {after, conflict}
 """
 
@@ -177,18 +183,15 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
         # offset is sent relative to the first new event (the script knows the absolute count).
         offset_arg = str(view_from - synced) if moved else "keep"
         now = events[-1].timestamp if events else time.time()
-        args = [expected, offset_arg, json.dumps(prefix, ensure_ascii=False) if prefix is not None else "", now]
+        args = [expected, offset_arg, json.dumps(prefix, ensure_ascii=False) if prefix is not None else "", now,
+                tracker.sender_id]
         args += [json.dumps(e.as_dict(), ensure_ascii=False) for e in new]
-        keys = [self.key(tracker.sender_id, "meta"), self.key(tracker.sender_id, "events")]
+        keys = [self.key(tracker.sender_id, "meta"), self.key(tracker.sender_id, "events"), self.active_key,
+                self.pending_key]
         absolute, conflict = self._append_script(keys=keys, args=args)
         if conflict:
             log.warning("tracker store: conversation %s changed under this server; appended %d events",
                         tracker.sender_id[:8], len(new))
-        pipe = self.red.pipeline(transaction=False)
-        pipe.zadd(self.active_key, {tracker.sender_id: now})
-        if moved and int(absolute) - len(events) + view_from > 0:   # something now lies before the view
-            pipe.sadd(self.pending_key, tracker.sender_id)
-        pipe.execute()
         setattr(tracker, SYNC_ATTR, (len(events), int(absolute), view_from))
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new, tracker.sender_id)
