@@ -225,6 +225,36 @@ def stop_all(procs: List[subprocess.Popen]) -> None:
                 pass
 
 
+def run_guarded(body, procs: List[subprocess.Popen], cleanup=None) -> int:
+    """Runs ``body()``; whatever happens (Ctrl-C, SIGTERM, a failure) every server in ``procs`` is stopped
+    and ``cleanup()`` runs. Returns the exit status: 0, 130 (interrupted) or 1 (failed)."""
+    status = 0
+    try:
+        body()
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the servers", file=sys.stderr)
+        status = 130
+    except Exception as e:  # noqa: BLE001
+        print(f"\nbenchmark failed: {type(e).__name__}: {e}", file=sys.stderr)
+        status = 1
+    finally:
+        stop_all(procs)
+        if cleanup is not None:
+            cleanup()
+    return status
+
+
+def finish(workdir: Path, status: int, keep: bool = False) -> int:
+    """Keeps the work directory (logs) when asked or when something failed, else removes it."""
+    import shutil
+
+    if keep or status:
+        print(f"logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return status
+
+
 def loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -7,7 +7,7 @@
 
 What it does:
   1. starts our stack (tests.stack.start_stack: action server + Rasa server, throwaway SQLite knowledge
-     store, in-memory tracker store) with the newest models/xinghe-*.tar.gz — or uses --url;
+     store, in-memory tracker store or --tracker-store) with the newest models/xinghe-*.tar.gz — or uses --url;
   2. sends a mix of patron messages (prices, showtimes, parking, refund rules, follow-ups, greetings)
      to POST /webhooks/rest/webhook: (a) one sender at a time, (b) --concurrency senders at once;
      (c) reads the Rasa server's VmRSS from /proc afterwards;
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,8 +36,8 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    OUR_CONVERSATIONS, ROOT, STOCK_CONVERSATIONS, children, fmt_ms, free_port, loadavg, pid_listening_on,
-    require_loopback, rss_kb, run_load, setup_env, stop_all, stop_process, summarize, wait_for_model,
+    OUR_CONVERSATIONS, ROOT, STOCK_CONVERSATIONS, children, finish, fmt_ms, free_port, loadavg, pid_listening_on,
+    require_loopback, rss_kb, run_guarded, run_load, setup_env, stop_process, summarize, wait_for_model,
 )
 
 BIN = Path(sys.executable).parent
@@ -176,7 +175,15 @@ def bench_ours(args, workdir: Path, procs: List[subprocess.Popen]) -> dict:
         model = args.model or wait_for_model()
         print(f"ours: starting the stack with {Path(model).name} (about a minute) ...", flush=True)
         t0 = time.monotonic()
-        stack = start_stack(model, workdir / "stack")
+        tracker_store = None
+        if args.tracker_store != "memory":
+            import growth
+
+            growth.ensure_pg_database()
+            tracker_store = growth.store_config(args.tracker_store)
+            print(f"ours: tracker store {tracker_store['type']}", flush=True)
+        stack = start_stack(model, workdir / "stack", tracker_store=tracker_store,
+                            extra_env={"TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}"})
         procs.extend(stack.procs)
         res["startup"] = time.monotonic() - t0
         print(f"ours: stack ready in {res['startup']:.0f} s", flush=True)
@@ -278,6 +285,9 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=200, help="messages per measured phase (default 200)")
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent senders in phase (b) (default 20)")
     parser.add_argument("--time-budget", type=float, default=300, help="max seconds per measured phase (default 300)")
+    parser.add_argument("--tracker-store", default="memory", choices=("memory", "redis", "rasa-redis", "sql", "rasa-sql"),
+                        help="tracker store of our stack: memory (default), redis (what `make run` uses), "
+                             "rasa-redis (Rasa's own Redis store), sql (PostgreSQL)")
     parser.add_argument("--skip-stock", action="store_true", help="don't set up and measure the stock rasa init bot")
     parser.add_argument("--skip-train", action="store_true", help="don't time `rasa train` of our project")
     parser.add_argument("--show-replies", action="store_true", help="print the first reply to each distinct message")
@@ -293,32 +303,26 @@ def main(argv=None) -> int:
     stock: dict = {}
     print(f"bench/latency.py: {args.messages} messages per phase, {args.concurrency} concurrent senders; "
           f"load average {loadavg()} on {os.cpu_count()} CPUs; work dir {workdir}", flush=True)
-    status = 0
-    try:
-        ours = bench_ours(args, workdir, procs)
+    def body() -> None:
+        ours.update(bench_ours(args, workdir, procs))
         if not args.skip_train:
             ours["train"] = train_ours(workdir, procs)
         if not args.skip_stock:
-            stock = bench_stock(args, workdir, procs)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping the servers", file=sys.stderr)
-        status = 130
-    except Exception as e:  # noqa: BLE001
-        print(f"\nbenchmark failed: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        stop_all(procs)
+            stock.update(bench_stock(args, workdir, procs))
+
+    def cleanup() -> None:
+        if args.tracker_store != "memory":
+            import growth
+
+            growth.cleanup(args.tracker_store)
+
+    status = run_guarded(body, procs, cleanup)
     if ours or stock:
         _table(ours, stock, args.concurrency)
         print(f"load average at the end: {loadavg()} (other work on the machine skews every figure)")
         print("notes: ours answers many turns through the action server and the SQLite knowledge store; the "
               "stock moodbot has no custom actions; both use the in-memory tracker store.")
-    if args.keep or status:
-        print(f"logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return status
-
+    return finish(workdir, status, args.keep)
 
 if __name__ == "__main__":
     sys.exit(main())

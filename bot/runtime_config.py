@@ -29,13 +29,41 @@ def endpoints() -> Dict[str, Any]:
         data["action_endpoint"] = {"url": os.environ["ACTION_ENDPOINT_URL"]}
     store = os.environ.get("TRACKER_STORE", "auto")
     host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), int(os.environ.get("REDIS_PORT", "6379"))
+    prefix = os.environ.get("TRACKER_KEY_PREFIX", "xinghe")
     if store == "redis" or (store == "auto" and redis_reachable(host, port)):
+        # Bounded per-turn work and per-patron size; finished sessions go to TRACKER_DB_URL (read by the
+        # store from the environment, so a database password never lands in this file).
+        data["tracker_store"] = {"type": "bot.conversations.redis_store.CompactRedisTrackerStore", "url": host,
+                                 "port": port, "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix}
+    elif store == "rasa-redis":
+        # Rasa's own Redis store (one JSON value per patron, rewritten every turn): for comparisons.
         data["tracker_store"] = {"type": "redis", "url": host, "port": port,
-                                 "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": "xinghe",
+                                 "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix,
                                  "record_exp": None}
-    elif store == "sql":
-        data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(ROOT / "var" / "tracker.db")}
+    elif store in ("sql", "rasa-sql"):
+        # sql: Rasa's events table with the bounded working view; rasa-sql: Rasa's own SQL store.
+        data["tracker_store"] = sql_tracker_store(os.environ.get("TRACKER_DB_URL")
+                                                  or f"sqlite:///{ROOT / 'var' / 'tracker.db'}")
+        if store == "sql":
+            data["tracker_store"]["type"] = "bot.conversations.sql_store.CompactSQLTrackerStore"
     return data
+
+
+def sql_tracker_store(url: str) -> Dict[str, Any]:
+    """Rasa's SQLTrackerStore settings for a SQLAlchemy URL (the password stays in the environment: Rasa
+    expands ``${TRACKER_DB_PASSWORD}`` when it reads the file)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return {"type": "SQL", "dialect": "sqlite", "db": u.database}
+    cfg: Dict[str, Any] = {"type": "SQL", "dialect": u.drivername, "url": u.host or "127.0.0.1",
+                           "port": u.port or 5432, "db": u.database}
+    if u.username:
+        cfg["username"] = u.username
+    if u.password:
+        cfg["password"] = "${TRACKER_DB_PASSWORD}"
+    return cfg
 
 
 def credentials() -> Dict[str, Any]:

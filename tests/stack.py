@@ -62,7 +62,9 @@ class Stack:
                 p.kill()
 
 
-def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None) -> Stack:
+def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None,
+                tracker_store: Optional[Dict[str, object]] = None) -> Stack:
+    """``tracker_store`` is the endpoints.yml ``tracker_store`` section (default: Rasa's in-memory store)."""
     from bot.db import session_scope
     from bot.kb import loader
 
@@ -75,8 +77,10 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
     wechat = {"token": "wechat-test-token", "appid": "wx0123456789abcdef", "secret": "test-secret",
               "aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
               "api_base": wechat_api_base or "http://127.0.0.1:9", "reply_timeout": 4.0}
-    (workdir / "endpoints.yml").write_text(yaml.safe_dump(
-        {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}), encoding="utf-8")
+    endpoints: Dict[str, object] = {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}
+    if tracker_store:
+        endpoints["tracker_store"] = tracker_store
+    (workdir / "endpoints.yml").write_text(yaml.safe_dump(endpoints), encoding="utf-8")
     (workdir / "credentials.yml").write_text(yaml.safe_dump(
         {"rest": None, "socketio": {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered",
                                     "session_persistence": True},

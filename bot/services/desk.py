@@ -1251,24 +1251,40 @@ def conversation_stats(conversations: List[Tuple[str, List[Dict[str, Any]]]], ti
 
 
 def _redis_conversations(settings, since_ts: float, limit: int) -> Optional[List[Tuple[str, List[Dict]]]]:
-    """Trackers from Rasa's Redis tracker store (``{prefix}:tracker:{sender}``), or None if unavailable."""
+    """Hot events from the Redis tracker store: the project's layout (``{prefix}:conv:{sender}:events``,
+    bot.conversations.redis_store) and Rasa's (``{prefix}:tracker:{sender}``, one JSON value), or None
+    if Redis is unavailable or holds neither."""
     try:
         import redis
 
         r = redis.Redis(host=settings.redis_host, port=settings.redis_port, db=settings.redis_db,
                         socket_connect_timeout=1, socket_timeout=5)
-        prefix = f"{settings.tracker_prefix}:tracker:" if settings.tracker_prefix else "tracker:"
+        base = f"{settings.tracker_prefix}:" if settings.tracker_prefix else ""
+        out: List[Tuple[str, List[Dict]]] = []
+        head, tail = f"{base}conv:", ":meta"
+        for key in r.scan_iter(match=f"{head}*{tail}", count=500):
+            sender = key.decode("utf-8", "replace")[len(head):-len(tail)]
+            events = []
+            for raw in r.lrange(f"{head}{sender}:events", 0, -1):
+                try:
+                    events.append(json.loads(raw))
+                except ValueError:
+                    continue
+            if events and _ts(events[-1]) >= since_ts:
+                out.append((sender, events))
+            if len(out) >= limit:
+                return out
         keys = []
+        prefix = f"{base}tracker:"
         for key in r.scan_iter(match=prefix + "*", count=500):
             keys.append(key)
-            if len(keys) >= limit:
+            if len(keys) + len(out) >= limit:
                 break
     except Exception as exc:
         log.debug("stats: Redis tracker store unavailable: %s", exc)
         return None
-    if not keys:
+    if not keys and not out:
         return None
-    out = []
     for i in range(0, len(keys), 200):
         for key, raw in zip(keys[i:i + 200], r.mget(keys[i:i + 200])):
             if not raw:
@@ -1281,6 +1297,15 @@ def _redis_conversations(settings, since_ts: float, limit: int) -> Optional[List
             if events and _ts(events[-1]) >= since_ts:
                 out.append((key.decode("utf-8", "replace")[len(prefix):], events))
     return out
+
+
+def _merge_conversations(*sources: Optional[List[Tuple[str, List[Dict]]]]) -> List[Tuple[str, List[Dict]]]:
+    """One entry per patron: archived events (SQL) first, then the hot ones (Redis)."""
+    merged: Dict[str, List[Dict]] = collections.OrderedDict()
+    for source in sources:
+        for sender, events in source or []:
+            merged.setdefault(sender, []).extend(events)
+    return list(merged.items())
 
 
 def _sql_conversations(url: str, since_ts: float, limit: int) -> Optional[List[Tuple[str, List[Dict]]]]:
@@ -1314,7 +1339,12 @@ async def gather_conversations(desk: Desk, since: dt.datetime) -> Tuple[str, Lis
     if store in ("auto", "redis"):
         found = await asyncio.to_thread(_redis_conversations, settings, since_ts, settings.stats_max_conversations)
         if found is not None:
-            return "redis", found
+            # Finished sessions have moved to the archive (Rasa's events table at TRACKER_DB_URL).
+            archived = None
+            if settings.tracker_db_url:
+                archived = await asyncio.to_thread(_sql_conversations, settings.tracker_db_url, since_ts,
+                                                   settings.stats_max_conversations)
+            return "redis", _merge_conversations(archived, found)[: settings.stats_max_conversations]
     if store in ("auto", "sql") and settings.tracker_db_url:
         found = await asyncio.to_thread(_sql_conversations, settings.tracker_db_url, since_ts,
                                         settings.stats_max_conversations)
