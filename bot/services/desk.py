@@ -44,6 +44,7 @@ from bot.db import session_scope
 from bot.models import AgentPresence, AuditLog, Conversation, Ticket, TicketEvent, User, utcnow
 from bot.services.auth import APP_KEY as AUTH_KEY
 from bot.services.auth import Identity, current_user, require_role
+from bot.services.rasa_auth import auth_headers
 from bot.tickets import handoff
 from bot.tickets import store as tickets
 from bot.tickets._common import local_to_utc_naive, to_local
@@ -114,14 +115,12 @@ class RasaClient:
         return f"{self.base}/conversations/{quote(sender, safe='')}/{tail}"
 
     def _params(self, **extra: str) -> Dict[str, str]:
-        params = dict(extra)
-        if self.token:
-            params["token"] = self.token
-        return params
+        return dict(extra)
 
     async def _call(self, method: str, url: str, params: Dict[str, str], body: Any = None) -> Any:
         try:
-            async with self._http().request(method, url, params=params, json=body) as r:
+            async with self._http().request(method, url, params=params, json=body,
+                                            headers=auth_headers(self.token)) as r:
                 text = await r.text()
                 if r.status >= 400:
                     raise RasaError(f"{method} {url.split('?')[0]}: HTTP {r.status} {text[:300]}")
