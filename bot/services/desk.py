@@ -898,10 +898,20 @@ async def api_canned(request: web.Request) -> web.StreamResponse:
                               "categories": complaint_categories(desk_of(request))})
 
 
-async def conversation_view(desk: Desk, sender: str) -> Dict[str, Any]:
+def may_read(row: Optional[Dict[str, Any]], user: Identity) -> bool:
+    """Agents read a transcript and its slots only while the conversation waits in the queue or they hold
+    it; supervisors read every conversation."""
+    if user.role == "supervisor":
+        return True
+    return row is not None and (row["state"] == "waiting" or (row["state"] == "agent" and row["agent"] == user.username))
+
+
+async def conversation_view(desk: Desk, sender: str, user: Identity) -> Dict[str, Any]:
     row, ticket = await desk.db(conversation_row, sender)
     if row is None and ticket is None:
         raise DeskError("unknown_conversation", 404)
+    if not may_read(row, user):
+        raise DeskError("not_your_conversation", 403)
     tracker = await desk.rasa.tracker(sender)
     events = tracker.get("events") or []
     channel = tracker.get("latest_input_channel") or (row or {}).get("channel") or (ticket or {}).get("channel")
@@ -912,7 +922,8 @@ async def conversation_view(desk: Desk, sender: str) -> Dict[str, Any]:
 
 @api(*STAFF_ROLES)
 async def api_conversation(request: web.Request) -> web.StreamResponse:
-    return web.json_response(await conversation_view(desk_of(request), request.match_info["sender"]))
+    return web.json_response(await conversation_view(desk_of(request), request.match_info["sender"],
+                                                     current_user(request)))
 
 
 @api(*STAFF_ROLES)
@@ -922,7 +933,7 @@ async def api_claim(request: web.Request) -> web.StreamResponse:
         await desk.db(claim_sync, sender, identity)
         await desk.rasa.append(sender, [{"event": "pause"}])
     desk.hub.wake()
-    return web.json_response(await conversation_view(desk, sender))
+    return web.json_response(await conversation_view(desk, sender, identity))
 
 
 @api(*STAFF_ROLES)
@@ -933,7 +944,7 @@ async def api_take_over(request: web.Request) -> web.StreamResponse:
     async with desk.locks[sender]:
         await desk.rasa.append(sender, [{"event": "pause"}])
     desk.hub.wake()
-    return web.json_response(await conversation_view(desk, sender))
+    return web.json_response(await conversation_view(desk, sender, identity))
 
 
 @api(*STAFF_ROLES)
