@@ -42,7 +42,8 @@ class LocalRestInput(RestInput):
         return self.name()
 
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
-        return {"client_ip": request.ip}
+        # Local tools (benchmarks, tests) share 127.0.0.1: only remote callers are limited per address.
+        return {} if _loopback(request.ip) else {"client_ip": request.ip}
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         bp = super().blueprint(on_new_message)

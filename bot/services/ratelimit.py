@@ -81,14 +81,15 @@ class RedisWindows:
     return {1, n + 1}
     """
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, prefix: Optional[str] = None) -> None:
         self._client = client
         self._script = client.register_script(self._SCRIPT)
+        self._prefix = prefix or os.environ.get("XINGHE_RATELIMIT_PREFIX", "xinghe:rl")
 
     def hit(self, key: str, limit: Limit) -> Tuple[bool, int]:
         now = time.time()
         member = f"{now:.6f}:{os.getpid()}:{threading.get_ident()}:{time.perf_counter_ns()}"
-        ok, n = self._script(keys=[f"xinghe:rl:{key}"], args=[now, limit.seconds, limit.count, member])
+        ok, n = self._script(keys=[f"{self._prefix}:{key}"], args=[now, limit.seconds, limit.count, member])
         return bool(ok), int(n)
 
 
