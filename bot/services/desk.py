@@ -524,7 +524,7 @@ def ticket_action_sync(s, number: str, user: Identity, do: str, fields: Dict[str
     except ValueError as exc:
         raise DeskError("ticket_transition_refused", detail=str(exc))
     _audit(s, user.username, "ticket", number, do, after={k: v for k, v in fields.items() if k != "csrf_token"})
-    return ticket_detail(s, ticket)
+    return ticket_detail(s, ticket, user)
 
 
 def parse_local_datetime(value: Optional[str]) -> Optional[dt.datetime]:
@@ -539,13 +539,18 @@ def parse_local_datetime(value: Optional[str]) -> Optional[dt.datetime]:
     return local_to_utc_naive(parsed)
 
 
-def ticket_detail(s, ticket: Ticket) -> Dict[str, Any]:
+def ticket_detail(s, ticket: Ticket, user: Optional[Identity] = None) -> Dict[str, Any]:
+    """A ticket for the desk; the conversation excerpt only for ``user``s who may read that conversation
+    (see ``may_read``) or hold the ticket."""
     s.refresh(ticket)
     brief = _ticket_brief(ticket)
     events = list(s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
                             .order_by(TicketEvent.id)).scalars())
     conv = handoff.get_conversation(s, ticket.sender_id) if ticket.sender_id else None
-    return {**brief, "facts": ticket.facts or {}, "transcript": ticket.transcript or [],
+    row = {"state": conv.state, "agent": conv.agent} if conv else None
+    readable = user is None or ticket.assignee == user.username or may_read(row, user)
+    return {**brief, "facts": ticket.facts or {}, "transcript": (ticket.transcript or []) if readable else [],
+            "transcript_hidden": not readable,
             "contact_name": ticket.contact_name, "contact_phone": ticket.contact_phone,
             "resolution": ticket.resolution, "updated_at": iso(ticket.updated_at),
             "conversation": {"state": conv.state, "agent": conv.agent} if conv else None,
@@ -805,10 +810,11 @@ async def tickets_page(request: web.Request) -> web.StreamResponse:
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     desk = desk_of(request)
     number = request.match_info["number"]
+    user = current_user(request)
 
     def load(s):
         t = tickets.get_by_number(s, number)
-        return ticket_detail(s, t) if t else None
+        return ticket_detail(s, t, user) if t else None
     detail = await desk.db(load)
     if detail is None:
         raise web.HTTPNotFound(text="no such ticket")
@@ -1027,10 +1033,11 @@ async def api_tickets(request: web.Request) -> web.StreamResponse:
 @api(*STAFF_ROLES)
 async def api_ticket(request: web.Request) -> web.StreamResponse:
     number = request.match_info["number"]
+    user = current_user(request)
 
     def load(s):
         t = tickets.get_by_number(s, number)
-        return ticket_detail(s, t) if t else None
+        return ticket_detail(s, t, user) if t else None
     detail = await desk_of(request).db(load)
     if detail is None:
         raise DeskError("unknown_ticket", 404)

@@ -82,10 +82,12 @@ def test_agents_read_only_conversations_queued_to_or_held_by_them(run_stack, acc
     with_bot, held = new_id("patron"), new_id("patron")
     run_stack.rest(with_bot, "你好")
     run_stack.rest(held, "你好")
+    numbers = {}
     with session_scope(run_stack.db_url) as s:
         for sender in (with_bot, held):
-            store.create_ticket(s, type="lost_item", channel="rest", sender_id=sender, facts={"item": "伞"},
-                                phone="13900002222", sla={"lost_item": 1440})
+            numbers[sender] = store.create_ticket(
+                s, type="lost_item", channel="rest", sender_id=sender, facts={"item": "伞"}, phone="13900002222",
+                sla={"lost_item": 1440}, transcript=[{"who": "patron", "text": "我的伞丢在7号厅"}]).number
         handoff.request_human(s, held, "rest", 3, None)
         handoff.claim(s, held, accounts["other"])
     agent = _session(run_stack, accounts["agent"])
@@ -97,6 +99,11 @@ def test_agents_read_only_conversations_queued_to_or_held_by_them(run_stack, acc
     r = other.get(url + held, timeout=30)
     assert r.status_code == 200 and r.json()["transcript"][0]["text"] == "你好"   # read from Rasa with the JWT
     assert boss.get(url + with_bot, timeout=30).status_code == 200
+    # the ticket page shows its conversation excerpt on the same terms
+    tickets = f"{run_stack.desk}/desk/api/tickets/"
+    assert agent.get(tickets + numbers[with_bot], timeout=30).json()["transcript"] == []
+    assert other.get(tickets + numbers[held], timeout=30).json()["transcript"][0]["text"] == "我的伞丢在7号厅"
+    assert boss.get(tickets + numbers[with_bot], timeout=30).json()["transcript"][0]["text"] == "我的伞丢在7号厅"
 
 
 def test_login_attempts_from_one_address_are_throttled(run_stack, accounts):
