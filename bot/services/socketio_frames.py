@@ -20,8 +20,12 @@ USER_EVENT = "user_uttered"
 
 def rewrite_packet(packet: str, session_id: str) -> Optional[str]:
     """The packet to forward (possibly rewritten), or None to drop it."""
-    if not packet.startswith("4") or len(packet) < 2:
-        return packet                       # engine.io open/ping/pong/close/upgrade/noop
+    if not packet or packet[0] not in "123456":
+        return None                         # not a client's engine.io text packet (binary "b…" included)
+    if packet[0] != "4":
+        return packet[:16]                  # close, ping/pong ("2probe"), upgrade, noop: no payload to speak of
+    if len(packet) < 2 or packet[1] not in "0123456":
+        return None
     kind, rest = packet[1], packet[2:]
     if kind in "56":
         return None                         # binary event / binary ack

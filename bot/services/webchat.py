@@ -28,6 +28,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import secrets
 import weakref
 from pathlib import Path
@@ -222,13 +223,28 @@ def _cors_headers(request: web.Request) -> dict:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _upstream_url(request: web.Request, websocket: bool = False) -> URL:
+# The engine.io query parameters a browser sends, and what each may look like; nothing else is forwarded.
+_QUERY_RULES = {"EIO": re.compile(r"4"), "transport": re.compile(r"polling|websocket"),
+                "sid": re.compile(r"[A-Za-z0-9_-]{1,64}"), "t": re.compile(r"[A-Za-z0-9_.-]{1,32}")}
+
+
+def _engineio_query(request: web.Request) -> Optional[dict]:
+    """The validated engine.io parameters of ``request``, or None when any is malformed or unknown."""
+    query = {}
+    for key, value in request.query.items():
+        rule = _QUERY_RULES.get(key)
+        if rule is None or key in query or not rule.fullmatch(value):
+            return None
+        query[key] = value
+    return query if "EIO" in query and "transport" in query else None
+
+
+def _upstream_url(request: web.Request, query: dict, websocket: bool = False) -> URL:
     base: URL = request.app[_CONFIG]["rasa"]
     url = base.join(URL("socket.io/"))
     if websocket:
         url = url.with_scheme("wss" if url.scheme == "https" else "ws")
-    qs = request.query_string
-    return URL(str(url) + ("?" + qs if qs else ""), encoded=True)
+    return url.with_query(query)
 
 
 def _client_ip(request: web.Request) -> str:
@@ -274,10 +290,17 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
                             "Access-Control-Request-Headers", "content-type"),
                         "Access-Control-Max-Age": "600"})
         return web.Response(status=204, headers=headers)
+    query = _engineio_query(request)
+    if query is None:
+        return web.Response(status=400, text="bad engine.io request", headers=_cors_headers(request))
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await _proxy_websocket(request)
+        if query["transport"] != "websocket":
+            return web.Response(status=400, text="bad engine.io request")
+        return await _proxy_websocket(request, query)
     if request.method not in ("GET", "POST"):
         return web.Response(status=405)
+    if query["transport"] != "polling":
+        return web.Response(status=400, text="bad engine.io request", headers=_cors_headers(request))
 
     session: aiohttp.ClientSession = request.app[_SESSION]
     session_id, new_cookie = _chat_binding(request)
@@ -291,7 +314,7 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
             return web.Response(status=400, text="bad payload", headers=_cors_headers(request))
         body = socketio_frames.rewrite_payload(text, session_id).encode("utf-8")
     try:
-        async with session.request(request.method, _upstream_url(request), data=body, headers=headers,
+        async with session.request(request.method, _upstream_url(request, query), data=body, headers=headers,
                                    allow_redirects=False) as upstream:
             payload = await upstream.read()
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP_HEADERS}
@@ -306,11 +329,11 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _proxy_websocket(request: web.Request) -> web.StreamResponse:
+async def _proxy_websocket(request: web.Request, query: dict) -> web.StreamResponse:
     session: aiohttp.ClientSession = request.app[_SESSION]
     session_id, _ = _chat_binding(request)
     try:
-        upstream = await session.ws_connect(_upstream_url(request, websocket=True), max_msg_size=MAX_MESSAGE,
+        upstream = await session.ws_connect(_upstream_url(request, query, websocket=True), max_msg_size=MAX_MESSAGE,
                                             headers={"X-Forwarded-For": _client_ip(request)})
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         logger.warning("web chat: Rasa socket.io websocket unreachable: %s", exc)

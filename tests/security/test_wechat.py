@@ -39,23 +39,6 @@ def test_same_msgid_from_two_patrons_gets_two_answers(run_stack):
     assert "停车" in a and "元" in b and "停车" not in b
 
 
-@pytest.mark.e2e
-def test_a_replayed_encrypted_call_runs_the_bot_once(run_stack):
-    from tools.wechat_send import encrypt_request
-    from tests.security.conftest import AES_KEY, APPID
-    import requests
-
-    openid = _openid()
-    token = run_stack.env["WECHAT_TOKEN"]
-    xml, query = encrypt_request(build_message_xml(openid, "停车怎么收费", "text", "gh_test_account", None),
-                                 signed_query(token), token, AES_KEY, APPID)
-    for _ in range(3):
-        r = requests.post(f"{run_stack.rasa}/webhooks/wechat/webhook", params=query, data=xml.encode(), timeout=30)
-        assert r.status_code == 200
-    users = [e for e in run_stack.tracker(openid)["events"] if e["event"] == "user"]
-    assert len(users) == 1
-
-
 async def test_plaintext_mode_nonce_cannot_carry_another_body():
     """In plaintext mode the signature covers token+timestamp+nonce, not the body: a signed URL seen once
     must not carry a different message (another patron's OpenID) later."""
