@@ -155,22 +155,23 @@ def main(argv=None) -> int:
         sessions: Dict[str, Tuple[requests.Session, str]] = {}
         started = time.monotonic()
 
-        def record(kind: str, send: Callable[[], requests.Response]) -> None:
+        def record(kind: str, send: Callable[[], requests.Response], what: str = "") -> None:
             sent[kind] += 1
             try:
                 r = send()
                 status[(kind, r.status_code // 100)] += 1
                 if r.status_code >= 500:
-                    errors.append(f"{kind} {r.status_code} {r.text[:120]!r}")
+                    errors.append(f"{kind} {r.status_code} {r.text[:120]!r} {what}")
             except requests.RequestException as exc:
                 status[(kind, "no answer")] += 1
-                errors.append(f"{kind} no answer: {type(exc).__name__}")
+                errors.append(f"{kind} no answer: {type(exc).__name__} {what}")
 
         for _ in range(args.count):
             method, path, query, body = wechat_case(rng, stack)
             record("wechat", lambda: requests.request(method, stack.rasa + path, params=query, data=body, timeout=30))
             method, base, path, query, body, http = socketio_case(rng, stack, sessions)
-            record("socket.io", lambda: http.request(method, base + path, params=query, data=body, timeout=30))
+            record("socket.io", lambda: http.request(method, base + path, params=query, data=body, timeout=30),
+                   f"{'relay' if base == stack.desk else 'rasa'} {query} {body[:60]!r}")
             body = rest_body(rng)
             record("rest", lambda: requests.post(stack.rasa + "/webhooks/rest/webhook", data=body, timeout=60,
                                                  headers={"Content-Type": "application/json"}))

@@ -43,7 +43,7 @@ pids+=($!)
   --credentials "$VAR/credentials.yml" --endpoints "$VAR/endpoints.yml" &
 pids+=($!)
 if [ -f bot/services/app.py ]; then
-  .venv/bin/python -m bot.services.app --port "$DESK_PORT" &
+  .venv-web/bin/python -m bot.services.app --port "$DESK_PORT" &   # its own env: current aiohttp
   pids+=($!)
 fi
 

@@ -13,7 +13,7 @@ import pytest
 
 PASSWORDS = {"ed": "editor-pass-123", "ed2": "editor-two-pass", "boss": "supervisor-pass", "agent1": "agent-one-pass"}
 ROLES = {"ed": "editor", "ed2": "editor", "boss": "supervisor", "agent1": "agent"}
-RASA_TOKEN = "parse-token"
+RASA_TOKEN = "parse-token-0123456789abcdef0123"
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -55,14 +55,23 @@ def fake_parse(text: str) -> Dict[str, Any]:
 
 @pytest.fixture()
 async def rasa_stub():
-    """A stand-in for ``rasa run --enable-api --auth-token``: only ``POST /model/parse``."""
+    """A stand-in for ``rasa run --enable-api --auth-token T --jwt-secret T``: only ``POST /model/parse``, which
+    the app must call with a JWT signed with the token (never the token in the URL)."""
+    import jwt
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
     seen: List[Dict[str, Any]] = []
 
+    def authorised(request: web.Request) -> bool:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        try:
+            return jwt.decode(bearer, RASA_TOKEN, algorithms=["HS256"])["user"]["role"] == "admin"
+        except (jwt.InvalidTokenError, KeyError):
+            return False
+
     async def parse(request: web.Request) -> web.Response:
-        if request.query.get("token") != RASA_TOKEN:
+        if "token" in request.query or not authorised(request):
             return web.json_response({"message": "unauthorized"}, status=401)
         body = await request.json()
         seen.append(body)

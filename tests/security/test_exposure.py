@@ -105,3 +105,11 @@ def test_rest_cannot_pose_as_another_channel(run_stack):
     assert run_stack.tracker(openid)["latest_input_channel"] == "rest"
     r = requests.post(f"{run_stack.rasa}/webhooks/rest/webhook", timeout=30, json=["not", "an", "object"])
     assert r.status_code == 400
+
+
+def test_the_web_app_runs_a_current_aiohttp(run_stack):
+    """The public-facing app (desk, web chat, editor) is not on Rasa's aiohttp 3.9.5 (README, Security)."""
+    server = requests.get(f"{run_stack.desk}/desk/login", timeout=30).headers.get("Server", "")
+    match = re.search(r"aiohttp/(\d+)\.(\d+)\.(\d+)", server)
+    assert match, server
+    assert tuple(int(x) for x in match.groups()) >= (3, 14, 5), server
