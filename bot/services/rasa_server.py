@@ -16,8 +16,9 @@ import sys
 
 
 def rasa_argv(args: argparse.Namespace, token: str) -> list:
-    argv = ["rasa", "run", "--model", args.model, "--enable-api", "--auth-token", token,
-            "--jwt-secret", token, "--jwt-method", "HS256", "--interface", args.host, "--port", str(args.port),
+    # "--opt=value": a generated token may start with "-", which argparse would take for an option.
+    argv = ["rasa", "run", "--model", args.model, "--enable-api", f"--auth-token={token}",
+            f"--jwt-secret={token}", "--jwt-method", "HS256", "--interface", args.host, "--port", str(args.port),
             "--credentials", args.credentials, "--endpoints", args.endpoints]
     cors = os.environ.get("XINGHE_RASA_CORS", "").strip()
     if cors:
