@@ -18,12 +18,16 @@ _ACK = re.compile(r"\d*")
 USER_EVENT = "user_uttered"
 
 
-def rewrite_packet(packet: str, session_id: str) -> Optional[str]:
+def rewrite_packet(packet: str, session_id: str, websocket: bool = False) -> Optional[str]:
     """The packet to forward (possibly rewritten), or None to drop it."""
-    if not packet or packet[0] not in "123456":
-        return None                         # not a client's engine.io text packet (binary "b…" included)
+    if websocket and packet == "2probe":
+        return packet                       # the upgrade handshake's probe
+    if not packet or packet[0] not in "13456":
+        # Not a packet an Engine.IO v4 client sends over polling (binary "b…" included). A client "2" (ping)
+        # makes python-engineio 4.x wait for ever on the socket's queue (bench/fuzz.py found the hang).
+        return None
     if packet[0] != "4":
-        return packet[:16]                  # close, ping/pong ("2probe"), upgrade, noop: no payload to speak of
+        return packet[:16]                  # close, pong, upgrade, noop: no payload to speak of
     if len(packet) < 2 or packet[1] not in "0123456":
         return None
     kind, rest = packet[1], packet[2:]

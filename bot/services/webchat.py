@@ -346,7 +346,7 @@ async def _proxy_websocket(request: web.Request, query: dict) -> web.StreamRespo
     async def pump(src, dst, rewrite: bool) -> None:
         async for msg in src:
             if msg.type == WSMsgType.TEXT:
-                data = socketio_frames.rewrite_packet(msg.data, session_id) if rewrite else msg.data
+                data = socketio_frames.rewrite_packet(msg.data, session_id, websocket=True) if rewrite else msg.data
                 if data is not None:
                     await dst.send_str(data)
             elif msg.type == WSMsgType.BINARY:

@@ -31,8 +31,10 @@ def test_frames_naming_another_session_are_rewritten_or_dropped():
     assert out.startswith("42/chat,7[") and json.loads(out[len("42/chat,7"):])[1]["session_id"] == mine
     for dropped in ('451-["user_uttered",{"_placeholder":true,"num":0}]', '42{"not":"a list"}', "42[", "42/ns"):
         assert rewrite_packet(dropped, mine) is None
-    for kept in ("2", "3", "40", "41", "6"):
+    for kept in ("3", "40", "41", "5", "6"):
         assert rewrite_packet(kept, mine) == kept
+    assert rewrite_packet("2", mine) is None and rewrite_packet("0", mine) is None   # not sent by clients
+    assert rewrite_packet("2probe", mine, websocket=True) == "2probe"
     assert rewrite_payload('40\x1e42["user_uttered",{"message":"x","session_id":"v"}]', mine) == "40"
     assert rewrite_payload('42["user_uttered",{"message":"x","session_id":"v"}]', mine) == "6"
 
@@ -79,7 +81,7 @@ def test_wechat_secrets_are_not_written_to_the_credentials(monkeypatch):
     assert "tok-secret" not in text and "app-secret" not in text
 
 
-@pytest.mark.parametrize("stamp,ok", [("0", False), ("", False), ("abc", False), (None, False)])
+@pytest.mark.parametrize("stamp,ok", [("0", False), ("", False), ("abc", False), (None, False), ("1²96132", False)])
 def test_timestamps_outside_the_window_are_stale(stamp, ok):
     from bot.channels.wechat_replay import timestamp_fresh
 
