@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import time
 from typing import Callable, Optional
+
+from bot.redis_conn import shared_redis
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +69,8 @@ class ReplayGuard:
 
     @classmethod
     def from_env(cls) -> "ReplayGuard":
-        if os.environ.get("XINGHE_RATELIMIT_STORE", "auto") == "memory":
-            return cls()
-        try:
-            import redis
-
-            client = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
-                                 port=int(os.environ.get("REDIS_PORT", "6379")),
-                                 db=int(os.environ.get("REDIS_DB", "0")), socket_connect_timeout=1, socket_timeout=1)
-            client.ping()
-            return cls(NonceRedis(client))
-        except Exception:
-            return cls()
+        client = shared_redis()
+        return cls(NonceRedis(client) if client is not None else None)
 
     def accept(self, timestamp: Optional[str], nonce: Optional[str], body: bytes) -> bool:
         if not timestamp_fresh(timestamp) or not nonce or len(nonce) > 64:

@@ -15,6 +15,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Optional, Tuple
 
+from bot.redis_conn import shared_redis
+
 log = logging.getLogger(__name__)
 
 
@@ -93,21 +95,6 @@ class RedisWindows:
         return bool(ok), int(n)
 
 
-def _redis_client():
-    if os.environ.get("XINGHE_RATELIMIT_STORE", "auto") == "memory":
-        return None
-    try:
-        import redis
-
-        client = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"),
-                             port=int(os.environ.get("REDIS_PORT", "6379")),
-                             db=int(os.environ.get("REDIS_DB", "0")), socket_connect_timeout=1, socket_timeout=1)
-        client.ping()
-        return client
-    except Exception:
-        return None
-
-
 class Limiter:
     """Counts events per (kind, key); falls back to memory if Redis fails mid-way (limits still apply)."""
 
@@ -117,7 +104,7 @@ class Limiter:
 
     @classmethod
     def from_env(cls) -> "Limiter":
-        client = _redis_client()
+        client = shared_redis()
         return cls(RedisWindows(client) if client is not None else None)
 
     def hit(self, kind: str, key: Optional[str]) -> bool:
