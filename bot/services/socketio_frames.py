@@ -16,18 +16,21 @@ log = logging.getLogger(__name__)
 RECORD_SEPARATOR = "\x1e"   # between packets of one long-polling payload (Engine.IO v4)
 _ACK = re.compile(r"\d*")
 USER_EVENT = "user_uttered"
+CLIENT_POLLING_TYPES = "134"   # close, pong, message
+CLIENT_WS_TYPES = "1345"       # ... and upgrade
 
 
 def rewrite_packet(packet: str, session_id: str, websocket: bool = False) -> Optional[str]:
     """The packet to forward (possibly rewritten), or None to drop it."""
     if websocket and packet == "2probe":
         return packet                       # the upgrade handshake's probe
-    if not packet or packet[0] not in "13456":
-        # Not a packet an Engine.IO v4 client sends over polling (binary "b…" included). A client "2" (ping)
-        # makes python-engineio 4.x wait for ever on the socket's queue (bench/fuzz.py found the hang).
+    if not packet or packet[0] not in (CLIENT_WS_TYPES if websocket else CLIENT_POLLING_TYPES):
+        # Not a packet an Engine.IO v4 client sends (binary "b…" included). python-engineio 4.x answers any
+        # other type by closing the socket and then waits for ever on its queue, holding the request
+        # (bench/fuzz.py found the hang with "2" and "6").
         return None
     if packet[0] != "4":
-        return packet[:16]                  # close, pong, upgrade, noop: no payload to speak of
+        return packet[:1]                   # close, pong, upgrade: they carry no payload
     if len(packet) < 2 or packet[1] not in "0123456":
         return None
     kind, rest = packet[1], packet[2:]
@@ -67,7 +70,7 @@ def rewrite_packet(packet: str, session_id: str, websocket: bool = False) -> Opt
     return "42" + namespace + ack + json.dumps(args, ensure_ascii=False, separators=(",", ":"))
 
 
-def rewrite_payload(payload: str, session_id: str) -> str:
-    """A long-polling POST body: every packet rewritten, dropped ones left out."""
+def rewrite_payload(payload: str, session_id: str) -> Optional[str]:
+    """A long-polling POST body: every packet rewritten, dropped ones left out; None when none is left."""
     kept = [p for p in (rewrite_packet(x, session_id) for x in payload.split(RECORD_SEPARATOR)) if p is not None]
-    return RECORD_SEPARATOR.join(kept) if kept else "6"   # "6" (noop) keeps the POST well-formed
+    return RECORD_SEPARATOR.join(kept) if kept else None

@@ -312,7 +312,12 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
             text = (await request.read()).decode("utf-8")
         except UnicodeDecodeError:
             return web.Response(status=400, text="bad payload", headers=_cors_headers(request))
-        body = socketio_frames.rewrite_payload(text, session_id).encode("utf-8")
+        rewritten = socketio_frames.rewrite_payload(text, session_id)
+        if rewritten is None:   # nothing Rasa should see: answer as engine.io does to an accepted POST
+            response = web.Response(text="ok", headers={**_cors_headers(request), "Cache-Control": "no-store"})
+            _set_chat_cookie(request, response, new_cookie)
+            return response
+        body = rewritten.encode("utf-8")
     try:
         async with session.request(request.method, _upstream_url(request, query), data=body, headers=headers,
                                    allow_redirects=False) as upstream:

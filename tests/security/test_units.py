@@ -31,12 +31,13 @@ def test_frames_naming_another_session_are_rewritten_or_dropped():
     assert out.startswith("42/chat,7[") and json.loads(out[len("42/chat,7"):])[1]["session_id"] == mine
     for dropped in ('451-["user_uttered",{"_placeholder":true,"num":0}]', '42{"not":"a list"}', "42[", "42/ns"):
         assert rewrite_packet(dropped, mine) is None
-    for kept in ("3", "40", "41", "5", "6"):
+    for kept in ("1", "3", "40", "41"):
         assert rewrite_packet(kept, mine) == kept
-    assert rewrite_packet("2", mine) is None and rewrite_packet("0", mine) is None   # not sent by clients
-    assert rewrite_packet("2probe", mine, websocket=True) == "2probe"
+    for not_from_clients in ("0", "2", "5", "6", "6\n"):   # python-engineio would hang the request on these
+        assert rewrite_packet(not_from_clients, mine) is None
+    assert rewrite_packet("2probe", mine, websocket=True) == "2probe" and rewrite_packet("5", mine, websocket=True) == "5"
     assert rewrite_payload('40\x1e42["user_uttered",{"message":"x","session_id":"v"}]', mine) == "40"
-    assert rewrite_payload('42["user_uttered",{"message":"x","session_id":"v"}]', mine) == "6"
+    assert rewrite_payload('42["user_uttered",{"message":"x","session_id":"v"}]\x1e6', mine) is None
 
 
 def test_memory_windows_count_and_forget():
