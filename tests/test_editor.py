@@ -53,25 +53,28 @@ def fake_parse(text: str) -> Dict[str, Any]:
     return {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3}, "entities": []}
 
 
+def rasa_authorised(request) -> bool:
+    """What Rasa checks, as the app must call it: a JWT signed with the token, never the token in the URL."""
+    import jwt
+
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        claims = jwt.decode(bearer, RASA_TOKEN, algorithms=["HS256"])
+    except jwt.InvalidTokenError:
+        return False
+    return "token" not in request.query and claims.get("user", {}).get("role") == "admin"
+
+
 @pytest.fixture()
 async def rasa_stub():
-    """A stand-in for ``rasa run --enable-api --auth-token T --jwt-secret T``: only ``POST /model/parse``, which
-    the app must call with a JWT signed with the token (never the token in the URL)."""
-    import jwt
+    """A stand-in for ``rasa run --enable-api --auth-token T --jwt-secret T``: only ``POST /model/parse``."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
     seen: List[Dict[str, Any]] = []
 
-    def authorised(request: web.Request) -> bool:
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        try:
-            return jwt.decode(bearer, RASA_TOKEN, algorithms=["HS256"])["user"]["role"] == "admin"
-        except (jwt.InvalidTokenError, KeyError):
-            return False
-
     async def parse(request: web.Request) -> web.Response:
-        if "token" in request.query or not authorised(request):
+        if not rasa_authorised(request):
             return web.json_response({"message": "unauthorized"}, status=401)
         body = await request.json()
         seen.append(body)
