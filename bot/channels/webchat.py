@@ -10,6 +10,8 @@ patron's conversation, or write into a WeChat patron's by naming the OpenID. Her
 - A connection is bound to the session it requested; ``user_uttered`` goes to that session whatever it says.
 - The client's metadata is dropped except a string ``url``; the server adds ``client_ip`` (the relay's
   ``X-Forwarded-For``) for the per-address message limits.
+- Long-polling POSTs carrying packets no client sends are answered 400 before python-engineio sees them
+  (it would hold the request for ever; found by bench/fuzz.py).
 """
 from __future__ import annotations
 
@@ -23,10 +25,32 @@ from sanic.request import Request
 from socketio import AsyncServer
 
 from bot.channels import webchat_ids
+from bot.channels.webchat_ids import CLIENT_POLLING_TYPES
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_FIELD = 10_000  # the gate refuses long messages politely; this only bounds memory
+
+
+class _ScreenedSocketBlueprint(SocketBlueprint):
+    """Rasa's socket.io blueprint plus a check of long-polling POST bodies before python-engineio sees them."""
+
+    def register(self, app, options) -> None:
+        path = "/" + str(self.ctx.socketio_path).strip("/")
+
+        async def screen(request: Request):
+            if request.method != "POST" or not (request.path == path or request.path.startswith(path + "/")):
+                return None
+            try:
+                packets = (request.body or b"").decode("utf-8").split("\x1e")
+            except UnicodeDecodeError:
+                return response.text("bad payload", status=400)
+            if any(not p or p[0] not in CLIENT_POLLING_TYPES for p in packets):
+                return response.text("bad packet", status=400)
+            return None
+
+        app.register_middleware(screen, "request")
+        super().register(app, options)
 
 
 class WebChatInput(SocketIOInput):
@@ -43,7 +67,7 @@ class WebChatInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=64 * 1024)
-        bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        bp = _ScreenedSocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 
         @bp.route("/", methods=["GET"])

@@ -18,6 +18,10 @@ import secrets
 from typing import Optional
 
 WEB_PREFIX = "web-"
+#: Engine.IO v4 packet types a client sends in a long-polling POST: close, pong, message. On any other type
+#: python-engineio 4.x closes the socket and then waits for ever on its queue, holding the request; the relay
+#: and Rasa's web chat channel both refuse them (bench/fuzz.py found the hang).
+CLIENT_POLLING_TYPES = "134"
 KEY_ENV = "XINGHE_WEBCHAT_KEY"
 _ID_RE = re.compile(r"^web-([A-Za-z0-9_-]{22})-([0-9a-f]{16})$")
 

@@ -11,13 +11,14 @@ import logging
 import re
 from typing import Optional
 
+from bot.channels.webchat_ids import CLIENT_POLLING_TYPES  # what Rasa's web chat channel lets through too
+
 log = logging.getLogger(__name__)
 
 RECORD_SEPARATOR = "\x1e"   # between packets of one long-polling payload (Engine.IO v4)
 _ACK = re.compile(r"\d*")
 USER_EVENT = "user_uttered"
-CLIENT_POLLING_TYPES = "134"   # close, pong, message
-CLIENT_WS_TYPES = "1345"       # ... and upgrade
+CLIENT_WS_TYPES = "1345"       # close, pong, message, upgrade
 
 
 def rewrite_packet(packet: str, session_id: str, websocket: bool = False) -> Optional[str]:
