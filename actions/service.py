@@ -94,12 +94,17 @@ class ActionSubmitComplaint(Action):
         phone = normalize_phone(tracker.get_slot("phone") or "")
         category = tracker.get_slot("complaint_category") or complaint_category(k, facts["detail"] or "")["code"]
         alert_number = ((tracker.get_slot("topic_context") or {}).get("values") or {}).get("ticket")
+        due = None
         if alert_number:
+            # The number comes from a slot, which a caller can set: only this patron's own ticket is amended.
             with session_scope(database_url()) as session:
-                ticket = tickets.get_by_number(session, alert_number)
-                if ticket is not None:
+                ticket = tickets.get_by_number(session, str(alert_number))
+                if ticket is not None and ticket.sender_id == tracker.sender_id and ticket.type == "complaint":
                     tickets.add_facts(session, ticket, actor="bot", facts=facts, phone=phone)
                     due = ticket.reply_due
+                else:
+                    logger.warning("complaint facts: ticket %s is not this patron's; logging a new one", alert_number)
+        if due is not None:
             from actions.tickets import due_label
 
             dispatcher.utter_message(response="utter_ticket_logged", ticket=alert_number, due=due_label(due))

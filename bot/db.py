@@ -30,6 +30,7 @@ def make_engine(url: str | None = None) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, future=True)
 
         @event.listens_for(engine, "connect")
@@ -43,6 +44,17 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     return create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds tickets, phones, password hashes); SQLite
+    gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o600)
+    except OSError:  # a read-only location: SQLite reports the real problem on connect
+        pass
 
 
 @lru_cache(maxsize=8)

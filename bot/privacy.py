@@ -1,4 +1,4 @@
-"""Mask personal data (mainland mobile numbers, order ids) before it reaches the logs.
+"""Mask personal data (mainland mobile numbers, order ids, WeChat OpenIDs) before it reaches the logs.
 
 ``mask_text`` works on any text; ``MaskingFilter`` applies it to log records and
 ``install_masking_filter`` wires the filter into the logging tree.  Self-contained (no
@@ -40,6 +40,8 @@ _PHONE_RE = re.compile(
     rf"(?P<number>[1１]{_SEP}[3-9３-９](?:{_SEP}{_D}){{9}})(?!{_D})"
 )
 _ORDER_RE = re.compile(rf"[XxＸｘ]\s?[HhＨｈ](?:{_SEP}{_D}){{12}}(?!{_D})")
+# WeChat OpenIDs: 28 characters of base64url starting with "o" (a patron's identity across messages).
+_OPENID_RE = re.compile(r"(?<![A-Za-z0-9_-])(o[A-Za-z0-9_-]{3})[A-Za-z0-9_-]{20}([A-Za-z0-9_-]{4})(?![A-Za-z0-9_-])")
 
 
 def _digits(text: str) -> str:
@@ -86,7 +88,11 @@ def mask_text(text: str) -> str:
     Tolerates spaces/dashes inside numbers, ``+86``/``0086``/``86`` prefixes and
     full-width characters.  Masking is idempotent; non-matching text is returned as is.
     """
-    if not text or not any(ch.isdigit() for ch in text):
+    if not text:
+        return text
+    if "o" in text:
+        text = _OPENID_RE.sub(r"\1***\2", text)
+    if not any(ch.isdigit() for ch in text):
         return text
     text = _ORDER_RE.sub(lambda m: mask_order_id(m.group(0)), text)
     return _PHONE_RE.sub(_mask_phone_match, text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import yaml
 
@@ -23,10 +23,22 @@ def redis_reachable(host: str, port: int) -> bool:
         return False
 
 
+#: Seconds a conversation is kept in the Redis tracker store after its last event (30 days).
+DEFAULT_TRACKER_EXPIRY_S = 30 * 24 * 3600
+
+
+def tracker_expiry_s() -> Optional[int]:
+    """``TRACKER_EXPIRY_S`` (default 30 days); ``0`` keeps conversations for ever."""
+    value = int(os.environ.get("TRACKER_EXPIRY_S", str(DEFAULT_TRACKER_EXPIRY_S)))
+    return value if value > 0 else None
+
+
 def endpoints() -> Dict[str, Any]:
     data = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")) or {}
     if os.environ.get("ACTION_ENDPOINT_URL"):
         data["action_endpoint"] = {"url": os.environ["ACTION_ENDPOINT_URL"]}
+    # Rasa resolves ${...} from its environment when it reads the file, so the secret is never written down.
+    data.setdefault("action_endpoint", {})["headers"] = {"X-Xinghe-Action-Token": "${XINGHE_ACTION_TOKEN}"}
     store = os.environ.get("TRACKER_STORE", "auto")
     host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), int(os.environ.get("REDIS_PORT", "6379"))
     prefix = os.environ.get("TRACKER_KEY_PREFIX", "xinghe")
@@ -39,7 +51,7 @@ def endpoints() -> Dict[str, Any]:
         # Rasa's own Redis store (one JSON value per patron, rewritten every turn): for comparisons.
         data["tracker_store"] = {"type": "redis", "url": host, "port": port,
                                  "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix,
-                                 "record_exp": None}
+                                 "record_exp": tracker_expiry_s()}
     elif store in ("sql", "rasa-sql"):
         # sql: Rasa's events table with the bounded working view; rasa-sql: Rasa's own SQL store.
         data["tracker_store"] = sql_tracker_store(os.environ.get("TRACKER_DB_URL")
@@ -69,11 +81,8 @@ def sql_tracker_store(url: str) -> Dict[str, Any]:
 def credentials() -> Dict[str, Any]:
     data = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
     if os.environ.get("WECHAT_TOKEN"):
+        # No secret in the file: the channel reads WECHAT_TOKEN/APPID/SECRET/AES_KEY from the environment.
         data["bot.channels.wechat.WeChatInput"] = {
-            "token": os.environ["WECHAT_TOKEN"],
-            "appid": os.environ.get("WECHAT_APPID", ""),
-            "secret": os.environ.get("WECHAT_SECRET", ""),
-            "aes_key": os.environ.get("WECHAT_AES_KEY", ""),
             "api_base": os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         }
     return data
@@ -84,11 +93,17 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "var"))
     out = Path(parser.parse_args().out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "endpoints.yml").write_text(yaml.safe_dump(endpoints(), allow_unicode=True), encoding="utf-8")
-    creds = out / "credentials.yml"
-    creds.write_text(yaml.safe_dump(credentials(), allow_unicode=True), encoding="utf-8")
-    os.chmod(creds, 0o600)  # may hold the WeChat secret
+    _write_private(out / "endpoints.yml", yaml.safe_dump(endpoints(), allow_unicode=True))
+    _write_private(out / "credentials.yml", yaml.safe_dump(credentials(), allow_unicode=True))
     print(out)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, never readable by others even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,25 @@ bash scripts/setup.sh
 source scripts/env.sh
 model="$(bash scripts/prepare.sh | tail -n 1)"
 
+VAR="${XINGHE_VAR_DIR:-$PWD/var}"; export XINGHE_VAR_DIR="$VAR"
+mkdir -p "$VAR"
+secret() { .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+# Secrets come from the environment; the ones a single machine can make up are generated per run. They are
+# passed to the servers through the environment only, never on a command line (ps shows those).
 if [ -z "${RASA_TOKEN:-}" ]; then
-  RASA_TOKEN="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')"
-  echo "==> RASA_TOKEN was not set; generated one for this run: $RASA_TOKEN"
+  RASA_TOKEN="$(secret)"
+  (umask 077; printf '%s\n' "$RASA_TOKEN" > "$VAR/rasa-token")
+  echo "==> RASA_TOKEN was not set; generated one for this run in $VAR/rasa-token (mode 600)"
 fi
 export RASA_TOKEN
+export XINGHE_ACTION_TOKEN="${XINGHE_ACTION_TOKEN:-$(secret)}"   # Rasa -> action server
+export XINGHE_WEBCHAT_KEY="${XINGHE_WEBCHAT_KEY:-$(secret)}"     # signs web chat session ids
 RASA_PORT="${RASA_PORT:-5005}"; ACTIONS_PORT="${ACTIONS_PORT:-5055}"; DESK_PORT="${DESK_PORT:-8080}"
+# Every service listens on loopback unless these say otherwise (nginx in front for the public web).
+export RASA_HOST="${RASA_HOST:-127.0.0.1}" ACTIONS_HOST="${ACTIONS_HOST:-127.0.0.1}" DESK_HOST="${DESK_HOST:-127.0.0.1}"
 export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTIONS_PORT/webhook"
 export RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"   # the desk, editor and web chat talk to Rasa here
-.venv/bin/python -m bot.runtime_config --out var >/dev/null
+.venv/bin/python -m bot.runtime_config --out "$VAR" >/dev/null
 
 pids=()
 cleanup() {
@@ -27,30 +37,30 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
+.venv/bin/python -m bot.services.action_server --actions actions --port "$ACTIONS_PORT" &
 pids+=($!)
-.venv/bin/rasa run --model "$model" --enable-api --auth-token "$RASA_TOKEN" --cors "*" --port "$RASA_PORT" \
-  --credentials var/credentials.yml --endpoints var/endpoints.yml &
+.venv/bin/python -m bot.services.rasa_server --model "$model" --port "$RASA_PORT" \
+  --credentials "$VAR/credentials.yml" --endpoints "$VAR/endpoints.yml" &
 pids+=($!)
 if [ -f bot/services/app.py ]; then
-  .venv/bin/python -m bot.services.app --port "$DESK_PORT" &
+  .venv-web/bin/python -m bot.services.app --port "$DESK_PORT" &   # its own env: current aiohttp
   pids+=($!)
 fi
 
 echo "==> waiting for the Rasa server (loading a Chinese model takes about a minute)"
 for _ in $(seq 1 180); do
-  if curl -fs "http://127.0.0.1:$RASA_PORT/status?token=$RASA_TOKEN" >/dev/null 2>&1; then break; fi
+  if curl -fs "http://127.0.0.1:$RASA_PORT/" >/dev/null 2>&1; then break; fi   # Rasa listens once the model is loaded
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a service exited; see the log above"; exit 1; }; done
   sleep 1
 done
 cat <<MSG
 ==> 星河客服 is up
-    Rasa REST webhook   http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
-    socket.io           http://127.0.0.1:$RASA_PORT/socket.io
-    HTTP API            http://127.0.0.1:$RASA_PORT/model/parse?token=...  (token: RASA_TOKEN)
-    Action server       http://127.0.0.1:$ACTIONS_PORT/webhook
+    Rasa REST webhook   http://$RASA_HOST:$RASA_PORT/webhooks/rest/webhook  (local tools)
+    socket.io           http://$RASA_HOST:$RASA_PORT/socket.io  (browsers: through the web chat relay)
+    HTTP API            http://$RASA_HOST:$RASA_PORT/model/parse?token=...  (token: RASA_TOKEN)
+    Action server       http://$ACTIONS_HOST:$ACTIONS_PORT/webhook  (callers send XINGHE_ACTION_TOKEN)
 MSG
-[ -n "${WECHAT_TOKEN:-}" ] && echo "    WeChat webhook      http://127.0.0.1:$RASA_PORT/webhooks/wechat/webhook"
-[ -f bot/services/app.py ] && echo "    Web chat, agent desk, editor  http://127.0.0.1:$DESK_PORT/"
+[ -n "${WECHAT_TOKEN:-}" ] && echo "    WeChat webhook      http://$RASA_HOST:$RASA_PORT/webhooks/wechat/webhook"
+[ -f bot/services/app.py ] && echo "    Web chat, agent desk, editor  http://$DESK_HOST:$DESK_PORT/"
 echo "    Ctrl-C stops everything."
 wait -n "${pids[@]}"

@@ -42,6 +42,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The desk/web chat/editor app runs in its own environment with a current aiohttp (Rasa 3.6 pins aiohttp<3.10,
+# which misses server-side security fixes; README, Security). Same Python, same pins otherwise.
+if [ ! -x .venv-web/bin/python ] || ! .venv-web/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+  echo "==> creating .venv-web for the web app"
+  rm -rf .venv-web
+  "$(.venv/bin/python -c 'import os, sys; print(os.path.join(sys.base_prefix, "bin", "python3.10"))')" -m venv .venv-web
+fi
+web_stamp=.venv-web/.requirements.sha
+web_want="$(sha256sum requirements-web.lock | cut -d' ' -f1)"
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_want" ]; then
+  echo "==> installing the web app's pinned dependencies"
+  .venv-web/bin/python -m pip install --quiet --upgrade "pip<24" wheel
+  .venv-web/bin/python -m pip install --quiet -r requirements-web.lock
+  echo "$web_want" > "$web_stamp"
+fi
+
 # Browser for the web chat tests: tests/test_webchat.py drives Debian's Chromium through Playwright
 # (never `playwright install`, which downloads a browser build), plus a Chinese font for its screenshots.
 # Installed only when missing, and only as root; otherwise say how.

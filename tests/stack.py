@@ -73,7 +73,7 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
     with session_scope(db_url) as session:
         loader.publish(session, loader.read_dir(ROOT / "knowledge"), author="test")
     rasa_port, actions_port = free_port(), free_port()
-    token = "test-token"
+    token = "test-token-0123456789"  # also the JWT secret the desk signs with (HS256)
     wechat = {"token": "wechat-test-token", "appid": "wx0123456789abcdef", "secret": "test-secret",
               "aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
               "api_base": wechat_api_base or "http://127.0.0.1:9", "reply_timeout": 4.0}
@@ -84,7 +84,9 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
     (workdir / "credentials.yml").write_text(yaml.safe_dump(
         {"rest": None, "socketio": {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered",
                                     "session_persistence": True},
-         "bot.channels.wechat.WeChatInput": wechat}), encoding="utf-8")
+         # plaintext mode: with an aes_key the channel refuses plaintext calls (tests/security checks that)
+         "bot.channels.wechat.WeChatInput": {k: v for k, v in wechat.items() if k != "aes_key"}}),
+        encoding="utf-8")
     env = dict(os.environ, KNOWLEDGE_DB_URL=db_url, RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT),
                XINGHE_VAR_DIR=str(workdir), **(extra_env or {}))
     stack = Stack(workdir, db_url, token, rasa_port, actions_port, env, wechat=wechat)
@@ -93,7 +95,7 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
     stack.procs.append(subprocess.Popen([str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port",
                                          str(actions_port)], cwd=ROOT, env=env, stdout=log_a, stderr=subprocess.STDOUT))
     stack.procs.append(subprocess.Popen([str(BIN / "rasa"), "run", "--model", model, "--enable-api", "--auth-token",
-                                         token, "--port", str(rasa_port), "--credentials", str(workdir / "credentials.yml"),
+                                         token, "--jwt-secret", token, "--jwt-method", "HS256", "--port", str(rasa_port), "--credentials", str(workdir / "credentials.yml"),
                                          "--endpoints", str(workdir / "endpoints.yml")],
                                         cwd=ROOT, env=env, stdout=log_r, stderr=subprocess.STDOUT))
     deadline = time.time() + 240

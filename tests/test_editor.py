@@ -13,7 +13,7 @@ import pytest
 
 PASSWORDS = {"ed": "editor-pass-123", "ed2": "editor-two-pass", "boss": "supervisor-pass", "agent1": "agent-one-pass"}
 ROLES = {"ed": "editor", "ed2": "editor", "boss": "supervisor", "agent1": "agent"}
-RASA_TOKEN = "parse-token"
+RASA_TOKEN = "parse-token-0123456789abcdef0123"
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
@@ -53,16 +53,28 @@ def fake_parse(text: str) -> Dict[str, Any]:
     return {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3}, "entities": []}
 
 
+def rasa_authorised(request) -> bool:
+    """What Rasa checks, as the app must call it: a JWT signed with the token, never the token in the URL."""
+    import jwt
+
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        claims = jwt.decode(bearer, RASA_TOKEN, algorithms=["HS256"])
+    except jwt.InvalidTokenError:
+        return False
+    return "token" not in request.query and claims.get("user", {}).get("role") == "admin"
+
+
 @pytest.fixture()
 async def rasa_stub():
-    """A stand-in for ``rasa run --enable-api --auth-token``: only ``POST /model/parse``."""
+    """A stand-in for ``rasa run --enable-api --auth-token T --jwt-secret T``: only ``POST /model/parse``."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
     seen: List[Dict[str, Any]] = []
 
     async def parse(request: web.Request) -> web.Response:
-        if request.query.get("token") != RASA_TOKEN:
+        if not rasa_authorised(request):
             return web.json_response({"message": "unauthorized"}, status=401)
         body = await request.json()
         seen.append(body)

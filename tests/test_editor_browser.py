@@ -11,7 +11,7 @@ import pytest
 
 from tests.servers import BackgroundServer
 from tests.conftest import ROOT
-from tests.test_editor import PASSWORDS, RASA_TOKEN, db_state, editor_settings, fake_parse, make_users
+from tests.test_editor import PASSWORDS, db_state, editor_settings, fake_parse, make_users, rasa_authorised
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("XINGHE_CHROMIUM", "/usr/bin/chromium")
@@ -36,7 +36,7 @@ class Servers(BackgroundServer):
         from aiohttp import web
 
         async def parse(request: web.Request) -> web.Response:
-            if request.query.get("token") != RASA_TOKEN:
+            if not rasa_authorised(request):
                 return web.json_response({"message": "unauthorized"}, status=401)
             text = (await request.json())["text"]
             self.parsed.append(text)

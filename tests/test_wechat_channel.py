@@ -676,18 +676,20 @@ async def test_cli_tool_sends_signed_encrypted_message() -> None:
     async with environment(aes_key=AES_KEY) as env:
         args = ["--url", env.url, "--token", TOKEN, "--openid", "cli-user"]
 
-        def run_blocking(extra: List[str]) -> str:
+        def run_blocking(extra: List[str], code: int = 0) -> str:
             out = io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-                assert tool.main(args + extra) == 0
+                assert tool.main(args + extra) == code
             return out.getvalue().strip()
 
-        async def run(extra: List[str]) -> str:
+        async def run(extra: List[str], code: int = 0) -> str:
             # The tool blocks (urllib): run it beside the server's event loop.
-            return await asyncio.to_thread(run_blocking, extra)
+            return await asyncio.to_thread(run_blocking, extra, code)
 
-        assert await run(["停车怎么收费"]) == "bot: 停车怎么收费"
-        assert await run(["--encrypt", "--appid", APPID, "--aes-key", AES_KEY, "加密的你好"]) == "bot: 加密的你好"
-        assert await run(["--type", "click", "--event-key", "ask_showtimes"]) == "bot: /ask_showtimes"
+        encrypt = ["--encrypt", "--appid", APPID, "--aes-key", AES_KEY]
+        # with an aes_key configured, a plaintext call is a downgrade and is refused
+        assert await run(["停车怎么收费"], code=1) == "encrypted messages required"
+        assert await run([*encrypt, "加密的你好"]) == "bot: 加密的你好"
+        assert await run([*encrypt, "--type", "click", "--event-key", "ask_showtimes"]) == "bot: /ask_showtimes"
         assert (await run(["--verify"])).endswith("verified")
-        assert env.bot.texts == ["停车怎么收费", "加密的你好", "/ask_showtimes"]
+        assert env.bot.texts == ["加密的你好", "/ask_showtimes"]

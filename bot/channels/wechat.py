@@ -70,6 +70,7 @@ from bot.channels.wechat_api import (
     mask_openid,
     split_utf8,
 )
+from bot.channels.wechat_replay import ReplayGuard, timestamp_fresh
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
@@ -409,6 +410,7 @@ class WeChatInput(InputChannel):
         api_client: Optional[WeChatApiClient] = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         choice_prompt: Text = DEFAULT_CHOICE_PROMPT,
+        replay_guard: Optional[ReplayGuard] = None,
     ) -> None:
         self.token = token
         self.appid = appid
@@ -433,6 +435,7 @@ class WeChatInput(InputChannel):
         )
         self._choices = _ChoiceMemory(CHOICES_TTL_SECONDS, CHOICES_MAX_ENTRIES)
         self._background: Set["asyncio.Task[Any]"] = set()
+        self._replay = replay_guard or ReplayGuard.from_env()
 
     # -- Rasa hooks ---------------------------------------------------------
 
@@ -452,7 +455,8 @@ class WeChatInput(InputChannel):
 
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
-            if not self._signature_ok(request):
+            if not self._signature_ok(request) or not self._replay.accept(
+                    request.args.get("timestamp"), request.args.get("nonce"), b"GET"):
                 return response.text("invalid signature", status=403)
             return response.text(request.args.get("echostr", ""))
 
@@ -472,6 +476,8 @@ class WeChatInput(InputChannel):
         timestamp = request.args.get("timestamp")
         nonce = request.args.get("nonce")
         if not (signature and timestamp and nonce):
+            return False
+        if not timestamp_fresh(timestamp):  # a signature is only good for ±5 minutes
             return False
         try:
             check_signature(self.token, signature, timestamp, nonce)
@@ -547,7 +553,14 @@ class WeChatInput(InputChannel):
     ) -> HTTPResponse:
         if not self._signature_ok(request):
             return response.text("invalid signature", status=403)
+        encrypted = request.args.get("encrypt_type", "raw").lower() == "aes"
+        if self.crypto is not None and not encrypted:
+            # 安全模式 is configured: a plaintext call is a downgrade (its body is not signed).
+            return response.text("encrypted messages required", status=403)
         body = await self._read_body(request)
+        if not self._replay.accept(request.args.get("timestamp"), request.args.get("nonce"), body):
+            logger.warning("WeChat call refused: nonce replayed with another body")
+            return response.text("invalid signature", status=403)
         try:
             message = self._decode_message(request, body)
         except UnicodeDecodeError:
@@ -600,7 +613,9 @@ class WeChatInput(InputChannel):
                 f"event:{message.source}:{data.get('CreateTime', '')}:"
                 f"{data.get('Event', '')}:{data.get('EventKey', '')}"
             )
-        return f"msg:{msg_id}"
+        # MsgId is unique per account only as far as WeChat promises; keyed with the sender, a forged or
+        # colliding id can never swallow another patron's message.
+        return f"msg:{message.source}:{msg_id}"
 
     @staticmethod
     def _metadata(message: BaseMessage) -> Dict[Text, Any]:

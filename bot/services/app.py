@@ -31,6 +31,7 @@ import jinja2
 from aiohttp import web
 
 from bot.db import ROOT, database_url
+from bot.privacy import install_masking_filter
 from bot.services.auth import setup_auth
 from bot.services.desk import setup_desk
 
@@ -164,6 +165,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_masking_filter()  # phones, order ids and OpenIDs, as in the Rasa and action servers' logs
     app = create_app(Settings.from_env())
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=lambda *_: None)
 

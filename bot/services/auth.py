@@ -2,7 +2,8 @@
 
 - Passwords: bcrypt (``User.password_hash``); checks run in a worker thread so the event loop stays free.
 - Lockout: ``MAX_FAILURES`` wrong passwords in a row lock the account for ``LOCKOUT`` (``User.failed_logins``
-  and ``User.locked_until``); a correct password while locked is refused too.
+  and ``User.locked_until``, counted with atomic updates); a correct password while locked is refused too,
+  with the same answer as a wrong password or an unknown user. Attempts per client address are throttled.
 - Sessions: a random token in an HttpOnly, SameSite=Lax cookie (``Secure`` and the ``__Host-`` prefix unless
   ``insecure_cookies``); the database keeps only an HMAC of the token (table ``desk_session``), with an
   idle and an absolute expiry. Logout deletes the row; a password change deletes all of the user's rows.
@@ -23,15 +24,18 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from typing import Any, Awaitable, Callable, Iterable, Optional, Tuple
 from urllib.parse import urlsplit
 
 import bcrypt
 from aiohttp import web
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, update
 
 from bot.db import get_engine, session_scope
 from bot.models import AuditLog, User, utcnow
+from bot.services.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,10 @@ desk_session = Table(
     Column("created_at", DateTime, nullable=False),
     Column("last_seen", DateTime, nullable=False),
 )
+
+# bcrypt runs here, not in asyncio's default pool that the desk's database calls share: a burst of logins
+# must not starve the queue, the transcripts and the event streams of threads.
+_BCRYPT_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
 
 # A valid hash to compare against for unknown users, so a wrong username costs the same time.
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=12))
@@ -130,6 +138,7 @@ class Auth:
         prefix = "__Host-" if secure_cookies else ""
         self.cookie_name = f"{prefix}xh_desk"
         self.pre_cookie_name = f"{prefix}xh_prelogin"
+        self._limiter = Limiter()  # per process: throttles one desk instance; nginx limit_req for more
         metadata.create_all(get_engine(db_url))
 
     # -- helpers
@@ -141,45 +150,73 @@ class Auth:
                             samesite="Lax")
 
     # -- login
-    def _login_sync(self, username: str, password: str, remote: str) -> LoginResult:
-        now = utcnow()
+    # Three steps so that bcrypt (~0.25 s of CPU) never holds a database connection or a thread of the
+    # default pool the desk's database calls use: read the account, check the password on the bcrypt pool,
+    # then record the outcome with atomic updates (parallel wrong guesses all count).
+    def _load_for_login(self, username: str) -> Tuple[Optional[str], bool]:
+        """(password hash or None for an unknown user, locked now)."""
         with session_scope(self.db_url) as s:
             user = s.get(User, username)
             if user is None:
-                verify_password(password, None)
+                return None, False
+            return user.password_hash, bool(user.locked_until and user.locked_until > utcnow())
+
+    def _record_login(self, username: str, known: bool, was_locked: bool, password_ok: bool,
+                      remote: str) -> LoginResult:
+        now = utcnow()
+        users = User.__table__
+        with session_scope(self.db_url) as s:
+            if not known:
                 _audit(s, username[:64] or "-", "login", "failed", {"reason": "unknown user", "remote": remote})
                 return LoginResult(False, "invalid")
-            if user.locked_until and user.locked_until > now:
-                verify_password(password, None)
-                _audit(s, user.username, "login", "refused_locked", {"remote": remote})
-                return LoginResult(False, "locked", locked_until=user.locked_until)
-            if not verify_password(password, user.password_hash):
-                failures = (user.failed_logins or 0) + 1
-                values: dict[str, Any] = {"failed_logins": failures}
+            not_locked = (users.c.locked_until.is_(None)) | (users.c.locked_until <= now)
+            if was_locked:
+                _audit(s, username, "login", "refused_locked", {"remote": remote})
+                return LoginResult(False, "invalid")  # the same answer as a wrong password or unknown user
+            if not password_ok:
+                s.execute(update(users).where(users.c.username == username)
+                          .values(failed_logins=func.coalesce(users.c.failed_logins, 0) + 1))
+                failures = s.execute(select(users.c.failed_logins).where(users.c.username == username)).scalar()
+                locked = None
                 if failures >= MAX_FAILURES:
-                    values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
-                s.execute(update(User.__table__).where(User.__table__.c.username == user.username).values(**values))
-                locked = values.get("locked_until")
-                _audit(s, user.username, "login", "locked" if locked else "failed",
-                       {"failures": failures, "remote": remote})
-                if locked:
-                    log.warning("desk login: %s locked for %s after %d failures", user.username, LOCKOUT, failures)
-                    return LoginResult(False, "locked", locked_until=locked)
+                    locked = now + LOCKOUT
+                    s.execute(update(users).where(users.c.username == username)
+                              .values(failed_logins=0, locked_until=locked))
+                    log.warning("desk login: %s locked for %s after %d failures", username, LOCKOUT, failures)
+                _audit(s, username, "login", "locked" if locked else "failed", {"failures": failures, "remote": remote})
                 return LoginResult(False, "invalid")
-            user.failed_logins = 0
-            user.locked_until = None
+            # Right password: only if no parallel wrong guess locked the account meanwhile.
+            done = s.execute(update(users).where(users.c.username == username).where(not_locked)
+                             .values(failed_logins=0, locked_until=None)).rowcount
+            if not done:
+                _audit(s, username, "login", "refused_locked", {"remote": remote})
+                return LoginResult(False, "invalid")
+            role = s.execute(select(users.c.role).where(users.c.username == username)).scalar()
             token = secrets.token_urlsafe(32)
             csrf = secrets.token_urlsafe(32)
             token_hash = self._digest("session", token)
-            s.execute(desk_session.insert().values(token_hash=token_hash, username=user.username, csrf=csrf,
+            s.execute(desk_session.insert().values(token_hash=token_hash, username=username, csrf=csrf,
                                                    created_at=now, last_seen=now))
             s.execute(delete(desk_session).where(desk_session.c.last_seen < now - self.idle))
-            _audit(s, user.username, "login", "ok", {"remote": remote})
-            return LoginResult(True, user=Identity(user.username, user.role, csrf, token_hash), token=token)
+            _audit(s, username, "login", "ok", {"remote": remote})
+            return LoginResult(True, user=Identity(username, role, csrf, token_hash), token=token)
 
     async def authenticate(self, request: web.Request, username: str, password: str) -> LoginResult:
-        """Check a login (counting failures, locking); on success a new session exists (see ``start_session``)."""
-        return await asyncio.to_thread(self._login_sync, username.strip()[:64], password, request.remote or "")
+        """Check a login (counting failures, locking); on success a new session exists (see ``start_session``).
+
+        Unknown, locked and wrong-password logins get the same answer (``invalid``); more than
+        ``login_ip`` attempts from one client address in the window get ``throttled``."""
+        username = username.strip()[:64]
+        remote = request.remote or ""
+        if not self._limiter.hit("login_ip", remote):
+            log.warning("desk login: throttled attempts from %s", remote)
+            return LoginResult(False, "throttled")
+        password_hash, locked = await asyncio.to_thread(self._load_for_login, username)
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(_BCRYPT_POOL, verify_password, password,
+                                        None if locked else password_hash)
+        return await asyncio.to_thread(self._record_login, username, password_hash is not None, locked,
+                                       ok and password_hash is not None and not locked, remote)
 
     def start_session(self, response: web.StreamResponse, result: LoginResult) -> None:
         """Put the session cookie of a successful login on ``response``."""

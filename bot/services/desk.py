@@ -44,6 +44,7 @@ from bot.db import session_scope
 from bot.models import AgentPresence, AuditLog, Conversation, Ticket, TicketEvent, User, utcnow
 from bot.services.auth import APP_KEY as AUTH_KEY
 from bot.services.auth import Identity, current_user, require_role
+from bot.services.rasa_auth import auth_headers
 from bot.tickets import handoff
 from bot.tickets import store as tickets
 from bot.tickets._common import local_to_utc_naive, to_local
@@ -114,14 +115,12 @@ class RasaClient:
         return f"{self.base}/conversations/{quote(sender, safe='')}/{tail}"
 
     def _params(self, **extra: str) -> Dict[str, str]:
-        params = dict(extra)
-        if self.token:
-            params["token"] = self.token
-        return params
+        return dict(extra)
 
     async def _call(self, method: str, url: str, params: Dict[str, str], body: Any = None) -> Any:
         try:
-            async with self._http().request(method, url, params=params, json=body) as r:
+            async with self._http().request(method, url, params=params, json=body,
+                                            headers=auth_headers(self.token)) as r:
                 text = await r.text()
                 if r.status >= 400:
                     raise RasaError(f"{method} {url.split('?')[0]}: HTTP {r.status} {text[:300]}")
@@ -525,7 +524,7 @@ def ticket_action_sync(s, number: str, user: Identity, do: str, fields: Dict[str
     except ValueError as exc:
         raise DeskError("ticket_transition_refused", detail=str(exc))
     _audit(s, user.username, "ticket", number, do, after={k: v for k, v in fields.items() if k != "csrf_token"})
-    return ticket_detail(s, ticket)
+    return ticket_detail(s, ticket, user)
 
 
 def parse_local_datetime(value: Optional[str]) -> Optional[dt.datetime]:
@@ -540,13 +539,18 @@ def parse_local_datetime(value: Optional[str]) -> Optional[dt.datetime]:
     return local_to_utc_naive(parsed)
 
 
-def ticket_detail(s, ticket: Ticket) -> Dict[str, Any]:
+def ticket_detail(s, ticket: Ticket, user: Optional[Identity] = None) -> Dict[str, Any]:
+    """A ticket for the desk; the conversation excerpt only for ``user``s who may read that conversation
+    (see ``may_read``) or hold the ticket."""
     s.refresh(ticket)
     brief = _ticket_brief(ticket)
     events = list(s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
                             .order_by(TicketEvent.id)).scalars())
     conv = handoff.get_conversation(s, ticket.sender_id) if ticket.sender_id else None
-    return {**brief, "facts": ticket.facts or {}, "transcript": ticket.transcript or [],
+    row = {"state": conv.state, "agent": conv.agent} if conv else None
+    readable = user is None or ticket.assignee == user.username or may_read(row, user)
+    return {**brief, "facts": ticket.facts or {}, "transcript": (ticket.transcript or []) if readable else [],
+            "transcript_hidden": not readable,
             "contact_name": ticket.contact_name, "contact_phone": ticket.contact_phone,
             "resolution": ticket.resolution, "updated_at": iso(ticket.updated_at),
             "conversation": {"state": conv.state, "agent": conv.agent} if conv else None,
@@ -806,10 +810,11 @@ async def tickets_page(request: web.Request) -> web.StreamResponse:
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     desk = desk_of(request)
     number = request.match_info["number"]
+    user = current_user(request)
 
     def load(s):
         t = tickets.get_by_number(s, number)
-        return ticket_detail(s, t) if t else None
+        return ticket_detail(s, t, user) if t else None
     detail = await desk.db(load)
     if detail is None:
         raise web.HTTPNotFound(text="no such ticket")
@@ -899,10 +904,20 @@ async def api_canned(request: web.Request) -> web.StreamResponse:
                               "categories": complaint_categories(desk_of(request))})
 
 
-async def conversation_view(desk: Desk, sender: str) -> Dict[str, Any]:
+def may_read(row: Optional[Dict[str, Any]], user: Identity) -> bool:
+    """Agents read a transcript and its slots only while the conversation waits in the queue or they hold
+    it; supervisors read every conversation."""
+    if user.role == "supervisor":
+        return True
+    return row is not None and (row["state"] == "waiting" or (row["state"] == "agent" and row["agent"] == user.username))
+
+
+async def conversation_view(desk: Desk, sender: str, user: Identity) -> Dict[str, Any]:
     row, ticket = await desk.db(conversation_row, sender)
     if row is None and ticket is None:
         raise DeskError("unknown_conversation", 404)
+    if not may_read(row, user):
+        raise DeskError("not_your_conversation", 403)
     tracker = await desk.rasa.tracker(sender)
     events = tracker.get("events") or []
     channel = tracker.get("latest_input_channel") or (row or {}).get("channel") or (ticket or {}).get("channel")
@@ -913,7 +928,8 @@ async def conversation_view(desk: Desk, sender: str) -> Dict[str, Any]:
 
 @api(*STAFF_ROLES)
 async def api_conversation(request: web.Request) -> web.StreamResponse:
-    return web.json_response(await conversation_view(desk_of(request), request.match_info["sender"]))
+    return web.json_response(await conversation_view(desk_of(request), request.match_info["sender"],
+                                                     current_user(request)))
 
 
 @api(*STAFF_ROLES)
@@ -923,7 +939,7 @@ async def api_claim(request: web.Request) -> web.StreamResponse:
         await desk.db(claim_sync, sender, identity)
         await desk.rasa.append(sender, [{"event": "pause"}])
     desk.hub.wake()
-    return web.json_response(await conversation_view(desk, sender))
+    return web.json_response(await conversation_view(desk, sender, identity))
 
 
 @api(*STAFF_ROLES)
@@ -934,7 +950,7 @@ async def api_take_over(request: web.Request) -> web.StreamResponse:
     async with desk.locks[sender]:
         await desk.rasa.append(sender, [{"event": "pause"}])
     desk.hub.wake()
-    return web.json_response(await conversation_view(desk, sender))
+    return web.json_response(await conversation_view(desk, sender, identity))
 
 
 @api(*STAFF_ROLES)
@@ -1017,10 +1033,11 @@ async def api_tickets(request: web.Request) -> web.StreamResponse:
 @api(*STAFF_ROLES)
 async def api_ticket(request: web.Request) -> web.StreamResponse:
     number = request.match_info["number"]
+    user = current_user(request)
 
     def load(s):
         t = tickets.get_by_number(s, number)
-        return ticket_detail(s, t) if t else None
+        return ticket_detail(s, t, user) if t else None
     detail = await desk_of(request).db(load)
     if detail is None:
         raise DeskError("unknown_ticket", 404)

@@ -50,6 +50,7 @@ from bot.db import session_scope
 from bot.kb import editing, loader, schema
 from bot.models import AuditLog, KnowledgeVersion
 from bot.services.auth import current_user, require_role
+from bot.services.rasa_auth import auth_headers
 
 log = logging.getLogger(__name__)
 
@@ -587,10 +588,9 @@ async def rasa_parse(settings: Any, text: str) -> Tuple[Optional[Dict[str, Any]]
     """``/model/parse`` of the Rasa server; ``(None, message)`` when it cannot answer."""
     base = (settings.rasa_url or "").rstrip("/")
     url = f"{base}/model/parse"
-    params = {"token": settings.rasa_token} if settings.rasa_token else {}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=RASA_TIMEOUT_S)) as http:
-            async with http.post(url, params=params, json={"text": text}) as r:
+            async with http.post(url, json={"text": text}, headers=auth_headers(settings.rasa_token)) as r:
                 if r.status in (401, 403):
                     return None, f"Rasa 服务拒绝了请求（HTTP {r.status}），请检查 RASA_TOKEN 设置"
                 if r.status >= 400:

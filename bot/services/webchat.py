@@ -28,13 +28,18 @@ import hashlib
 import html
 import logging
 import os
+import re
+import secrets
 import weakref
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 import aiohttp
 from aiohttp import WSMsgType, web
 from yarl import URL
+
+from bot.channels import webchat_ids
+from bot.services import socketio_frames
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,9 @@ VENDOR_BUNDLE = STATIC_DIR / "vendor" / "rasa-webchat.js"
 SOCKET_PATH = "/webchat/socket.io/"          # the proxy's path, as the browser sees it
 ORIGINS_ENV = "XINGHE_WEBCHAT_ORIGINS"
 MAX_MESSAGE = 2 * 1024 * 1024                 # engine.io's default maxPayload is 1 MB
+
+CHAT_COOKIE = "xh_chat"                       # binds the browser to its conversation (bot.channels.webchat_ids)
+CHAT_COOKIE_MAX_AGE = 30 * 24 * 3600
 
 _CONFIG = web.AppKey("xinghe_webchat_config", dict)
 _SESSION = web.AppKey("xinghe_webchat_session", aiohttp.ClientSession)
@@ -112,10 +120,22 @@ def _parse_origins(value: Union[str, Iterable[str], None]) -> Union[str, List[st
     return items
 
 
+def _session_key(key: Optional[bytes]) -> bytes:
+    if key:
+        return key
+    try:
+        return webchat_ids.key_from_env()
+    except RuntimeError:
+        logger.warning("%s is not set: web chat session ids are signed with a per-process key, which the Rasa "
+                       "server's web chat channel will not accept", webchat_ids.KEY_ENV)
+        return os.urandom(32)
+
+
 def setup_webchat(app: web.Application, rasa_url: str, *,
-                  allowed_origins: Union[str, Iterable[str], None] = None) -> None:
+                  allowed_origins: Union[str, Iterable[str], None] = None, key: Optional[bytes] = None) -> None:
     """Register the web chat on ``app``: GET /chat, GET /widget.js, /static/webchat/ and the
-    socket.io proxy at /webchat/socket.io/ to ``rasa_url`` (Rasa's base URL, e.g. http://127.0.0.1:5005)."""
+    socket.io proxy at /webchat/socket.io/ to ``rasa_url`` (Rasa's base URL, e.g. http://127.0.0.1:5005).
+    ``key`` signs the session ids (default ``XINGHE_WEBCHAT_KEY``)."""
     if not VENDOR_BUNDLE.exists():
         raise RuntimeError(f"{VENDOR_BUNDLE} is missing: run tools/vendor_webchat.sh")
     version = _asset_version()
@@ -125,6 +145,7 @@ def setup_webchat(app: web.Application, rasa_url: str, *,
         "origins": _parse_origins(allowed_origins),
         "version": version,
         "widget_js": widget_js.replace("__XINGHE_ASSET_VERSION__", version),
+        "key": _session_key(key),
     }
     app[_SOCKETS] = weakref.WeakSet()
 
@@ -202,13 +223,61 @@ def _cors_headers(request: web.Request) -> dict:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def _upstream_url(request: web.Request, websocket: bool = False) -> URL:
+# The engine.io query parameters a browser sends, and what each may look like; nothing else is forwarded.
+_QUERY_RULES = {"EIO": re.compile(r"4"), "transport": re.compile(r"polling|websocket"),
+                "sid": re.compile(r"[A-Za-z0-9_-]{1,64}"), "t": re.compile(r"[A-Za-z0-9_.-]{1,32}")}
+
+
+def _engineio_query(request: web.Request) -> Optional[dict]:
+    """The validated engine.io parameters of ``request``, or None when any is malformed or unknown."""
+    query = {}
+    for key, value in request.query.items():
+        rule = _QUERY_RULES.get(key)
+        if rule is None or key in query or not rule.fullmatch(value):
+            return None
+        query[key] = value
+    return query if "EIO" in query and "transport" in query else None
+
+
+def _upstream_url(request: web.Request, query: dict, websocket: bool = False) -> URL:
     base: URL = request.app[_CONFIG]["rasa"]
     url = base.join(URL("socket.io/"))
     if websocket:
         url = url.with_scheme("wss" if url.scheme == "https" else "ws")
-    qs = request.query_string
-    return URL(str(url) + ("?" + qs if qs else ""), encoded=True)
+    return url.with_query(query)
+
+
+def _client_ip(request: web.Request) -> str:
+    """The browser's address: a loopback peer is a proxy in front of this service (nginx), so its
+    X-Forwarded-For names the client."""
+    remote = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and remote in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[-1].strip()
+    return remote
+
+
+def _chat_binding(request: web.Request) -> Tuple[str, Optional[str]]:
+    """The session id this browser may use, and a new chat cookie to set (None when it sent one).
+
+    Browsers on this site send the HttpOnly cookie with every poll and the websocket upgrade. A page on
+    another site that embeds the widget sends no cookie (its requests carry no credentials); it is bound to
+    its engine.io connection instead, so its conversation lasts as long as the connection."""
+    key = request.app[_CONFIG]["key"]
+    cookie = request.cookies.get(CHAT_COOKIE, "")
+    if 32 <= len(cookie) <= 64:
+        return webchat_ids.issue(key, "cookie:" + cookie), None
+    new_cookie = secrets.token_urlsafe(32)
+    eio_sid = request.query.get("sid", "")
+    binding = "eio:" + eio_sid if eio_sid else "ws:" + secrets.token_urlsafe(16)
+    return webchat_ids.issue(key, binding), new_cookie
+
+
+def _set_chat_cookie(request: web.Request, response: web.StreamResponse, cookie: Optional[str]) -> None:
+    if cookie:
+        secure = request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+        response.set_cookie(CHAT_COOKIE, cookie, max_age=CHAT_COOKIE_MAX_AGE, path="/webchat/", httponly=True,
+                            secure=secure, samesite="Lax")
 
 
 async def _socket_proxy(request: web.Request) -> web.StreamResponse:
@@ -221,17 +290,36 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
                             "Access-Control-Request-Headers", "content-type"),
                         "Access-Control-Max-Age": "600"})
         return web.Response(status=204, headers=headers)
+    query = _engineio_query(request)
+    if query is None:
+        return web.Response(status=400, text="bad engine.io request", headers=_cors_headers(request))
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await _proxy_websocket(request)
+        if query["transport"] != "websocket":
+            return web.Response(status=400, text="bad engine.io request")
+        return await _proxy_websocket(request, query)
     if request.method not in ("GET", "POST"):
         return web.Response(status=405)
+    if query["transport"] != "polling":
+        return web.Response(status=400, text="bad engine.io request", headers=_cors_headers(request))
 
     session: aiohttp.ClientSession = request.app[_SESSION]
+    session_id, new_cookie = _chat_binding(request)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
-    headers["X-Forwarded-For"] = request.remote or ""
-    body = await request.read() if request.method == "POST" else None
+    headers["X-Forwarded-For"] = _client_ip(request)
+    body = None
+    if request.method == "POST":
+        try:
+            text = (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="bad payload", headers=_cors_headers(request))
+        rewritten = socketio_frames.rewrite_payload(text, session_id)
+        if rewritten is None:   # nothing Rasa should see: answer as engine.io does to an accepted POST
+            response = web.Response(text="ok", headers={**_cors_headers(request), "Cache-Control": "no-store"})
+            _set_chat_cookie(request, response, new_cookie)
+            return response
+        body = rewritten.encode("utf-8")
     try:
-        async with session.request(request.method, _upstream_url(request), data=body, headers=headers,
+        async with session.request(request.method, _upstream_url(request, query), data=body, headers=headers,
                                    allow_redirects=False) as upstream:
             payload = await upstream.read()
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP_HEADERS}
@@ -241,14 +329,17 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
         return web.Response(status=502, text="chat server unreachable", headers=_cors_headers(request))
     out.update(_cors_headers(request))
     out["Cache-Control"] = "no-store"
-    return web.Response(status=status, body=payload, headers=out)
+    response = web.Response(status=status, body=payload, headers=out)
+    _set_chat_cookie(request, response, new_cookie)
+    return response
 
 
-async def _proxy_websocket(request: web.Request) -> web.StreamResponse:
+async def _proxy_websocket(request: web.Request, query: dict) -> web.StreamResponse:
     session: aiohttp.ClientSession = request.app[_SESSION]
+    session_id, _ = _chat_binding(request)
     try:
-        upstream = await session.ws_connect(_upstream_url(request, websocket=True), max_msg_size=MAX_MESSAGE,
-                                            headers={"X-Forwarded-For": request.remote or ""})
+        upstream = await session.ws_connect(_upstream_url(request, query, websocket=True), max_msg_size=MAX_MESSAGE,
+                                            headers={"X-Forwarded-For": _client_ip(request)})
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         logger.warning("web chat: Rasa socket.io websocket unreachable: %s", exc)
         return web.Response(status=502, text="chat server unreachable")
@@ -257,16 +348,20 @@ async def _proxy_websocket(request: web.Request) -> web.StreamResponse:
     await client.prepare(request)
     request.app[_SOCKETS].add(client)
 
-    async def pump(src, dst) -> None:
+    async def pump(src, dst, rewrite: bool) -> None:
         async for msg in src:
             if msg.type == WSMsgType.TEXT:
-                await dst.send_str(msg.data)
+                data = socketio_frames.rewrite_packet(msg.data, session_id, websocket=True) if rewrite else msg.data
+                if data is not None:
+                    await dst.send_str(data)
             elif msg.type == WSMsgType.BINARY:
-                await dst.send_bytes(msg.data)
+                if not rewrite:
+                    await dst.send_bytes(msg.data)
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
 
-    tasks = [asyncio.ensure_future(pump(client, upstream)), asyncio.ensure_future(pump(upstream, client))]
+    tasks = [asyncio.ensure_future(pump(client, upstream, True)),
+             asyncio.ensure_future(pump(upstream, client, False))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

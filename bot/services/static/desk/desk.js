@@ -174,7 +174,9 @@
     document.title = (snap.waiting.length ? `(${snap.waiting.length}) ` : "") + BASE_TITLE;
     if (state.current && !snap.mine.some((c) => c.sender_id === state.current) && state.conv && state.conv.conversation &&
         state.conv.conversation.agent === me.username) {
-      refreshConversation(state.current);
+      // No longer held by this agent: an agent may read it again only while it waits in the queue.
+      if (me.role === "supervisor" || waitingIds.has(state.current)) refreshConversation(state.current);
+      else leaveConversation(label("no_longer_yours"));
     }
   }
   setInterval(() => {
