@@ -47,6 +47,9 @@ def endpoints() -> Dict[str, Any]:
         # store from the environment, so a database password never lands in this file).
         data["tracker_store"] = {"type": "bot.conversations.redis_store.CompactRedisTrackerStore", "url": host,
                                  "port": port, "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix}
+        expiry = tracker_expiry_s()
+        if expiry:  # an idle patron's hot state expires after TRACKER_EXPIRY_S (their events stay archived)
+            data["tracker_store"]["hot_ttl_days"] = expiry / 86400
     elif store == "rasa-redis":
         # Rasa's own Redis store (one JSON value per patron, rewritten every turn): for comparisons.
         data["tracker_store"] = {"type": "redis", "url": host, "port": port,

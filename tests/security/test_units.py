@@ -64,13 +64,16 @@ def test_limits_come_from_the_environment(monkeypatch):
 def test_trackers_expire_and_the_action_endpoint_sends_the_secret(monkeypatch):
     from bot import runtime_config
 
-    monkeypatch.setenv("TRACKER_STORE", "redis")
+    monkeypatch.setenv("TRACKER_STORE", "rasa-redis")
     monkeypatch.delenv("TRACKER_EXPIRY_S", raising=False)
     data = runtime_config.endpoints()
     assert data["tracker_store"]["record_exp"] == 30 * 24 * 3600
     assert data["action_endpoint"]["headers"] == {"X-Xinghe-Action-Token": "${XINGHE_ACTION_TOKEN}"}
     monkeypatch.setenv("TRACKER_EXPIRY_S", "3600")
     assert runtime_config.endpoints()["tracker_store"]["record_exp"] == 3600
+    # the default (bounded) store: an idle patron's hot state expires after the same time
+    monkeypatch.setenv("TRACKER_STORE", "redis")
+    assert runtime_config.endpoints()["tracker_store"]["hot_ttl_days"] == 3600 / 86400
 
 
 def test_wechat_secrets_are_not_written_to_the_credentials(monkeypatch):
