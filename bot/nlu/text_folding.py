@@ -57,7 +57,8 @@ class TextFolder(_Component):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        lexicon = knowledge_names.current(refresh=True).lexicon
+        # the store's version is checked once per message by KnowledgeVocabulary, right after this component
+        lexicon = knowledge_names.current().lexicon
         for message in messages:
             text = message.get(TEXT)
             if not text:
