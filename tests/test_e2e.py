@@ -3,6 +3,7 @@ WeChat, facts checked in the replies and tickets checked in the database."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -120,3 +121,36 @@ def _ask_about_new_film(stack):
     reply = stack.text("e2e-editor2", "快递明天几点放")
     assert "《银河快递》" in reply and "23:30" in reply
     assert "每小时8元" in stack.text("e2e-editor3", "停车怎么收费")
+
+
+def test_conversation_specific_questions_and_follow_ups(stack):
+    """The exact question, then follow-ups that lean on the topic, through the real servers."""
+    sender = "e2e-conv-parking"
+    assert "3小时" in stack.text(sender, "看电影停车免费吗")
+    assert "每日封顶40元" in stack.text(sender, "超过的时间怎么算")
+    assert "4小时" in stack.text(sender, "那看杜比呢")
+    assert "充电费另计" in stack.text(sender, "充电要另外收钱吗")
+    sender = "e2e-conv-film"
+    stack.text(sender, "明天有星际归途吗")
+    assert "148分钟" in stack.text(sender, "它多长时间")
+    reply = stack.text("e2e-conv-unknown", "《无名之地》多长")
+    assert "无名之地" in reply and "《星际归途》" in reply
+
+
+def test_conversation_emergency_mode_and_rule_question(stack):
+    sender = "e2e-conv-emergency"
+    assert "120" in stack.text(sender, "旁边大爷捂着胸口叫不应")
+    follow = stack.text(sender, "他还有呼吸，现在怎么办")
+    assert "工作人员" in follow and "120" in follow  # guidance again, not a topic answer
+    reply = stack.text("e2e-conv-rule", "孕妇能看4DX吗")
+    assert "孕妇" in reply and "120" not in reply  # a rule question is no emergency
+
+
+def test_form_takes_a_phone_in_a_sentence_and_answers_a_side_question(stack):
+    sender = "e2e-conv-lost"
+    stack.text(sender, "我的黑色钱包落在3号厅了")
+    side = stack.text(sender, "一般保管多久")
+    assert "30天" in side
+    stack.text(sender, "7排8号")
+    done = stack.text(sender, "我手机号是13912345678")
+    assert re.search(r"T\d{8}-\d{4}", done), done
