@@ -317,10 +317,10 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=refund["third_party"]["text"])
         return {}
     minutes = minutes_before_show(ask.text)
-    if minutes is None and ask.get("minutes") and _ticket_price_in(ask.text) is not None:
+    if minutes is None and ask.get("minutes") and ticket_price_in(ask.text) is not None:
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
-        price = _ticket_price_in(ask.text)
+        price = ticket_price_in(ask.text)
         verdict = rules.refund_verdict(k, minutes, price)
         if price is not None and verdict.refundable:
             count = _COUNT.search(ask.text)
@@ -347,7 +347,7 @@ _COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
 _PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头)")
 
 
-def _ticket_price_in(text: str) -> Optional[float]:
+def ticket_price_in(text: str) -> Optional[float]:
     """「40块的票」「票价45」 → 40 / 45."""
     m = _PRICE.search(text or "")
     if not m:

@@ -34,10 +34,14 @@ SURE = 0.90               # an intent this confident overrides an elliptical fol
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
 COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折|优惠|折扣|最便宜"),
-            "parking": re.compile(r"免费.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
+            "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
+            "hall_types": re.compile(r"几个座|多少座|多少个座|座位|几号厅|多少人|多大"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么|要多少积分|多少分|几分"),
             "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少"),
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
+# Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
+TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
+FACET_BONUS = 0.06  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
 STACKING = re.compile(r"叠加|一起用|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用")
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
@@ -90,6 +94,12 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
         from bot.answers.topics import elderly_by_age
         from bot.kb import rules as kb_rules
         if kb_rules.find_ticket_type(k, text) or elderly_by_age(k, text):
+            return True
+    if topic == "hall_types":
+        return bool(values.get("hall_type"))
+    if topic == "refund_policy" and values.get("minutes"):
+        from bot.answers.topics import ticket_price_in
+        if ticket_price_in(text) is not None:
             return True
     if topic == "parking":
         from bot.answers.topics import height_said
@@ -185,7 +195,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         adj = m.score
         # the current topic's facets count as related unless the classifier is sure of another topic
         related = open_topics or m.facet.topic == intent_topic or (
-            m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER))
+            m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER)) or (
+            m.facet.topic in TOPIC_WORDS and TOPIC_WORDS[m.facet.topic].search(text))
+        if m.facet.topic == ctx.topic and m.facet.key == ctx.facet:
+            adj += FACET_BONUS
+        if "film" in templates.needs(m.facet.answer) and m.facet.topic != intent_topic \
+                and not (fresh.get("film") or ctx.values.get("film")):
+            continue  # a film question with no film in sight is no reading of this message
         if m.facet.topic == intent_topic:
             adj += INTENT_BONUS * confidence
         if m.facet.topic == ctx.topic:
