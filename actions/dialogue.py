@@ -23,10 +23,6 @@ from bot.tickets import store as tickets
 DEFAULT_TOPIC_FOR_ENTITY = [("film", "showtimes"), ("date", "showtimes"), ("time", "showtimes"),
                             ("hall_type", "hall_types"), ("ticket_type", "ticket_price"), ("facility", "facilities")]
 CLARIFY_EXCLUDE = {"nlu_fallback", "inform", "affirm", "deny", "request_human", "greet", "goodbye", "thank"}
-# intents whose own answer is small talk: only a named value or a specific question makes them informational
-SMALL_TALK = {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge"}
-DEFAULT_RESPONSE = {"goodbye": "utter_goodbye", "thank": "utter_thank", "out_of_scope": "utter_out_of_scope",
-                    "affirm": "utter_affirm_ack", "deny": "utter_deny_ack"}
 
 
 class ActionGreet(Action):
@@ -48,10 +44,9 @@ class ActionRoute(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         intent, confidence = answering.intent_of(tracker)
         ctx = answering.context_of(tracker)
-        if ctx.in_emergency and intent not in SMALL_TALK:
+        if ctx.in_emergency:
             return emergency_follow_up(dispatcher, tracker, ctx)
-        events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0,
-                                  allow_follow_up=intent not in SMALL_TALK)
+        events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0)
         if events is not None:
             return events
         if intent == "nlu_fallback":
@@ -70,9 +65,9 @@ class ActionRoute(Action):
                 return answering.answer(dispatcher, tracker, topic, 1.0) or []
         if intent == "give_feedback":
             return await ActionFeedback().run(dispatcher, tracker, domain)
-        if intent in DEFAULT_RESPONSE:
-            dispatcher.utter_message(response=DEFAULT_RESPONSE[intent])
-            return [SlotSet("fallback_count", 0)] if intent != "out_of_scope" else []
+        if intent == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         # remember the film and day said, so 「它多长时间」 after the clarification still knows them
         return await ActionClarify().run(dispatcher, tracker, domain) + answering.remember_values(tracker)
 

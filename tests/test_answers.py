@@ -153,8 +153,7 @@ def test_folding(text, folded):
     result = fold(text, lexicon)
     assert result.text == folded
     # every folded character maps back into the patron's own text
-    start, end = result.original_span(0, len(result.text))
-    assert (start, end) == (0, len(text.rstrip("😀"))) or text.endswith("😀")
+    assert result.original_span(0, len(result.text)) == (0, len(text.rstrip("😀")))  # a dropped emoji maps to nothing
 
 
 @pytest.mark.parametrize("text,intent,emergency", [

@@ -41,8 +41,7 @@ class Ask:
     """What the patron asked about in this turn: their (folded) words and the values in play."""
 
     text: str
-    values: Dict[str, str] = field(default_factory=dict)
-    carried: bool = False  # some values come from earlier turns
+    values: Dict[str, str] = field(default_factory=dict)  # said now, or carried over from earlier turns
 
     def get(self, key: str) -> Optional[str]:
         return self.values.get(key)

@@ -79,7 +79,6 @@ FOLLOW_KEYS = {"showtimes": ("film", "date", "time", "hall_type"),
                "ticket_price": ("hall_type", "ticket_type", "date", "time"),
                "parking": ("hall_type",), "hall_types": ("hall_type",), "film_info": ("film",),
                "facilities": ("facility",)}
-CROSS_TOPIC_KEYS = CROSS_TOPIC
 
 
 def is_elliptical(text: str, fresh: Optional[Dict[str, str]] = None, topic: Optional[str] = None) -> bool:

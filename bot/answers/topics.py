@@ -244,7 +244,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         from bot.kb.store import WEEKDAY_CODES
         day = next(today + dt.timedelta(days=i) for i in range(7)
                    if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] not in weekend)
-        ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"}, ask.carried)
+        ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
         used["date"] = ask.values["date"]
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
@@ -391,7 +391,7 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     height = height_said(ask.text)
     if height is not None:
         limit = float(re.sub(r"[^\d.]", "", p["height_limit"]) or 0)
-        verdict = "可以进入" if height <= limit else "无法进入，建议停在附近的地面停车场"
+        verdict = "可以进入" if height <= limit else "无法进入"
         d.utter_message(response="utter_text", text=f"停车场限高{p['height_limit']}，{money(height)}米高的车{verdict}。")
         return {}
     parked = hours_parked(ask.text)

@@ -12,14 +12,16 @@ When nothing informational fits, ``handled`` is False and the caller does what t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import TOPICS, films_list
+from bot.answers.topics import (TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, height_said,
+                                 hours_parked, minutes_before_show, ticket_price_in)
+from bot.kb import rules
 from bot.kb.store import Knowledge
 
 FACET_MIN = 0.45          # a facet of the intent's or the current topic
@@ -91,46 +93,34 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     if any(values.get(k) for k in PARAMETERS.get(topic, ())):
         return True
     if topic == "ticket_price":
-        from bot.answers.topics import elderly_by_age
-        from bot.kb import rules as kb_rules
-        if kb_rules.find_ticket_type(k, text) or elderly_by_age(k, text):
+        if rules.find_ticket_type(k, text) or elderly_by_age(k, text):
             return True
     if topic == "hall_types":
         return bool(values.get("hall_type"))
     if topic == "refund_policy" and values.get("minutes"):
-        from bot.answers.topics import ticket_price_in
         if ticket_price_in(text) is not None:
             return True
     if topic == "parking":
-        from bot.answers.topics import height_said
-        from bot.kb import rules as kb_rules
-        if height_said(text) is not None or kb_rules.level_by_text(k, text) is not None:
+        if height_said(text) is not None or rules.level_by_text(k, text) is not None:
             return True
     if topic == "member_points":
-        from bot.answers.topics import exchange_item_said
         if exchange_item_said(text):
             return True
         return bool(re.search(r"\d+\s*分|[一二两三四五六七八九十百千万]+\s*分", text))
     if topic == "parking":
-        from bot.answers.topics import hours_parked
         return hours_parked(text) is not None
     if topic == "member_benefits":
-        from bot.kb import rules as kb_rules
-        return bool(text) and kb_rules.level_by_text(k, text) is not None
+        return bool(text) and rules.level_by_text(k, text) is not None
     if topic == "refund_policy":
-        from bot.answers.topics import minutes_before_show
         return minutes_before_show(text) is not None
     return False
 
 
 def implied_values(k: Knowledge, topic: str, text: str) -> Dict[str, str]:
     """Values a facet's question implies for the follow-ups (「孩子1米2要买票吗」 → child ticket)."""
-    from bot.kb import rules
-
     found: Dict[str, str] = {}
     ticket = rules.find_ticket_type(k, text)
     if ticket is None and topic == "ticket_price":
-        from bot.answers.topics import elderly_by_age
         ticket = elderly_by_age(k, text)
     if ticket and topic == "ticket_price":
         found["ticket_type"] = ticket["name"]
@@ -156,9 +146,6 @@ def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) 
         return False
     film_scope = None
     if film is not None:  # the film with its halls in words, for {film.halls}
-        from dataclasses import asdict
-
-        from bot.answers.topics import film_halls
         film_scope = {**asdict(film), "halls": film_halls(k, film)}
     replies.utter_message(response="utter_text", text=templates.render(facet.answer, k.sections, film_scope, hall_type))
     return True
@@ -182,7 +169,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
             and not NOT_AVAILABILITY.search(text) \
             and intent_topic in (None, "showtimes", "film_info", "hall_types"):
-        ask = Ask(text, ctx.values_for("showtimes", fresh, text), carried=True)
+        ask = Ask(text, ctx.values_for("showtimes", fresh, text))
         replies = Replies()
         used = TOPICS["showtimes"](replies, k, ask)
         return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
@@ -236,7 +223,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             best = facets.Match(facet, 0.0)
     if best is not None:
         topic = best.facet.topic
-        ask = Ask(text, ctx.values_for(topic, fresh, text), carried=True)
+        ask = Ask(text, ctx.values_for(topic, fresh, text))
         if answer_facet(replies, k, best.facet, ask):
             values = dict(ask.values)
             values.update(implied_values(k, topic, text))
@@ -244,7 +231,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     topic = follow_topic if follow_topic in TOPICS else intent_topic
     if topic is None or topic not in TOPICS:
         return Turn(replies, ctx, False, None, None, scored)
-    ask = Ask(text, ctx.values_for(topic, fresh, text), carried=topic == ctx.topic)
+    ask = Ask(text, ctx.values_for(topic, fresh, text))
     used = TOPICS[topic](replies, k, ask)
     values = dict(ask.values)
     values.update(used or {})
