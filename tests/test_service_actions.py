@@ -114,7 +114,7 @@ def test_handoff_queues_and_pauses_when_agent_online(kb_url, tracker_factory, ru
     with session_scope(kb_url) as s:
         handoff.heartbeat(s, "agent-a", online=True)
     texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
-    assert "您前面还有0位" in texts[0]
+    assert "马上为您接通" in texts[0] and "0位" not in texts[0]  # nobody ahead: no 「您前面还有0位」
     assert any(e.get("event") == "pause" for e in events)
     with session_scope(kb_url) as s:
         assert [c.sender_id for c in handoff.queue(s)] == ["patron-1"]

@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Text
 
 from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
-from bot.answers.resolvers import parse_number, resolve_time_window
+from bot.answers.resolvers import parse_number, resolve_date, resolve_time_window
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
 
@@ -287,7 +287,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- refund
-_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半)?\s*(分钟|分|小时|钟头|h)")
+_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半|多)?\s*(分钟|分|小时|钟头|h)")
 
 
 def minutes_before_show(text: str) -> Optional[float]:
@@ -317,6 +317,13 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=refund["third_party"]["text"])
         return {}
     minutes = minutes_before_show(ask.text)
+    day_label = None
+    if minutes is None:
+        # 「是后天晚上的场」: a show on a later day is more than any window's hours away
+        today = now().date()
+        day = next((d for d in (resolve_date(x, today) for x in (ask.get("date"), ask.text) if x) if d), None)
+        if day is not None and day > today:
+            minutes, day_label = float((day - today).days * 24 * 60), date_label(day, today)
     if minutes is None and ask.get("minutes") and ticket_price_in(ask.text) is not None:
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
@@ -331,6 +338,11 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             return {"minutes": str(minutes)}
         label = "已开场" if minutes < 0 else (f"{money(minutes / 60)}小时" if minutes >= 60 and minutes % 30 == 0
                                              else f"{money(minutes)}分钟")
+        said = _DURATION.search(ask.text or "")
+        if said and minutes >= 0:
+            label = said.group(0)  # in the patron's words: 「一个多小时」, not 1.5小时
+        if day_label:
+            label = f"超过24小时（{day_label}的场）"
         d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
                         verdict=verdict.text)
         return {"minutes": str(minutes)}
@@ -539,6 +551,35 @@ def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
+# What a patron asks about their own complaint: when they hear back, what they get, whether anyone acts.
+COMPLAINT_WHEN = re.compile(r"(多久|多长时间|什么时候|啥时候|几时|何时|几天|要等).{0,6}(回复|答复|处理|回电|联系|结果|给.{0,2}说法|解决)|"
+                            r"(回复|答复|处理|解决).{0,4}(多久|要多久|几天|什么时候)|等多久|多久给")
+COMPLAINT_REMEDY = re.compile(r"补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
+COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人")
+COMPLAINT_QUESTION = re.compile(f"{COMPLAINT_WHEN.pattern}|{COMPLAINT_REMEDY.pattern}|{COMPLAINT_ACTION.pattern}")
+
+
+def complaint_category_named(k: Knowledge, code: Optional[str], text: str = "") -> Dict[str, Any]:
+    """The complaint category by its code, else the one whose keywords the words mention, else 其他."""
+    cats = k.section("complaints")["categories"]
+    return next((c for c in cats if c["code"] == code), None) or \
+        next((c for c in cats if any(w in (text or "") for w in c["keywords"])), cats[-1])
+
+
+@topic("complaint")
+def complaint(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    """A question about the patron's complaint: the reply time and handling, or the remedy, of its category."""
+    cat = complaint_category_named(k, ask.get("category"), ask.text)
+    text = ask.text or ""
+    if COMPLAINT_REMEDY.search(text) and not COMPLAINT_WHEN.search(text):
+        d.utter_message(response="utter_text", text=cat["remedy"])
+    elif COMPLAINT_WHEN.search(text) or COMPLAINT_ACTION.search(text):
+        d.utter_message(response="utter_text", text=cat["handling"])
+    else:
+        d.utter_message(response="utter_text", text=cat["handling"] + cat["remedy"])
+    return {"category": cat["code"]}
+
+
 # intent → topic, for follow-ups and side questions asked in the middle of a form
-INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if f"ask_{t}" != "ask_order_problem"}
+INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if t not in ("order_problem", "complaint")}
 INTENT_TOPIC["report_order_problem"] = "order_problem"
