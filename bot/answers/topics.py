@@ -27,6 +27,9 @@ def topic(name: str) -> Callable[[Answer], Answer]:
     return register
 
 
+GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥")
+
+
 def films_list(k: Knowledge) -> Text:
     return "、".join(f"《{f.title}》" for f in k.films)
 
@@ -71,7 +74,7 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
         return used
     film_name = ask.get("film")
-    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
     if film_name and film is None:
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
         return {key: v for key, v in used.items() if key != "film"}
@@ -139,15 +142,32 @@ LONGEST = re.compile(r"最长|最久|时间最长|片长最长")
 SHORTEST = re.compile(r"最短|时间最短|片长最短")
 
 
+def genre_asked(k: Knowledge, text: str) -> Optional[str]:
+    """The store's genre a question asks for (「有什么科幻片」「有没有动画片」), if any."""
+    if not text or not GENRE_QUESTION.search(text):
+        return None
+    genres = {g for f in k.films for g in re.split(r"[/、,，]", f.genre or "") if g}
+    for g in sorted(genres, key=len, reverse=True):
+        if re.search(f"{re.escape(g)}(片|电影|的|类)", text):
+            return g
+    return None
+
+
 @topic("film_info")
 def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    genre = genre_asked(k, ask.text)
+    if genre:
+        picks = [f for f in k.films if genre in (f.genre or "")]
+        d.utter_message(response="utter_films_of_genre", genre=genre,
+                        films="、".join(f"《{f.title}》（{f.runtime_min}分钟，{f.advisory}）" for f in picks))
+        return {"film": picks[0].title} if len(picks) == 1 else {}
     if k.films and (LONGEST.search(ask.text) or SHORTEST.search(ask.text)):
         pick = (max if LONGEST.search(ask.text) else min)(k.films, key=lambda f: f.runtime_min)
         word = "最长" if LONGEST.search(ask.text) else "最短"
         d.utter_message(response="utter_text", text=f"正在上映的影片中片长{word}的是《{pick.title}》，{pick.runtime_min}分钟（{pick.genre}）。")
         return {"film": pick.title}
     film_name = ask.get("film")
-    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
     if film is None:
         if film_name:
             d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
@@ -249,7 +269,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
     if ht is None:
-        film = k.find_film(ask.get("film") or ask.text)
+        film = k.film_by_name(ask.get("film")) if ask.get("film") else k.find_film(ask.text)
         if ticket:
             d.utter_message(response="utter_ticket_type_rule", rule=ticket["text"])
             return used
@@ -436,7 +456,10 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- membership
-EXCHANGE_WORDS = re.compile(r"爆米花|可乐|饮料|观影券|电影券|升级券|套餐")
+EXCHANGE_WORDS = re.compile(r"爆米花|可乐|饮料|观影券|电影券|电影票|(?<=换)[一两]?张票|升级券|套餐")
+# what patrons call the catalogue's items: a free ticket is the 2D voucher, a drink is the cola
+EXCHANGE_ALIASES = (("电影票", "观影券"), ("一张票", "观影券"), ("两张票", "观影券"), ("张票", "观影券"), ("电影券", "观影券"),
+                    ("饮料", "可乐"))
 
 
 def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dict[str, Any]]:
@@ -446,7 +469,9 @@ def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dic
         return None
     if k is None:
         return {"word": m.group(0)}
-    word = m.group(0).replace("电影券", "观影券").replace("饮料", "可乐")
+    word = m.group(0)
+    for said, item in EXCHANGE_ALIASES:
+        word = word.replace(said, item)
     return next((o for o in k.section("membership")["exchange"] if word in o["item"]), None)
 
 
