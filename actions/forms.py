@@ -25,6 +25,12 @@ from bot.privacy import mask_phone
 MAX_RETRIES = 2
 SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
+CORRECTION = re.compile(r"打错|说错|写错|输错|记错|搞错|弄错|不对|更正|改成|改为|改一下|应该是|纠正|换成|不是.{1,12}是")
+# what a correction may replace, with its name in the message that confirms it
+CORRECTABLE = {"party_size": "人数",  # phone and order id: their validators confirm corrections
+               "booking_time": "日期时段",
+               "contact_name": "联系人", "seat": "座位", "complaint_when": "场次", "lost_where": "场次",
+               "hall_pref": "影厅", "film": "影片", "invoice": "发票需求"}
 # where a turn turns from giving a value to asking something: 「…5排6座，对了你们保管多久」
 ASIDE = re.compile(r"[，,。.;；!！\s]*(?:对了|另外|还有个?问题|还想问|顺便问?一?下?|顺带问?一?下?|请问|想问一?下|问一下|再问一?下|话说)[，,：:\s]*")
 
@@ -179,8 +185,17 @@ class ServiceFormValidation(FormValidationAction):
             return events
         required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
         requested = tracker.get_slot("requested_slot")
+        text = tracker.latest_message.get("text") or ""
         empty = [s for s in required if s != requested and tracker.get_slot(s) in (None, "")]
-        found = form_values.prefill(knowledge(), now().date(), empty, tracker.latest_message.get("text") or "")
+        found = form_values.prefill(knowledge(), now().date(), empty, text)
+        if CORRECTION.search(text):
+            # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
+            filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
+                      and s in CORRECTABLE]
+            for slot, value in form_values.prefill(knowledge(), now().date(), filled, text).items():
+                if value != tracker.get_slot(slot):
+                    found[slot] = value
+                    dispatcher.utter_message(response="utter_value_corrected", what=CORRECTABLE[slot], value=value)
         return events + [SlotSet(slot, value) for slot, value in found.items()]
 
     # ------------------------------------------------------------------ shared slots
