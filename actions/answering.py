@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import knowledge
+from bot.answers import emergency
 from bot.answers.ask import entity_values
 from bot.answers.context import CROSS_TOPIC, FOLLOW_KEYS, DialogueContext
 from bot.answers.turn import Turn, answer_turn
@@ -19,7 +20,11 @@ CONTEXT_SLOT = "topic_context"
 
 
 def context_of(tracker: Tracker) -> DialogueContext:
-    return DialogueContext.from_slot(tracker.get_slot(CONTEXT_SLOT))
+    """The conversation's context; emergency mode ends when the patron says it is over (「人已经送走了」)."""
+    ctx = DialogueContext.from_slot(tracker.get_slot(CONTEXT_SLOT))
+    if ctx.in_emergency and emergency.is_over((tracker.latest_message or {}).get("text") or ""):
+        ctx.emergency_turns, ctx.emergency_ticket = 0, None
+    return ctx
 
 
 def folded_text(tracker: Tracker) -> Text:

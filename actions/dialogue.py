@@ -7,13 +7,14 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.escalation import hand_off
 from actions.service import ActionFeedback, emergency_follow_up
+from bot.answers.context import DialogueContext
 from bot.answers.resolvers import normalize_phone
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.db import database_url, session_scope
@@ -51,6 +52,9 @@ class ActionRoute(Action):
         ctx = answering.context_of(tracker)
         if ctx.in_emergency:
             return emergency_follow_up(dispatcher, tracker, ctx)
+        resumed = resume_interrupted_form(dispatcher, tracker, ctx)
+        if resumed is not None:
+            return resumed
         if intent in SMALL_TALK:
             return await self._small_talk(intent, dispatcher, tracker, domain)
         events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0)
@@ -85,7 +89,7 @@ class ActionRoute(Action):
         said = answering.last_bot_responses(tracker)
         if intent == "affirm" and "utter_offer_human" in said:
             return hand_off(dispatcher, tracker, "patron_request")
-        if intent == "deny" and said & CLARIFYING:
+        if intent == "deny" and said & (CLARIFYING | {"utter_offer_human"}):  # 「不是这个」: still not understood
             return await ActionClarify().run(dispatcher, tracker, domain)
         events = answering.answer(dispatcher, tracker, None, 0.0, allow_follow_up=False)
         if events is not None:
@@ -99,6 +103,18 @@ class ActionRoute(Action):
         if not ranking:
             return None, 0.0
         return INTENT_TOPIC.get(ranking[0]["name"]), float(ranking[0].get("confidence") or 0.0)
+
+
+def resume_interrupted_form(dispatcher: CollectingDispatcher, tracker: Tracker,
+                            ctx: Any) -> Optional[List[Dict[Text, Any]]]:
+    """「人已经送走了。钱包的事：黑色的…」: the emergency over, the form it interrupted goes on (its answers kept)."""
+    loop = ctx.values.get("interrupted")
+    was = DialogueContext.from_slot(tracker.get_slot(answering.CONTEXT_SLOT))
+    if not loop or ctx.in_emergency or not was.in_emergency:  # only as the patron says it is over
+        return None
+    ctx.values.pop("interrupted", None)
+    dispatcher.utter_message(response="utter_form_resumed")
+    return [SlotSet(answering.CONTEXT_SLOT, ctx.to_slot()), FollowupAction(loop)]
 
 
 CORRECTION_WINDOW = dt.timedelta(minutes=30)

@@ -83,4 +83,12 @@ def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]
         "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),
         "complaint_when": showing,
         "lost_where": showing,
+        "refund_show": lambda t: refund_show(k, t, today),
     }
+
+
+def refund_show(k: Knowledge, text: str, today) -> Optional[str]:
+    """The show a refund is for, when the sentence names its film or day (「是后天晚上的场」)."""
+    if k.film_by_name(text) or k.find_film(text) or resolve_date(text or "", today):
+        return text.strip()[:100] if len(text) <= 40 else None
+    return None

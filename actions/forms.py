@@ -2,6 +2,7 @@
 side questions answered mid-form, and corrections by simply saying the new value."""
 from __future__ import annotations
 
+import contextvars
 import re
 from typing import Any, Callable, Dict, List, Optional, Text
 
@@ -20,9 +21,12 @@ from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_va
 from bot.answers.context import FOLLOW_KEYS
 from bot.answers.topics import COMPLAINT_QUESTION, INTENT_TOPIC
 from bot.answers.turn import answer_turn
+from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
+from bot.text.normalise import fold
 
 MAX_RETRIES = 2
+_CALMED: contextvars.ContextVar = contextvars.ContextVar("calmed", default=False)
 SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
 CORRECTION = re.compile(r"打错|说错|写错|输错|记错|搞错|弄错|不对|更正|改成|改为|改一下|应该是|纠正|换成|不是.{1,12}是")
@@ -114,9 +118,26 @@ class ServiceFormValidation(FormValidationAction):
             return {}
         return self._side_question(dispatcher, tracker, part) or {}
 
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> List[Text]:
+        if answering.context_of(tracker).in_emergency:
+            return []  # nothing is asked while someone is in danger (the emergency ticket carries it)
+        return await super().required_slots(domain_slots, dispatcher, tracker, domain)
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+        token = _CALMED.set(False)  # one message is calmed once, however many of its values are validated
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        finally:
+            _CALMED.reset(token)
+
     def _calm(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         """An angry message inside a form gets empathy first (the complaint guidance), then the form goes on;
-        angry again, the patron is offered a person (the form's facts are kept for them)."""
+        angry again, the patron is offered a person (the form's facts are kept for them). Once per message:
+        not again when another value of it is validated, nor when the action before the form calmed it."""
+        if _CALMED.get() or _calmed_this_turn(tracker):
+            return {}
+        _CALMED.set(True)
         events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             dispatcher.utter_message(response="utter_offer_human_angry",
@@ -148,9 +169,12 @@ class ServiceFormValidation(FormValidationAction):
             aside = self._aside(dispatcher, tracker, answering.folded_text(tracker)) if self._requested(tracker, slot) else {}
             return {**aside, **self._accept(slot, str(result))}
         if self._requested(tracker, slot):
+            calmed = self._calm(dispatcher, tracker)  # 「到底能不能解决，别浪费我时间」: the feeling first
             side = self._side_question(dispatcher, tracker)
             if side is not None:
-                return {slot: None, **side}
+                return {slot: None, **calmed, **side}
+            if calmed:  # anger, not a wrong value: no retry counted, the form asks again
+                return {slot: None, **calmed}
         if not self._requested(tracker, slot):  # an entity from another turn that is not valid: ignore it
             return {slot: None}
         calmed = self._calm(dispatcher, tracker)
@@ -160,6 +184,8 @@ class ServiceFormValidation(FormValidationAction):
             # a question the store cannot answer is no wrong value: say so, and ask again without a retry
             dispatcher.utter_message(response="utter_form_question_unanswered")
             return {slot: None}
+        if any(v not in (None, "") for s, v in tracker.slots_to_validate().items() if s not in (slot, "requested_slot")):
+            return {slot: None}  # 「是后天晚上的场」 when the phone was asked: another answer, the form asks again
         return self._retry(slot, dispatcher, tracker, response)
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
@@ -210,6 +236,16 @@ class ServiceFormValidation(FormValidationAction):
         return self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
 
 
+def _calmed_this_turn(tracker: Tracker) -> bool:
+    """Whether an action of this turn already answered the patron's anger (set the anger count)."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "slot" and event.get("name") == "anger_count":
+            return True
+    return False
+
+
 def _previous_value(tracker: Tracker, slot: Text) -> Optional[Text]:
     """The value the slot held before this turn's extraction (for 「打错了，应该是…」)."""
     seen_current = False
@@ -239,13 +275,21 @@ class ValidateComplaintForm(ServiceFormValidation):
     locals().update(_free_text_validators("complaint_detail"))
 
     @staticmethod
+    def _asks(text: Text) -> bool:
+        folded = fold(text, knowledge_names.current().lexicon).text
+        return is_question(folded) or bool(split_aside(folded)[1])
+
+    @staticmethod
     def _is_showing(text: Text) -> bool:
+        text = fold(text or "", knowledge_names.current().lexicon).text
         return bool(re.search(r"\d+号厅|[一二三四五六七八九]号厅|IMAX|杜比|4DX|巨幕|VIP|\d+[点:：]\d*|[今明昨前]天|今晚|昨晚|"
                               r"周[一二三四五六日天]|[上下中]午|晚上|场", text or "", re.I)) and not WISH.search(text or "")
 
     def validate_complaint_when(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
         text = str(value or "").strip()
+        if self._asks(text):  # 「这种情况票能退吗」「昨晚9点那场，对了几点下班」: the question is answered first
+            return self._free("complaint_when", value, dispatcher, tracker)
         if self._requested(tracker, "complaint_when") and WISH.search(text) and not self._is_showing(text) \
                 and not tracker.get_slot("complaint_wish"):
             return {"complaint_when": None, "complaint_wish": text[:500], "form_retries": 0}
@@ -254,6 +298,8 @@ class ValidateComplaintForm(ServiceFormValidation):
     def validate_complaint_wish(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
         text = str(value or "").strip()
+        if self._asks(text):
+            return self._free("complaint_wish", value, dispatcher, tracker)
         if self._requested(tracker, "complaint_wish") and self._is_showing(text):
             known = tracker.get_slot("complaint_when") or ""
             return {"complaint_wish": None, "complaint_when": " ".join(x for x in (known, text[:200]) if x),
@@ -306,4 +352,11 @@ class ValidateRefundForm(ServiceFormValidation):
 
         def show(text: Text) -> Optional[Text]:
             return text if (k.find_film(text) or resolve_date(text, now().date())) else None
-        return self._validated("refund_show", value, dispatcher, tracker, show, "utter_invalid_refund_show")
+        result = self._validated("refund_show", value, dispatcher, tracker, show, "utter_invalid_refund_show")
+        if result.get("refund_show"):
+            # what the rules say for that show, now (「是后天晚上的场」 → free); the form then goes on
+            turn = answer_turn(k, answering.context_of(tracker), "refund_policy", 1.0, result["refund_show"], [],
+                               allow_follow_up=False)
+            if turn.handled and turn.decided:
+                turn.replies.replay(dispatcher)
+        return result

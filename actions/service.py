@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -45,6 +46,16 @@ def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
     return next((c for c in cats if any(w in text for w in c["keywords"])), cats[-1])
 
 
+WISH_CLAUSE = re.compile(r"希望|要求|想要|给个说法|给我个说法|给个解释|退钱|退票|退款|赔偿|补偿|道歉|改签")
+
+
+def wish_in(text: Text) -> Optional[Text]:
+    """What the patron wants, when the opening message already says it (「…我希望你们给个说法」)."""
+    clauses = [c.strip() for c in re.split(r"[，,。！!？?；;]", text or "") if c.strip()]
+    wished = [c for c in clauses[1:] if WISH_CLAUSE.search(c)]  # the first clause says what happened
+    return "，".join(wished)[:200] or None
+
+
 def _when_from(values: Dict[str, str], least: int = 2) -> Optional[Text]:
     """The showing the patron named (hall, date, time, film), if they named at least ``least`` of them."""
     parts = [values.get(key) for key in ("hall", "hall_type", "date", "time", "film") if values.get(key)]
@@ -72,7 +83,7 @@ class ActionComplain(Action):
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
-        cat = complaint_category(k, text)
+        cat = complaint_category(k, folded)
         empathy = "" if mood_events else complaints["empathy"][0]
         dispatcher.utter_message(response="utter_complaint_ack", empathy=empathy, handling=cat["handling"],
                                  remedy=cat["remedy"])
@@ -81,6 +92,7 @@ class ActionComplain(Action):
             SlotSet("complaint_category", cat["code"]), SlotSet("complaint_onsite", cat["onsite"]),
             SlotSet("complaint_detail", text if len(text) >= 4 and not text.startswith("/") else None),
             SlotSet("complaint_when", _when_from(values, least=1)),
+            SlotSet("complaint_wish", wish_in(text)),
         ] + [SlotSet(slot, value) for slot, value in
              form_values.prefill(k, now().date(), ("phone",), text).items()]
         if cat["onsite"]:
@@ -140,6 +152,14 @@ class ActionLostItem(Action):
         return "action_lost_item"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ctx = answering.context_of(tracker)
+        folded = answering.folded_text(tracker)
+        if ctx.topic == "lost_found" and is_question(folded):
+            # 「里面有现金，会不会被人拿走啊」 after the item was registered: its question, not a second form
+            turn = answer_turn(knowledge(), ctx, "lost_found", 1.0, folded, [])
+            if turn.handled and turn.facet:
+                turn.replies.replay(dispatcher)
+                return [SlotSet("topic_context", turn.context.to_slot())]
         lf = knowledge().section("lost_found")
         dispatcher.utter_message(response="utter_lost_item", register=lf["register"], keep=lf["keep"], claim=lf["claim"])
         values = latest_entities(tracker)
@@ -357,6 +377,9 @@ class ActionEmergency(Action):
         publish("emergency", {"sender_id": tracker.sender_id, "ticket": receipt.number, "text": text})
         ctx.emergency_turns = EMERGENCY_TURNS
         ctx.emergency_ticket = receipt.number
+        loop = (tracker.active_loop or {}).get("name")
+        if loop:  # the lost-item report (or other form) it interrupted is taken up again once it is over
+            ctx.values["interrupted"] = loop
         return end_form(tracker) + [SlotSet("topic_context", ctx.to_slot())]
 
 
@@ -380,6 +403,7 @@ def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx:
     ctx.emergency_turns = max(ctx.emergency_turns - 1, 0)
     if not ctx.in_emergency:
         ctx.emergency_ticket = None
+        ctx.values.pop("interrupted", None)
     return [SlotSet("topic_context", ctx.to_slot())]
 
 
@@ -412,3 +436,29 @@ class ActionStopForm(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         dispatcher.utter_message(response="utter_form_stopped")
         return end_form(tracker) + reset_form_slots()
+
+
+# --------------------------------------------------------------------------- emergency mode first
+def _emergency_first(cls: type, submit: bool) -> None:
+    """In emergency mode a service request (「保安呢，怎么还没来」 read as a complaint) gets the safety guidance
+    and that help is on the way; its form asks nothing (validation's required slots are empty then) and its
+    submit files nothing, so the emergency ticket stays the one staff work on."""
+    original = cls.run
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        ctx = answering.context_of(tracker)
+        if ctx.in_emergency:
+            return reset_form_slots() if submit else emergency_follow_up(dispatcher, tracker, ctx)
+        before = DialogueContext.from_slot(tracker.get_slot("topic_context"))
+        ended = [SlotSet("topic_context", ctx.to_slot())] if before.in_emergency else []  # 「人已经送走了，…」
+        return ended + await original(self, dispatcher, tracker, domain)
+
+    run.__doc__ = original.__doc__
+    cls.run = run
+
+
+for _cls in (ActionComplain, ActionLostItem, ActionGroupBooking, ActionRequestRefund):
+    _emergency_first(_cls, submit=False)
+for _cls in (ActionSubmitComplaint, ActionSubmitLostItem, ActionSubmitGroupBooking, ActionSubmitOrderProblem,
+             ActionSubmitRefund):
+    _emergency_first(_cls, submit=True)

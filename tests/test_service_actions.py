@@ -158,7 +158,11 @@ def test_form_validation_reasks_specifically(kb_url, tracker_factory, domain, fo
     assert msgs[0]["response"] == response and slots[slot] is None
     msgs, slots = _validate(validator, tracker_factory(good, "inform", slots={"requested_slot": slot, slot: good},
                                                        active_loop=loop, filled=[slot]), domain)
-    assert slots[slot] == expected and not msgs
+    assert slots[slot] == expected
+    if form == "refund":  # the rules for that show are said at once: tomorrow is more than 2 hours away
+        assert len(msgs) == 1 and "免费退票" in msgs[0]["verdict"]
+    else:
+        assert not msgs
 
 
 def test_group_booking_rules_from_store(kb_url, tracker_factory, run_action):

@@ -17,7 +17,7 @@ WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall"
                 "category")
 # …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
 CARRY_INTO = {"ticket_price": ("hall_type", "compared"), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
-ALWAYS_KEPT = ("ticket",)  # the on-site alert ticket a complaint form adds its facts to
+ALWAYS_KEPT = ("ticket", "interrupted")  # the on-site alert ticket; the form an emergency interrupted
 EMERGENCY_TURNS = 4  # turns after an emergency that are read as part of it unless clearly something else
 REFERS = {  # words that point back to the last value of that kind, whatever the topic
     "film": re.compile(r"它|这部|那部|这片|该片|这个(电影|片子|片)|那个(电影|片子|片)|这电影|那电影"),

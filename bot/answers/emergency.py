@@ -8,7 +8,15 @@ EMERGENCY = "report_emergency"
 CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
                       r"[吗么][?？]?$")
-URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}")
+URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}|"
+                    r"怎么还没|还没来|还没到|人呢|保安呢|来人")
+# 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
+OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|救护车(已经)?(来了|到了)|处理好了|已经好了|人好了|"
+                  r"醒过来了|已经醒了|火灭了|找到了|找着了|已经解决|警察来了|工作人员(已经)?(来了|到了)")
+
+
+def is_over(text: str) -> bool:
+    return bool(OVER.search(text or ""))
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
 
 

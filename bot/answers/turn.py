@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from bot.answers import facets, templates
-from bot.answers.ask import Ask, entity_values
+from bot.answers.ask import Ask, entity_values, now
+from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
@@ -40,7 +41,7 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
             "hall_types": re.compile(r"几个座|多少座|多少个座|座位|几号厅|多少人|多大"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么|要多少积分|多少分|几分"),
-            "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少"),
+            "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少|退了|退掉|想退|要退|帮我退|退票|手续费|退得"),
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
@@ -126,7 +127,10 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     if topic == "member_benefits":
         return bool(text) and rules.level_by_text(k, text) is not None
     if topic == "refund_policy":
-        return minutes_before_show(text) is not None
+        if minutes_before_show(text) is not None:
+            return True
+        day = resolve_date(values.get("date") or text or "", now().date())
+        return day is not None and day > now().date()  # 「明天中午的场」: more than any window away
     return False
 
 
