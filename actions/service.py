@@ -17,8 +17,9 @@ from actions.escalation import deescalate, end_form, hand_off, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
-from bot.answers.ask import is_question
-from bot.answers.topics import COMPLAINT_QUESTION
+from bot.anger import assess
+from bot.answers.ask import STRONG_QUESTION, is_question
+from bot.answers.topics import COMPLAINT_QUESTION, TOPICS
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -46,6 +47,7 @@ def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
     return next((c for c in cats if any(w in text for w in c["keywords"])), cats[-1])
 
 
+INFORMATIONAL = set(TOPICS) - {"complaint"}
 WISH_CLAUSE = re.compile(r"希望|要求|想要|给个说法|给我个说法|给个解释|退钱|退票|退款|赔偿|补偿|道歉|改签")
 
 
@@ -80,6 +82,12 @@ class ActionComplain(Action):
             turn = answer_turn(k, ctx, "complaint", 1.0, folded, [])
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot())]
+        if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and \
+                not assess(text, complaints, "complain").threat and not assess(text, complaints).angry:
+            # 「哦那音响呢，几个声道」 after a hall question: a follow-up that names a complaint word, not a complaint
+            events = answering.answer(dispatcher, tracker, None, 0.0)
+            if events is not None:
+                return events
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)

@@ -24,7 +24,8 @@ REFERS = {  # words that point back to the last value of that kind, whatever the
     "date": re.compile(r"那天|当天|同一天|那一天|这天"),
     "hall_type": re.compile(r"那个厅|这个厅|该厅|那厅|这种厅|那种厅|同一个厅|这个影厅|那个影厅"),
 }
-ELLIPSIS = re.compile(r"^(那|那么|那如果|如果|还有|再问下?|也|另外)|呢[?？。!！]*$|也是这样|也一样|也可以|也扣|也收|也打折|也能")
+ELLIPSIS = re.compile(r"^(?:[哦噢嗯啊额呃诶哎]+[，,、\s]*)?(那|那么|那如果|如果|还有|再问下?|也|另外)|呢[?？。!！]*$|"
+                      r"^[^，,。]{1,6}呢[，,]|也是这样|也一样|也可以|也扣|也收|也打折|也能")
 
 
 @dataclass

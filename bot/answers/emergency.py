@@ -7,7 +7,7 @@ import re
 EMERGENCY = "report_emergency"
 CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
-                      r"[吗么][?？]?$")
+                      r"[吗么][?？]?$|呢[?？]?$")  # 「孩子五岁呢」 follows up a rule question
 URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}|"
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
@@ -17,6 +17,7 @@ OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医�
 
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
+FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
 
 
@@ -41,6 +42,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False
     if _cue(text, cues):
         return not rule_question
+    if FOLLOW_UP.search(text):
+        return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
     if intent == EMERGENCY:
         return not (rule_question and _cue(text, rule_words))
     return emergency_confidence >= RUNNER_UP and bool(URGENT.search(HYPERBOLE.sub("", text))) and not rule_question

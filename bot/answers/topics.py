@@ -79,6 +79,13 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
         return {key: v for key, v in used.items() if key != "film"}
     hall_type = _hall_type_of(k, ask)
+    # what the words said without an entity (「钢铁洪流 巨幕 周五」) is remembered too, for 「票价」 next
+    if film is not None:
+        used["film"] = film.title
+    if day != today:
+        used.setdefault("date", f"{day.month}月{day.day}日")
+    if hall_type is not None:
+        used.setdefault("hall_type", hall_type.name)
     version = _version_of(ask)
     window = resolve_time_window(ask.get("time") or "") if ask.get("time") else None
     if window is None and ask.text:

@@ -246,8 +246,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         best = candidates[0]
     # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
     bare = len(text.strip()) <= 6 and text.strip().rstrip("?？。!！").endswith("呢")  # 「银卡呢」「那周二呢」
+    # 「IMAX也是吗」 after the entry rule asks that rule again, however sure the classifier is of halls
+    same_again = elliptical and ctx.facet is not None and bool(SAME_QUESTION.search(text.strip()))
     follow_topic = ctx.topic if elliptical and not genre and (
-        bare or confidence < SURE or intent_topic in (None, ctx.topic)) else None
+        bare or same_again or confidence < SURE or intent_topic in (None, ctx.topic)) else None
     if follow_topic and intent_topic and intent_topic != follow_topic and intent_topic in COMPUTED \
             and COMPUTED[intent_topic].search(text) and confidence >= FACET_MIN:
         follow_topic = None  # 「那天VIP厅多少钱」 after a film question: a price, asked plainly
