@@ -4,6 +4,11 @@
     .venv/bin/python bench/smp2017.py                      # train config.yml's NLU on train+dev, score test
     .venv/bin/python bench/smp2017.py --baseline           # char 1-4-gram TF-IDF + logistic regression
     .venv/bin/python bench/smp2017.py --data DIR --config config.yml --show-errors
+    .venv/bin/python bench/smp2017.py --tune --dump var/dev.jsonl   # train only -> dev, for tuning
+
+Tuning reads dev only (``--tune`` trains on train and scores dev; test is not even loaded), so the test
+figure stays a single, untuned measurement per final configuration. ``--dump`` writes every scored query
+with its gold label and the model's intent ranking (one JSON object a line), for offline combinations.
 
 The data is not in the repo (research use only): DIR (default $SMP2017_DIR or /work/smp2017) holds either
 train.json, dev.json (or develop.json) and test.json as {"0": {"query": "...", "label": "..."}, ...}, or the
@@ -190,9 +195,9 @@ def train_nlu(config: Path, nlu: Path, domain: Path, workdir: Path, env: Dict[st
     return model, seconds, peak / 1024
 
 
-def parse_all(model: Path, texts: Sequence[str]) -> Tuple[List[str], int, float]:
+def parse_all(model: Path, texts: Sequence[str]) -> Tuple[List[str], int, float, List[list]]:
     """Top intent of every text (the next one where FallbackClassifier said nlu_fallback), the number
-    of fallbacks, and the mean parse time in ms."""
+    of fallbacks, the mean parse time in ms, and each text's ranking as [name, confidence] pairs."""
     import logging
 
     from rasa.core.agent import Agent
@@ -204,8 +209,8 @@ def parse_all(model: Path, texts: Sequence[str]) -> Tuple[List[str], int, float]
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(model))
 
-    async def run() -> Tuple[List[str], int, float]:
-        preds, fallbacks = [], 0
+    async def run() -> Tuple[List[str], int, float, List[list]]:
+        preds, fallbacks, rankings = [], 0, []
         start = time.perf_counter()
         for text in texts:
             result = agent.parse_message(text)
@@ -217,7 +222,8 @@ def parse_all(model: Path, texts: Sequence[str]) -> Tuple[List[str], int, float]
                 ranking = [r["name"] for r in result.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
                 name = ranking[0] if ranking else name
             preds.append(name)
-        return preds, fallbacks, (time.perf_counter() - start) * 1000 / max(len(texts), 1)
+            rankings.append([[r["name"], r["confidence"]] for r in result.get("intent_ranking") or []])
+        return preds, fallbacks, (time.perf_counter() - start) * 1000 / max(len(texts), 1), rankings
 
     return asyncio.run(run())
 
@@ -233,9 +239,9 @@ def run_pipeline(config: Path, train: Sequence[Example], test: Sequence[Example]
         model, seconds, peak_mb = train_nlu(config, nlu, domain, workdir, env, procs)
         print(f"trained in {seconds:.0f} s; parsing {len(test)} test queries ...", flush=True)
         os.environ.update(KNOWLEDGE_DB_URL=env["KNOWLEDGE_DB_URL"], RASA_CACHE_DIRECTORY=env["RASA_CACHE_DIRECTORY"])
-        preds, fallbacks, parse_ms = parse_all(model, [t for t, _ in test])
+        preds, fallbacks, parse_ms, rankings = parse_all(model, [t for t, _ in test])
         return {"preds": preds, "train_s": seconds, "peak_mb": peak_mb, "fallbacks": fallbacks,
-                "parse_ms": parse_ms}
+                "parse_ms": parse_ms, "rankings": rankings}
     finally:
         stop_all(procs)
         if keep:
@@ -302,20 +308,30 @@ def main() -> int:
     ap.add_argument("--baseline", action="store_true", help="TF-IDF char 1-4-grams + logistic regression instead")
     ap.add_argument("--show-errors", action="store_true", help="print the misclassified test queries")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (training data, model, log)")
+    ap.add_argument("--tune", action="store_true", help="train on train only and score dev (test is not read)")
+    ap.add_argument("--dump", type=Path, help="write each scored query, gold label and ranking as JSON lines")
     args = ap.parse_args()
 
-    splits = {name: load_split(args.data, name) for name in SPLIT_FILES}
+    names = ("train", "dev") if args.tune else tuple(SPLIT_FILES)
+    splits = {name: load_split(args.data, name) for name in names}
     absent = [name for name, rows in splits.items() if not rows]
     if absent:
         print(WHERE_TO_GET.format(dir=args.data))
         print(f"(missing: {', '.join(absent)})")
         return 0
     setup_env()
-    train, test = splits["train"] + splits["dev"], splits["test"]
+    if args.tune:
+        train, test = splits["train"], splits["dev"]
+    else:
+        train, test = splits["train"] + splits["dev"], splits["test"]
     labels = sorted({y for _, y in test})
     config = args.config if args.config.is_absolute() else (Path.cwd() / args.config).resolve()
-    print(f"SMP2017-ECDT task 1 from {args.data}: train {len(splits['train'])} + dev {len(splits['dev'])} "
-          f"= {len(train)} training examples, test {len(test)}, {len(labels)} labels", flush=True)
+    if args.tune:
+        print(f"SMP2017-ECDT task 1 from {args.data}, TUNING: train {len(train)} -> dev {len(test)}, "
+              f"{len(labels)} labels (test not read)", flush=True)
+    else:
+        print(f"SMP2017-ECDT task 1 from {args.data}: train {len(splits['train'])} + dev {len(splits['dev'])} "
+              f"= {len(train)} training examples, test {len(test)}, {len(labels)} labels", flush=True)
     if args.baseline:
         what = "baseline: TF-IDF character 1-4-grams (sublinear tf) + logistic regression (C=10), scikit-learn"
         res = run_baseline(train, test)
@@ -327,7 +343,13 @@ def main() -> int:
     gold = [y for _, y in test]
     accuracy, macro_f1, per_label = score(gold, res["preds"])
     right = sum(g == p for g, p in zip(gold, res["preds"]))
-    print(f"\n{what}")
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as sink:
+            for i, ((text, g), p) in enumerate(zip(test, res["preds"])):
+                ranking = res.get("rankings", [None] * len(test))[i]
+                sink.write(json.dumps({"text": text, "gold": g, "pred": p, "ranking": ranking},
+                                      ensure_ascii=False) + "\n")
+    print(f"\n{what}{'  [train -> dev]' if args.tune else ''}")
     print(f"  accuracy        {accuracy:.3f}  ({right}/{len(test)})")
     print(f"  macro-F1        {macro_f1:.3f}  (over the {len(labels)} test labels)")
     print(f"  training        {res['train_s']:.1f} s")

@@ -76,3 +76,30 @@ def test_no_store_means_no_op(monkeypatch, tmp_path):
     message = tokenize("星际归途几点")
     FilmTitleMasker().process([message])
     assert all(t.lemma != FILM_LEMMA for t in message.get(TOKENS_NAMES[TEXT]))
+
+
+def test_ensemble_with_pos_terms_trains_saves_loads_and_mixes_diet(names, tmp_path):
+    """The linear model with jieba word/tag terms is stored in the model and mixes DIET's ranking."""
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.intent_ensemble import CharNgramIntentEnsemble, pos_terms
+
+    assert "WT:北京/ns" in pos_terms("北京天气") and "TT:^_ns" in pos_terms("北京天气")
+    examples = {"ask_parking": ["停车场在哪", "能停车吗", "停车怎么收费"],
+                "ask_refund": ["怎么退票", "退票收手续费吗", "票能退吗"]}
+    data = TrainingData([Message({TEXT: t, INTENT: i}) for i, ts in examples.items() for t in ts])
+    storage, resource = LocalModelStorage(tmp_path), Resource("ensemble")
+    config = {**CharNgramIntentEnsemble.get_default_config(), "pos_terms": True, "weight": 0.7}
+    CharNgramIntentEnsemble.create(config, storage, resource, ExecutionContext({}, "x")).train(data)
+    loaded = CharNgramIntentEnsemble.load(config, storage, resource, ExecutionContext({}, "x"))
+    assert loaded.pipeline is not None
+    message = Message({TEXT: "停车收费吗"})
+    message.set(INTENT_RANKING_KEY, [{"name": "ask_refund", "confidence": 0.6}, {"name": "ask_parking", "confidence": 0.4}])
+    loaded.process([message])
+    ranking = message.get(INTENT_RANKING_KEY)
+    assert message.get(INTENT)["name"] == "ask_parking" == ranking[0]["name"]
+    assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6

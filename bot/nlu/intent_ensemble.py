@@ -2,9 +2,11 @@
 
 Short Chinese messages are decided by a few characters; a logistic regression over character 1–3-grams
 (TF-IDF, store film titles masked) learns them from few examples and generalises to typos, while DIET
-brings word and context features. Placed after DIET, the component mixes the two probability rankings
-(``weight`` × linear + (1 − weight) × DIET) and writes the combined intent and ranking. Measured with
-bench/nlu_eval.py and bench/smp2017.py (see the README).
+brings word and context features. With ``pos_terms`` the model also sees jieba's words with their
+part-of-speech tags and the tag bigrams (``WT:附近/f``, ``TT:ns_v``): the tags carry what jieba's
+dictionary knows about a word it has never seen in our examples (a place, a person, a verb). Placed after
+DIET, the component mixes the two probability rankings (``weight`` × linear + (1 − weight) × DIET) and
+writes the combined intent and ranking. Measured with bench/nlu_eval.py and bench/smp2017.py (see the README).
 """
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ logger = logging.getLogger(__name__)
 FILE = "char_ngram_lr.skops"
 
 
+def pos_terms(text: str) -> List[str]:
+    """jieba's words, word/tag pairs, tags and tag bigrams (with start and end marks) of a text."""
+    import jieba.posseg
+
+    pairs = [(w, t) for w, t in jieba.posseg.lcut(text) if w.strip()]
+    tags = ["^"] + [t for _, t in pairs] + ["$"]
+    return ([f"W:{w}" for w, _ in pairs] + [f"WT:{w}/{t}" for w, t in pairs]
+            + [f"T:{t}" for t in tags] + [f"TT:{a}_{b}" for a, b in zip(tags, tags[1:])])
+
+
 def masked(text: str) -> str:
     """Store film titles read as one placeholder, so intents do not depend on the title."""
     names = knowledge_names.current()
@@ -43,7 +55,10 @@ def masked(text: str) -> str:
 class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        return {"weight": 0.6, "C": 30.0, "min_ngram": 1, "max_ngram": 3, "ranking_length": 10}
+        # saga with tol 1e-3 fits the same model as lbfgs (probabilities within 0.05, the same held-out
+        # figures) in a fraction of the time: lbfgs took 15-40 s of every `rasa train` on 2 cores.
+        return {"weight": 0.6, "C": 30.0, "min_ngram": 1, "max_ngram": 3, "ranking_length": 10,
+                "solver": "saga", "tol": 1e-3, "max_iter": 2000, "pos_terms": False}
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  pipeline: Optional[Any] = None) -> None:
@@ -60,12 +75,19 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
     def _new_pipeline(self) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline
+        from sklearn.pipeline import FeatureUnion, Pipeline
 
+        chars = TfidfVectorizer(analyzer="char", ngram_range=(self.config["min_ngram"], self.config["max_ngram"]),
+                                sublinear_tf=True, lowercase=True)
+        if self.config["pos_terms"]:
+            features = FeatureUnion([("chars", chars),
+                                     ("words", TfidfVectorizer(analyzer=pos_terms, sublinear_tf=True))])
+        else:
+            features = chars
         return Pipeline([
-            ("chars", TfidfVectorizer(analyzer="char", ngram_range=(self.config["min_ngram"], self.config["max_ngram"]),
-                                      sublinear_tf=True, lowercase=True)),
-            ("lr", LogisticRegression(C=self.config["C"], max_iter=2000, class_weight="balanced")),
+            ("chars", features),
+            ("lr", LogisticRegression(C=self.config["C"], solver=self.config["solver"], tol=self.config["tol"],
+                                      max_iter=self.config["max_iter"], class_weight="balanced")),
         ])
 
     def train(self, training_data: TrainingData) -> Resource:
