@@ -1,4 +1,4 @@
-"""The knowledge editor pages (bot/services/editor.py), in-process with the aiohttp test client on a SQLite
+"""The knowledge editor pages (bot/services/editor/), in-process with the aiohttp test client on a SQLite
 store imported from knowledge/, and a stub of Rasa's ``/model/parse`` for the answer previews.
 
 Forms are submitted the way a browser submits them: every input of the page's form, with a few changed."""
@@ -213,7 +213,7 @@ def db_state(url: str):
     from bot.db import session_scope
     from bot.kb import loader
     from bot.models import AuditLog
-    from bot.services.editor import knowledge_entities
+    from bot.services.editor.wording import knowledge_entities
 
     with session_scope(url) as s:
         audits = [(a.actor, a.entity, a.entity_id, a.action, a.before, a.after)
