@@ -509,7 +509,7 @@ async def test_new_record_and_delete(client):
     url = "/editor/records/films/%E7%86%8A%E7%8C%AB%E6%80%BB%E5%8A%A8%E5%91%98"  # 熊猫总动员
     _, fields = await open_form(client, url)
     r = await submit(client, url, fields, "delete")
-    assert r.status == 422 and "unknown film 「熊猫总动员」" in await r.text()
+    assert r.status == 422 and "影片「熊猫总动员」不在影片列表里" in await r.text()
 
     _, fields = await open_form(client, "/editor/records/facilities/umbrella")
     r = await submit(client, "/editor/records/facilities/umbrella", fields, "delete")

@@ -35,6 +35,8 @@ class Problem:
     file: str
     line: int
     reason: str
+    column: str = ""  # showtimes.csv: the column at fault
+    zh: str = ""      # the reason in Chinese, for the editor pages (showtimes.csv)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
@@ -105,23 +107,43 @@ def _load_yaml(name: str, text: str, problems: List[Problem]) -> Any:
         return None
 
 
+CSV_FIELD_ZH = {
+    "day": "日期「{v}」无法识别：请写 daily（每天）、mon…sun（周一…周日），或具体日期如 2026-12-03、2026/12/3",
+    "start": "开场时间「{v}」应为 时:分，如 09:30",
+    "film": "影片不能为空",
+    "hall": "厅号「{v}」应为正整数，如 3",
+    "version": "版本「{v}」应为 2D 或 3D",
+}
+
+
 def _load_csv(name: str, text: str, problems: List[Problem]) -> List[Tuple[int, schema.ShowtimeRow]]:
+    """Every row that parses; a problem (with its column, in English and Chinese) for each one that does not."""
     rows: List[Tuple[int, schema.ShowtimeRow]] = []
     reader = csv.DictReader(io.StringIO(text))
     expected = list(schema.ShowtimeRow.__fields__)
-    if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != expected:
-        problems.append(Problem(name, 1, f"header must be: {','.join(expected)}"))
+    header = [schema.SHOWTIME_HEADER_ALIASES.get(f.strip(), f.strip()) for f in reader.fieldnames or []]
+    if header != expected:
+        problems.append(Problem(name, 1, f"header must be: {','.join(expected)}",
+                                zh=f"第1行是表头，应为：{','.join(expected)}（或 日期,开场时间,影片,厅号,版本）"))
         return rows
+    reader.fieldnames = header
     for record in reader:
         line = reader.line_num
         if None in record or any(v is None for v in record.values()):
-            problems.append(Problem(name, line, f"expected {len(expected)} columns"))
+            count = len(expected) + len(record.get(None) or []) - sum(v is None for v in record.values())
+            problems.append(Problem(name, line, f"expected {len(expected)} columns",
+                                    zh=f"应有{len(expected)}列（{','.join(expected)}），这一行有{count}列"))
             continue
+        if not any(v.strip() for v in record.values()):
+            continue  # an empty line as spreadsheets leave at the end
+        values = {k: v.strip() for k, v in record.items()}
         try:
-            rows.append((line, schema.ShowtimeRow.parse_obj({k.strip(): v.strip() for k, v in record.items()})))
+            rows.append((line, schema.ShowtimeRow.parse_obj(values)))
         except ValidationError as exc:
             for err in exc.errors():
-                problems.append(Problem(name, line, f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+                col = str(err["loc"][0])
+                problems.append(Problem(name, line, f"{'.'.join(map(str, err['loc']))}: {err['msg']}", column=col,
+                                        zh=CSV_FIELD_ZH.get(col, "{v}").format(v=values.get(col, ""))))
     return rows
 
 
@@ -220,21 +242,28 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
         film = film_by_title.get(row.film)
         hall = hall_by_no.get(row.hall)
         if film is None:
-            problems.append(Problem("showtimes.csv", line, f"unknown film 「{row.film}」 (not in films.yml)"))
-            continue
+            problems.append(Problem("showtimes.csv", line, f"unknown film 「{row.film}」 (not in films.yml)", "film",
+                                    f"影片「{row.film}」不在影片列表里（片名要与“影片”页上的完全一致）"))
         if hall is None:
-            problems.append(Problem("showtimes.csv", line, f"unknown hall {row.hall} (not in halls.yml)"))
+            problems.append(Problem("showtimes.csv", line, f"unknown hall {row.hall} (not in halls.yml)", "hall",
+                                    f"没有{row.hall}号厅"))
+        if film is None or hall is None:
             continue
         allowed = {fmt for fmt in film.formats}
         if hall.type not in allowed and f"{hall.type}:{row.version}" not in allowed:
-            problems.append(Problem("showtimes.csv", line, f"{row.film} is not shown in {hall.name} ({row.version})"))
+            problems.append(Problem("showtimes.csv", line, f"{row.film} is not shown in {hall.name} ({row.version})",
+                                    "version", f"《{row.film}》没有 {hall.name} 的 {row.version} 版本"
+                                               f"（它的放映格式：{'、'.join(film.formats)}）"))
         start = _minutes(row.start)
         key = (row.day, row.hall)
         for other_line, other_start, other_end, other_film in slots.get(key, []):
             if start == other_start:
-                problems.append(Problem("showtimes.csv", line, f"duplicate showtime: {hall.name} {row.day} {row.start} (line {other_line})"))
+                problems.append(Problem("showtimes.csv", line, f"duplicate showtime: {hall.name} {row.day} {row.start} (line {other_line})",
+                                        "start", f"与第{other_line}行重复：{hall.name} {row.day} {row.start} 已有场次"))
             elif start < other_end and other_start < start + film.runtime_min:
-                problems.append(Problem("showtimes.csv", line, f"overlaps {other_film} in {hall.name} at line {other_line}"))
+                problems.append(Problem("showtimes.csv", line, f"overlaps {other_film} in {hall.name} at line {other_line}",
+                                        "start", f"与第{other_line}行的《{other_film}》在{hall.name}时间重叠"
+                                                 f"（《{row.film}》片长{film.runtime_min}分钟）"))
         slots.setdefault(key, []).append((line, start, start + film.runtime_min, row.film))
 
 
@@ -257,7 +286,7 @@ def validate(files: Dict[str, bytes], cross_check: bool = True) -> Parsed:
             docs[name] = _load_yaml(name, text, problems)
         else:
             showtimes = _load_csv(name, text, problems)
-    if not problems and cross_check:
+    if cross_check and not any(p.file != "showtimes.csv" for p in problems) and "showtimes.csv" in texts:
         _cross_check(Parsed(docs, showtimes, texts), problems)
     if problems:
         raise KnowledgeError(problems)
@@ -282,9 +311,9 @@ def current_version(session: Session) -> Optional[KnowledgeVersion]:
     return session.get(KnowledgeVersion, vid) if vid else None
 
 
-def current_files(session: Session) -> Dict[str, bytes]:
-    """The files in effect now."""
-    return {k: v.encode("utf-8") for k, v in timeline.files_at(session).items()}
+def current_files(session: Session, at: Optional[dt.datetime] = None) -> Dict[str, bytes]:
+    """The files in effect now (or at ``at``, UTC: what a change scheduled for then is made on)."""
+    return {k: v.encode("utf-8") for k, v in timeline.files_at(session, at).items()}
 
 
 def _jsonable(model: Any) -> Any:
@@ -343,7 +372,9 @@ def publish(session: Session, files: Dict[str, bytes], author: str = "system", c
                 if before.get(name) == base.get(name) else None
             if text is None:
                 problems.append(Problem(name, 0, f"version {p.id} (scheduled for {_when(p.effective_at)}) changes "
-                                                 f"the same lines; cancel it or schedule this change after it"))
+                                                 f"the same lines; cancel it or schedule this change after it",
+                                        zh=f"版本 {p.id}（定时于 {_when(p.effective_at)} 生效）改了同样的内容，两者无法合并："
+                                           f"请先在“版本与回滚”中取消它，或把这次修改也定在它之后生效"))
             else:
                 merged[name] = text
         rebased[p.id] = merged
@@ -363,7 +394,9 @@ def publish(session: Session, files: Dict[str, bytes], author: str = "system", c
             validate(_raw(timeline.files_at(session, p.effective_at)))
         except KnowledgeError as exc:
             raise ScheduleConflict([Problem(x.file, x.line, f"once version {p.id} takes effect "
-                                            f"({_when(p.effective_at)}): {x.reason}") for x in exc.problems])
+                                            f"({_when(p.effective_at)}): {x.reason}",
+                                            zh=f"到版本 {p.id} 定时生效时（{_when(p.effective_at)}）知识库将不一致："
+                                               f"{x.zh or x.reason}") for x in exc.problems])
     return version
 
 
@@ -388,7 +421,8 @@ def revert_file(session: Session, version_id: int, name: str, author: str = "sys
     current = timeline.files_at(session)
     text = merge3(after, current.get(name, ""), before)
     if text is None:
-        raise ScheduleConflict([Problem(name, 0, f"changed again after version {version_id} on the same lines")])
+        raise ScheduleConflict([Problem(name, 0, f"changed again after version {version_id} on the same lines",
+                                        zh=f"版本 {version_id} 之后这些行又被修改过，无法单独撤销；请直接编辑现在的内容")])
     files = dict(current)
     files[name] = text
     return publish(session, _raw(files), author=author,
@@ -406,7 +440,9 @@ def cancel(session: Session, version_id: int, actor: str) -> None:
              and any(p.touches(n) for n in (e.changed or schema.ALL_FILES))]
     if later:
         raise ScheduleConflict([Problem(n, 0, f"version {later[0].id} (scheduled for {_when(later[0].effective_at)}) "
-                                              f"was prepared on top of it; cancel that one first")
+                                              f"was prepared on top of it; cancel that one first",
+                                        zh=f"之后的版本 {later[0].id}（{_when(later[0].effective_at)} 生效）是在它的基础上改的，"
+                                           f"请先取消那个版本")
                                 for n in (e.changed or ())[:1] or ("-",)])
     effect = session.get(KnowledgeEffect, version_id)
     effect.cancelled_at = now

@@ -52,7 +52,10 @@ def editor_of(request: web.Request) -> Editor:
 
 
 def _snapshot(s) -> Tuple[int, Dict[str, bytes]]:
-    return loader.version_id(s), loader.current_files(s)
+    """The version in effect and its files (what the pages show and edits start from)."""
+    from bot.kb import timeline
+
+    return timeline.current_version_id(s), loader.current_files(s)
 
 
 
@@ -113,14 +116,18 @@ def last_change(s, entity: str, entity_id: Optional[str]) -> Optional[Dict[str, 
 
 
 def version_row(s) -> Optional[Dict[str, Any]]:
-    v = loader.latest_version(s)
+    v = loader.current_version(s)
     return {"id": v.id, "author": v.author, "at": fmt_time(v.created_at), "comment": v.comment} if v else None
 
 
 def conflict_page(request: web.Request, *, what: str, reload_url: str, who: Optional[Dict[str, str]],
-                  submitted: List[Dict[str, str]], reason: str = "") -> web.Response:
+                  submitted: List[Dict[str, str]], reason: str = "", theirs: Optional[List[Dict[str, str]]] = None,
+                  deleted: bool = False) -> web.Response:
+    """409: nothing was published. ``submitted``: what this editor changed; ``theirs``: what the other did."""
+    from bot.services.editor.wording import field_label
+
     return render(request, "editor/conflict.html", status=409, what=what, reload_url=reload_url, who=who,
-                  submitted=submitted, reason=reason)
+                  submitted=submitted, theirs=theirs or [], deleted=deleted, reason=reason, field_label=field_label)
 
 
 
@@ -130,3 +137,59 @@ async def published(request: web.Request) -> Tuple[int, Dict[str, bytes]]:
     if not files:
         raise web.HTTPServiceUnavailable(text="知识库还没有任何已发布的版本（请先运行 kb import）")
     return version, files
+
+
+# --------------------------------------------------------------------------- publishing options
+@dataclass(frozen=True)
+class PublishOptions:
+    """What the editor chose next to the publish button: a comment, now or a scheduled moment, warnings seen."""
+
+    comment: str = ""
+    at: Optional[dt.datetime] = None  # UTC; None: at once
+    at_text: str = ""                 # as typed (datetime-local, cinema time)
+    confirmed: bool = False
+    later: bool = False               # "定时生效" was chosen (even with an unusable moment)
+
+    @property
+    def scheduled(self) -> bool:
+        return self.at is not None
+
+
+def local_now() -> dt.datetime:
+    """The cinema's wall-clock time (naive), what editors type and sanity checks compare with."""
+    return dt.datetime.now(LOCAL_TZ).replace(tzinfo=None)
+
+
+def publish_options(form: Any) -> Tuple[PublishOptions, Optional[str]]:
+    """The options of a submitted form, and a message when the chosen moment is not usable."""
+    comment = " ".join(str(form.get("publish_comment") or "").split())[:200]
+    at_text = str(form.get("publish_at") or "").strip()
+    confirmed = str(form.get("publish_confirm") or "") == "1"
+    if str(form.get("publish_when") or "now") != "later":
+        return PublishOptions(comment, None, at_text, confirmed), None
+    try:
+        local = dt.datetime.fromisoformat(at_text.replace(" ", "T"))
+    except ValueError:
+        return PublishOptions(comment, None, at_text, confirmed, True), "请填写定时生效的日期和时刻。"
+    if local <= local_now() + dt.timedelta(seconds=30):
+        return (PublishOptions(comment, None, at_text, confirmed, True),
+                "定时生效的时间必须晚于现在；要马上生效请选“立即生效”。")
+    at = local.replace(tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return PublishOptions(comment, at, at_text, confirmed, True), None
+
+
+def pending_for(s, file: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Scheduled versions still to come (that change ``file``), for the notes on the edit pages."""
+    from bot.kb import timeline
+
+    return [{"id": e.id, "at": fmt_time(e.effective_at), "author": e.author, "comment": e.comment,
+             "files": list(e.changed or ())}
+            for e in timeline.pending(s) if file is None or e.touches(file)]
+
+
+def problem_text(p: loader.Problem) -> str:
+    """A validation problem as editors read it: Chinese where the validator has it."""
+    if p.zh:
+        where = f"第{p.line}行" if p.line else ""
+        return f"{p.file} {where}：{p.zh}".replace(" ：", "：")
+    return str(p)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 from pydantic import BaseModel
-from pydantic.fields import SHAPE_LIST, SHAPE_SINGLETON, ModelField
+from pydantic.fields import SHAPE_DICT, SHAPE_LIST, SHAPE_MAPPING, SHAPE_SINGLETON, ModelField
 from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
@@ -107,8 +107,34 @@ def _spec(f: ModelField, prefix: str, value: Any, group: str) -> FieldSpec:
                      hint="YAML 格式（键: 值，每行一项）")
 
 
+Keys = Dict[str, List[Tuple[str, str]]]  # field name -> the (code, name) pairs its mapping is keyed by
+
+
+def map_keys(files: Dict[str, bytes]) -> Keys:
+    """What per-hall-type and per-member-level values are keyed by, from the knowledge itself."""
+    keys: Keys = {}
+    for field_name, kind in (("hall_types", "hall_types"), ("member_levels", "levels")):
+        try:
+            keys[field_name] = [(str(r["code"]), str(r.get("name") or r["code"])) for r in editing.list_records(files, kind)]
+        except Exception:  # an invalid draft: the mapping falls back to its YAML box
+            pass
+    return keys
+
+
+def _map_specs(f: ModelField, prefix: str, value: Any, group: str, codes: List[Tuple[str, str]]) -> List[FieldSpec]:
+    """One number input per known key (a hall type, a member level) instead of a YAML box; empty = not set."""
+    kind = _scalar(f.type_) or "int"
+    label = FIELD_LABELS.get(f.alias, f.alias)
+    sub = f"{group} · {label}" if group else label
+    known = [c for c, _ in codes]
+    extra = [(c, c) for c in (value or {}) if c not in known] if isinstance(value, dict) else []
+    return [FieldSpec(f"{prefix}{f.alias}.{code}", code, f"{name}", kind, required=False, nullable=False,
+                      attrs=_constraints(f.type_, kind), group=sub, hint="留空表示不单独设置")
+            for code, name in [*codes, *extra]]
+
+
 def _specs_for_model(model: type, values: Dict[str, Any], exclude: Tuple[str, ...] = (), prefix: str = "",
-                     group: str = "", depth: int = 0) -> List[FieldSpec]:
+                     group: str = "", depth: int = 0, keys: Optional[Keys] = None) -> List[FieldSpec]:
     specs: List[FieldSpec] = []
     for f in model.__fields__.values():
         if f.alias in exclude:
@@ -117,7 +143,11 @@ def _specs_for_model(model: type, values: Dict[str, Any], exclude: Tuple[str, ..
         if f.shape == SHAPE_SINGLETON and _is_model(f.type_) and depth == 0:
             label = FIELD_LABELS.get(f.alias, f.alias)
             specs.extend(_specs_for_model(f.type_, value if isinstance(value, dict) else {},
-                                          prefix=f"{prefix}{f.alias}.", group=f"{label}（{f.alias}）", depth=1))
+                                          prefix=f"{prefix}{f.alias}.", group=f"{label}（{f.alias}）", depth=1,
+                                          keys=keys))
+        elif f.shape in (SHAPE_DICT, SHAPE_MAPPING) and _scalar(f.type_) in ("int", "float") \
+                and (keys or {}).get(f.alias):
+            specs.extend(_map_specs(f, prefix, value, group, keys[f.alias]))  # type: ignore[index]
         else:
             specs.append(_spec(f, prefix, value, group))
     return specs
@@ -128,8 +158,8 @@ def record_model(kind: str) -> type:
     return schema.YAML_FILES[name].__fields__[key].type_
 
 
-def record_specs(kind: str, record: Dict[str, Any]) -> List[FieldSpec]:
-    return _specs_for_model(record_model(kind), record)
+def record_specs(kind: str, record: Dict[str, Any], keys: Optional[Keys] = None) -> List[FieldSpec]:
+    return _specs_for_model(record_model(kind), record, keys=keys)
 
 
 def document_fields(name: str) -> List[str]:
@@ -138,9 +168,9 @@ def document_fields(name: str) -> List[str]:
     return [f.alias for f in schema.YAML_FILES[name].__fields__.values() if f.alias not in lists]
 
 
-def document_specs(name: str, doc: Dict[str, Any]) -> List[FieldSpec]:
+def document_specs(name: str, doc: Dict[str, Any], keys: Optional[Keys] = None) -> List[FieldSpec]:
     lists = tuple(key for file, key, _ in editing.RECORDS.values() if file == name)
-    return _specs_for_model(schema.YAML_FILES[name], doc, exclude=lists)
+    return _specs_for_model(schema.YAML_FILES[name], doc, exclude=lists, keys=keys)
 
 
 # --------------------------------------------------------------------------- values <-> form text

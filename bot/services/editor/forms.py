@@ -15,12 +15,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.kb import editing, loader
+from bot.kb import editing, loader, sanity, timeline
 from bot.services.auth import current_user, require_role
-from bot.services.editor.common import (EDIT_ROLES, conflict_page, doc_url, document_of, editor_of, int_or_none,
-                                        kind_of, last_change, published, record_url, render, version_row)
+from bot.services.editor.common import (EDIT_ROLES, PublishOptions, conflict_page, doc_url, document_of, editor_of,
+                                        fmt_time, int_or_none, kind_of, last_change, local_now, pending_for,
+                                        problem_text, publish_options, published, record_url, render, version_row)
 from bot.services.editor.fields import (FieldSpec, build_values, changes, document_fields, document_specs,
-                                        field_problems, form_texts, json_text, plain, record_specs)
+                                        field_problems, form_texts, json_text, map_keys, plain,
+                                        record_specs)
 from bot.services.editor.rasa import intents, preview
 from bot.services.editor.wording import (ACTION_LABELS, DOC_LABELS, KIND_LABELS, PREVIEW_HINTS, SAMPLE_QUESTIONS,
                                          SECTIONS, SHOWTIMES, SUMMARY_FIELDS, field_label)
@@ -124,8 +126,10 @@ class Target:
         shown = {k: doc[k] for k in document_fields(self.name) if k in doc}  # type: ignore[arg-type]
         return shown, editing.etag(shown)
 
-    def specs(self, values: Dict[str, Any]) -> List[FieldSpec]:
-        return record_specs(self.kind, values) if self.kind else document_specs(self.name, values)  # type: ignore[arg-type]
+    def specs(self, values: Dict[str, Any], files: Dict[str, bytes]) -> List[FieldSpec]:
+        keys = map_keys(files)
+        return (record_specs(self.kind, values, keys) if self.kind
+                else document_specs(self.name, values, keys))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -215,23 +219,27 @@ async def form_page(request: web.Request) -> web.StreamResponse:
         values, tag = target.current(files)
     except editing.NotFound:
         raise web.HTTPNotFound(text="没有这条记录（可能已被删除）")
-    specs = target.specs(values)
-    return _render_form(request, target, specs=specs, texts=form_texts(specs, values), etag=tag,
-                        base_version=version, current_version=version, question=target.sample(),
-                        published=int_or_none(request.query.get("published")))
+    specs = target.specs(values, files)
+    return await _render_form(request, target, specs=specs, texts=form_texts(specs, values), etag=tag,
+                              base_version=version, current_version=version, question=target.sample(),
+                              published=int_or_none(request.query.get("published")),
+                              scheduled=request.query.get("at", ""))
 
 
-def _render_form(request: web.Request, target: Target, *, specs: List[FieldSpec], texts: Dict[str, str], etag: str,
-                 base_version: int, current_version: int, question: str = "", intent: str = "",
-                 status: int = 200, problems: Optional[List[str]] = None, field_problems=None,
-                 form_errors: Optional[List[str]] = None, diff: Optional[List[Dict[str, str]]] = None,
-                 result: Optional[Dict[str, Any]] = None, digest: str = "", note: str = "",
-                 published: Optional[int] = None, previewed: bool = False) -> web.Response:
+async def _render_form(request: web.Request, target: Target, *, specs: List[FieldSpec], texts: Dict[str, str],
+                       etag: str, base_version: int, current_version: int, question: str = "", intent: str = "",
+                       status: int = 200, problems: Optional[List[str]] = None, field_problems=None,
+                       form_errors: Optional[List[str]] = None, diff: Optional[List[Dict[str, str]]] = None,
+                       result: Optional[Dict[str, Any]] = None, digest: str = "", note: str = "",
+                       published: Optional[int] = None, previewed: bool = False, scheduled: str = "",
+                       opts: PublishOptions = PublishOptions(), warnings: Optional[List[str]] = None) -> web.Response:
+    pending = await editor_of(request).db(pending_for, target.file)
     return render(request, "editor/form.html", status=status, target=target, title=target.title, specs=specs,
                   texts=texts, etag=etag, base_version=base_version, current_version=current_version,
                   question=question, intent=intent, intents=intents(), problems=problems or [],
                   field_problems=field_problems or {}, form_errors=form_errors or [], diff=diff or [],
                   result=result, digest=digest, note=note, published=published, previewed=previewed,
+                  scheduled=scheduled, opts=opts, warnings=warnings or [], pending=pending,
                   file=target.file, is_new=target.kind is not None and target.record_id is None,
                   can_delete=target.kind is not None and target.record_id is not None,
                   back_url=f"/editor/records/{target.kind}" if target.kind else "/editor/",
@@ -239,9 +247,40 @@ def _render_form(request: web.Request, target: Target, *, specs: List[FieldSpec]
                   preview_hint=PREVIEW_HINTS.get(target.entity, ""))
 
 
+def _shown_values(s, target: Target, base_version: int) -> Optional[Dict[str, Any]]:
+    """The values the editor's page showed (the knowledge in effect at ``base_version``), for conflicts."""
+    e = timeline.entry(s, base_version) if base_version else None
+    if e is None:
+        return None
+    try:
+        values, _ = target.current({k: v.encode("utf-8") for k, v in timeline.files_through(s, e).items()})
+    except (editing.NotFound, KeyError):
+        return None
+    return values
+
+
+async def _conflict(request: web.Request, target: Target, base_version: int, mine: Optional[Dict[str, Any]],
+                    reason: str = "") -> web.Response:
+    """The conflict page: what this editor changed and what the other editor changed, field by field."""
+    def load(s):
+        shown = _shown_values(s, target, base_version)
+        now = loader.current_files(s)
+        try:
+            current, _ = target.current(now)
+        except editing.NotFound:
+            current = None
+        return shown, current, last_change(s, target.entity, target.record_id)
+    shown, current, who = await editor_of(request).db(load)
+    theirs = changes(shown, current) if shown is not None and current is not None else []
+    yours = changes(shown if shown is not None else current, mine) if mine is not None else []
+    return conflict_page(request, what=target.title, reload_url=target.url if current is not None or not target.kind
+                         else f"/editor/records/{target.kind}", who=who, submitted=yours, theirs=theirs,
+                         deleted=current is None and target.kind is not None and target.record_id is not None,
+                         reason=reason)
+
+
 async def form_submit(request: web.Request) -> web.StreamResponse:
     identity = current_user(request)
-    ed = editor_of(request)
     target = await _form_target(request)
     form = await request.post()
     op = str(form.get("op") or "preview")
@@ -249,42 +288,37 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
     base_version = int_or_none(form.get("base_version")) or 0
     question = str(form.get("preview_question") or "")
     chosen_intent = str(form.get("preview_intent") or "")
+    opts, opts_error = publish_options(form)
     version, files = await published(request)
 
     try:
         original, current_tag = target.current(files)
     except editing.NotFound:
-        who = await ed.db(last_change, target.entity, target.record_id)
-        return conflict_page(request, what=target.title, reload_url=f"/editor/records/{target.kind}", who=who,
-                             submitted=[], reason="这条记录已被其他人删除或改名。")
-    specs = target.specs(original)
+        return await _conflict(request, target, base_version, None, reason="这条记录已被其他人删除或改名。")
+    specs = target.specs(original, files)
     if op == "delete" and target.kind and target.record_id is not None:
         values, form_errors = original, []
     else:
         values, form_errors = build_values(specs, original, form)
     texts = form_texts(specs, values, form)
     show = dict(specs=specs, texts=texts, etag=expected_etag, base_version=base_version, current_version=version,
-                question=question, intent=chosen_intent)
+                question=question, intent=chosen_intent, opts=opts)
 
     if target.kind and target.record_id is not None and expected_etag != current_tag:
-        who = await ed.db(last_change, target.entity, target.record_id)
-        return conflict_page(request, what=target.title, reload_url=target.url, who=who,
-                             submitted=changes(original, values) if op != "delete" else [])
+        return await _conflict(request, target, base_version, values if op != "delete" else None)
     if form_errors:
-        return _render_form(request, target, status=422, form_errors=form_errors, **show)
+        return await _render_form(request, target, status=422, form_errors=form_errors, **show)
     try:
         draft = apply_form(target, files, values, expected_etag, delete=(op == "delete"))
     except editing.Conflict:
-        who = await ed.db(last_change, target.entity, target.record_id)
         if target.kind and target.record_id is None:  # a new record whose id exists
             _, _, id_field = editing.RECORDS[target.kind]
-            return _render_form(request, target, status=422, form_errors=[
+            return await _render_form(request, target, status=422, form_errors=[
                 f"已经有{field_label(id_field)}为「{values.get(id_field)}」的记录，请换一个或直接编辑那条记录。"], **show)
-        return conflict_page(request, what=target.title, reload_url=target.url, who=who,
-                             submitted=changes(original, values))
+        return await _conflict(request, target, base_version, values)
     except DuplicateId as exc:
         _, _, id_field = editing.RECORDS[target.kind]  # type: ignore[index]
-        return _render_form(request, target, status=422, form_errors=[
+        return await _render_form(request, target, status=422, form_errors=[
             f"已经有{field_label(id_field)}为「{exc}」的记录，不能改成重复的。"], **show)
 
     problems: List[loader.Problem] = []
@@ -294,60 +328,71 @@ async def form_submit(request: web.Request) -> web.StreamResponse:
         problems = exc.problems
     if problems:
         prefix = _locate(target, draft.files, values)
-        return _render_form(request, target, status=422, problems=[str(p) for p in problems],
-                            field_problems=field_problems(problems, target.file, prefix, specs), **show)
+        return await _render_form(request, target, status=422, problems=[problem_text(p) for p in problems],
+                                  field_problems=field_problems(problems, target.file, prefix, specs), **show)
     if not draft.changed:
         result = await preview(request, question, chosen_intent, draft.files, files)
-        return _render_form(request, target, result=result, note="与当前发布的内容相同，没有需要发布的修改。", **show)
+        return await _render_form(request, target, result=result, note="与当前发布的内容相同，没有需要发布的修改。", **show)
 
     digest = _digest(target, expected_etag, draft)
+    warnings = await asyncio.to_thread(sanity.warnings, files, draft.files, local_now())
+    show["warnings"] = warnings
     if op in ("publish", "delete"):
+        note = ""
         if op == "publish" and str(form.get("preview_digest") or "") != digest:
+            note = "内容在预览之后又有改动：请核对下面新的预览，再点“发布”。"
+        elif opts_error:
+            note = opts_error
+        elif op == "publish" and warnings and not opts.confirmed:
+            note = "发布前请核对下面的提醒，确认无误后勾选“我已核对”，再点“发布”。"
+        if note:
             result = await preview(request, question, chosen_intent, draft.files, files)
-            return _render_form(request, target, diff=changes(draft.before, draft.after), result=result,
-                                digest=digest, previewed=True,
-                                note="内容在预览之后又有改动：请核对下面新的预览，再点“发布”。", **show)
+            return await _render_form(request, target, diff=changes(draft.before, draft.after), result=result,
+                                      digest=digest, previewed=True, note=note, **show)
         return await _publish_form(request, identity.username, target, values, expected_etag, base_version,
-                                   delete=(op == "delete"))
+                                   delete=(op == "delete"), opts=opts)
     result = await preview(request, question, chosen_intent, draft.files, files)
-    return _render_form(request, target, diff=changes(draft.before, draft.after), result=result, digest=digest,
-                        previewed=True, **show)
+    return await _render_form(request, target, diff=changes(draft.before, draft.after), result=result, digest=digest,
+                              previewed=True, **show)
 
 
 async def _publish_form(request: web.Request, actor: str, target: Target, values: Dict[str, Any],
-                        expected_etag: str, base_version: int, delete: bool) -> web.StreamResponse:
+                        expected_etag: str, base_version: int, delete: bool, opts: PublishOptions) -> web.StreamResponse:
     ed = editor_of(request)
 
     def publish(s):
         version = loader.version_id(s)
-        files = loader.current_files(s)
+        files = loader.current_files(s, opts.at)  # a scheduled change is made on the knowledge of its moment
         draft = apply_form(target, files, values, expected_etag, delete=delete)
         new = editing.publish_edit(s, draft.files, actor=actor, entity=target.entity[:64],
                                    entity_id=draft.entity_id[:128], action=draft.action, before=draft.before,
                                    after=draft.after if not delete else None, base_version=version,
-                                   comment=_comment(target, draft, base_version, version))
-        return new.id if new is not None else version
+                                   comment=opts.comment or _comment(target, draft, base_version, version),
+                                   effective_at=opts.at)
+        return new.id if new is not None else timeline.current_version_id(s)
 
     try:
         new_version = await ed.db(publish, locked=True)
     except (editing.Conflict, editing.NotFound):
-        who = await ed.db(last_change, target.entity, target.record_id)
-        return conflict_page(request, what=target.title, reload_url=target.url, who=who, submitted=[])
-    except loader.KnowledgeError as exc:  # valid at preview, invalid on top of a newer version
+        return await _conflict(request, target, base_version, values if not delete else None)
+    except loader.KnowledgeError as exc:  # valid at preview, invalid on top of a newer (or a scheduled) version
         version, files = await published(request)
         original, _ = target.current(files)
-        specs = target.specs(original)
-        return _render_form(request, target, status=422, specs=specs, texts=form_texts(specs, values, await request.post()),
-                            etag=expected_etag, base_version=base_version, current_version=version,
-                            problems=[str(p) for p in exc.problems])
-    log.info("editor: %s published %s %s as version %s", actor, target.entity, target.record_id or "", new_version)
+        specs = target.specs(original, files)
+        return await _render_form(request, target, status=422, specs=specs,
+                                  texts=form_texts(specs, values, await request.post()), etag=expected_etag,
+                                  base_version=base_version, current_version=version, opts=opts,
+                                  problems=[problem_text(p) for p in exc.problems])
+    log.info("editor: %s published %s %s as version %s%s", actor, target.entity, target.record_id or "", new_version,
+             f" effective {opts.at:%Y-%m-%d %H:%M} UTC" if opts.at else "")
     if delete:
         raise web.HTTPSeeOther(f"/editor/records/{target.kind}?{urlencode({'deleted': target.record_id})}")
     url = target.url
     if target.kind:
         _, _, id_field = editing.RECORDS[target.kind]
         url = record_url(target.kind, values.get(id_field))
-    raise web.HTTPSeeOther(f"{url}?published={new_version}")
+    query = {"published": new_version, **({"at": fmt_time(opts.at)[:16]} if opts.at else {})}
+    raise web.HTTPSeeOther(f"{url}?{urlencode(query)}")
 
 
 def _comment(target: Target, draft: Draft, base_version: int, version: int) -> str:

@@ -104,7 +104,7 @@ async def version_page(request: web.Request) -> web.StreamResponse:
         v = s.get(KnowledgeVersion, vid) if vid else None
         if v is None:
             return None
-        current = loader.latest_version(s)
+        current = loader.current_version(s)
         return ({"id": v.id, "at": fmt_time(v.created_at), "author": v.author, "comment": v.comment},
                 current.id, _file_diffs(current.files, v.files, f"当前版本{current.id}", f"版本{v.id}"))
     found = await ed.db(load)
@@ -144,7 +144,7 @@ async def rollback_submit(request: web.Request) -> web.StreamResponse:
     except loader.KnowledgeError as exc:
         def load(s):
             v = s.get(KnowledgeVersion, vid)
-            current = loader.latest_version(s)
+            current = loader.current_version(s)
             return ({"id": v.id, "at": fmt_time(v.created_at), "author": v.author, "comment": v.comment},
                     current.id, _file_diffs(current.files, v.files, f"当前版本{current.id}", f"版本{v.id}"))
         version, current, diffs = await ed.db(load)
