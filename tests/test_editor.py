@@ -524,7 +524,8 @@ async def test_csv_upload_shows_the_changes_and_publishes(client):
     await login(client, "ed")
     html, fields = await open_form(client, "/editor/showtimes")
     current = (await (await client.get("/editor/showtimes.csv")).read())
-    assert current.startswith(b"day,start,film,hall,version\n")
+    assert current.startswith("\ufeffday,start,film,hall,version\n".encode())  # the BOM: Excel on Chinese Windows
+    current = current[3:]
     new_csv = current.replace("daily,10:00,星际归途,1,2D\n".encode(), b"") + "daily,23:30,熊猫总动员,5,2D\n".encode()
     r = await client.post("/editor/showtimes", data=upload(dict(fields, op="preview"), new_csv), allow_redirects=False)
     html = await r.text()
@@ -557,9 +558,29 @@ async def test_bad_csv_is_refused_with_lines(client):
     html = await r.text()
     assert r.status == 422
     assert "已按 GB18030" in html
-    assert problems_of(html)[0].startswith("showtimes.csv:3: start: string does not match regex")
+    # every problem at once, in Chinese, by row and column: a bad time does not hide an unknown film
+    assert problems_of(html) == ["第3行 开场时间：开场时间「25:00」应为 时:分，如 09:30",
+                                 "第4行 影片：影片「不存在的电影」不在影片列表里（片名要与“影片”页上的完全一致）"]
+    assert re.search(r'<tr data-line="3" class="bad">.*?<td class="bad-cell" data-column="start">25:00</td>', html, re.S)
+    assert re.search(r'<tr data-line="4" class="bad">.*?<td class="bad-cell" data-column="film">不存在的电影</td>', html, re.S)
+    assert '<tr data-line="2" class="">' in html
     assert "publish-btn" not in html
     assert db_state(client.db_url)[0] == 1
+
+
+async def test_csv_in_spreadsheet_spelling_is_accepted(client):
+    """Chinese headers, 2026/12/3, 9:30 and 周五 as Excel users type them are brought into the file's spelling."""
+    await login(client, "ed")
+    _, fields = await open_form(client, "/editor/showtimes")
+    current = (await (await client.get("/editor/showtimes.csv")).read())[3:].decode()
+    body = current.split("\n", 1)[1]
+    csv_text = "日期,开场时间,影片,厅号,版本\n" + body + "2099/12/3,9:30,熊猫总动员,5,2d\n周五,23:40,星际归途,1,2D\n"
+    r = await client.post("/editor/showtimes", data=upload(dict(fields, op="preview"), csv_text.encode()))
+    html = await r.text()
+    assert r.status == 200, problems_of(html)
+    added = re.search(r'<table class="grid added" id="added">(.*?)</table>', html, re.S).group(1)
+    assert "<td>2099-12-03</td><td>09:30</td><td>熊猫总动员</td>" in added and "<td>fri</td><td>23:40</td>" in added
+    assert 'id="removed-count">0<' in html
 
 
 # --------------------------------------------------------------------------- versions and rollback
