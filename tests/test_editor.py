@@ -611,7 +611,7 @@ async def test_rollback_restores_an_earlier_version(client, run_action, tracker_
     texts, _, _ = await asyncio.to_thread(run_action, topics.ActionParking(), tracker_factory("停车怎么收费", "ask_parking"))
     assert "每小时5元" in texts[0]
     html = await (await client.get("/editor/versions?rolled=3&from=1")).text()
-    assert "版本 1 的内容已重新发布为版本 3" in html
+    assert "版本 1 生效时的内容已重新发布为版本 3" in html
     assert (await client.get("/editor/versions/99")).status == 404
 
 

@@ -32,5 +32,7 @@ def setup_editor(app: web.Application) -> Editor:
     r.add_get("/editor/versions", versions.versions_page)
     r.add_get("/editor/versions/{vid}", versions.version_page)
     r.add_post("/editor/versions/{vid}/rollback", versions.rollback_submit)
+    r.add_post("/editor/versions/{vid}/revert", versions.revert_submit)
+    r.add_post("/editor/versions/{vid}/cancel", versions.cancel_submit)
     r.add_static("/editor/static", STATIC_DIR, name="editor-static", append_version=True)
     return ed

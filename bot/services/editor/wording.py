@@ -120,7 +120,8 @@ PREVIEW_HINTS: Dict[str, str] = {
 LONG_TEXT_KEYS = frozenset({"synopsis", "answer", "text", "description", "handling", "remedy", "registration",
                             "first_reply", "human_online", "human_offline", "timeout", "handback"})
 LINE_LIST_KEYS = frozenset({"empathy", "perks", "notes"})
-ACTION_LABELS = {"update": "修改", "create": "新增", "delete": "删除", "replace": "替换排片", "rollback": "回滚"}
+ACTION_LABELS = {"update": "修改", "create": "新增", "delete": "删除", "replace": "替换排片", "rollback": "回滚",
+                 "revert": "撤销单个文件的修改", "cancel": "取消定时发布"}
 ROLE_LABELS = {"agent": "坐席", "supervisor": "主管", "editor": "编辑"}
 
 
