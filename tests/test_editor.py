@@ -231,7 +231,7 @@ async def test_no_login_redirects_or_401(client):
                  "/editor/showtimes", "/editor/audit", "/editor/versions", "/editor/versions/1",
                  "/editor/static/editor.js"]:
         r = await client.get(path, allow_redirects=False)
-        assert r.status == 302 and r.headers["Location"].startswith("/desk/login"), (path, r.status)
+        assert r.status == 302 and r.headers["Location"].startswith("/editor/login?next="), (path, r.status)
     r = await client.get("/editor/audit", headers={"Accept": "application/json"}, allow_redirects=False)
     assert r.status == 401
     for path in ["/editor/documents/parking", "/editor/records/films/星际归途", "/editor/showtimes",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.services.editor import forms, showtimes, versions
+from bot.services.editor import forms, login, showtimes, versions
 from bot.services.editor.common import EDITOR, STATIC_DIR, Editor
 
 
@@ -16,6 +16,9 @@ def setup_editor(app: web.Application) -> Editor:
     ed = Editor(settings=app["xinghe.settings"])
     app[EDITOR] = ed
     r = app.router
+    r.add_get("/editor/login", login.login_page)
+    r.add_post("/editor/login", login.login_submit)
+    r.add_post("/editor/logout", login.logout)
     r.add_get("/editor", _to_index)
     r.add_get("/editor/", forms.index)
     r.add_get("/editor/records/{kind}", forms.records_page)
