@@ -509,7 +509,7 @@ async def test_new_record_and_delete(client):
     url = "/editor/records/films/%E7%86%8A%E7%8C%AB%E6%80%BB%E5%8A%A8%E5%91%98"  # 熊猫总动员
     _, fields = await open_form(client, url)
     r = await submit(client, url, fields, "delete")
-    assert r.status == 422 and "影片「熊猫总动员」不在影片列表里" in await r.text()
+    assert r.status == 422 and "showtimes.csv 第4行 影片：「熊猫总动员」不在影片列表里" in await r.text()
 
     _, fields = await open_form(client, "/editor/records/facilities/umbrella")
     r = await submit(client, "/editor/records/facilities/umbrella", fields, "delete")
@@ -559,9 +559,10 @@ async def test_bad_csv_is_refused_with_lines(client):
     assert r.status == 422
     assert "已按 GB18030" in html
     # every problem at once, in Chinese, by row and column: a bad time does not hide an unknown film
-    assert problems_of(html) == ["第3行 开场时间：开场时间「25:00」应为 时:分，如 09:30",
-                                 "第4行 影片：影片「不存在的电影」不在影片列表里（片名要与“影片”页上的完全一致）"]
-    assert re.search(r'<tr data-line="3" class="bad">.*?<td class="bad-cell" data-column="start">25:00</td>', html, re.S)
+    assert problems_of(html) == ["第3行 开场时间：「25:00」应为 时:分，如 09:30",
+                                 "第4行 影片：「不存在的电影」不在影片列表里（片名要与“影片”页上的完全一致）"]
+    assert re.search(r'<tr data-line="3" class="bad">.*?<td class="bad-cell" data-column="start">25:00</td>.*?'
+                     r'<tr class="bad-detail" data-line="3">', html, re.S)
     assert re.search(r'<tr data-line="4" class="bad">.*?<td class="bad-cell" data-column="film">不存在的电影</td>', html, re.S)
     assert '<tr data-line="2" class="">' in html
     assert "publish-btn" not in html

@@ -108,11 +108,11 @@ def _load_yaml(name: str, text: str, problems: List[Problem]) -> Any:
 
 
 CSV_FIELD_ZH = {
-    "day": "日期「{v}」无法识别：请写 daily（每天）、mon…sun（周一…周日），或具体日期如 2026-12-03、2026/12/3",
-    "start": "开场时间「{v}」应为 时:分，如 09:30",
+    "day": "「{v}」无法识别：请写 daily（每天）、mon…sun（周一…周日），或具体日期如 2026-12-03、2026/12/3",
+    "start": "「{v}」应为 时:分，如 09:30",
     "film": "影片不能为空",
-    "hall": "厅号「{v}」应为正整数，如 3",
-    "version": "版本「{v}」应为 2D 或 3D",
+    "hall": "「{v}」应为正整数，如 3",
+    "version": "「{v}」应为 2D 或 3D",
 }
 
 
@@ -243,7 +243,7 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
         hall = hall_by_no.get(row.hall)
         if film is None:
             problems.append(Problem("showtimes.csv", line, f"unknown film 「{row.film}」 (not in films.yml)", "film",
-                                    f"影片「{row.film}」不在影片列表里（片名要与“影片”页上的完全一致）"))
+                                    f"「{row.film}」不在影片列表里（片名要与“影片”页上的完全一致）"))
         if hall is None:
             problems.append(Problem("showtimes.csv", line, f"unknown hall {row.hall} (not in halls.yml)", "hall",
                                     f"没有{row.hall}号厅"))

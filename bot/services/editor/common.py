@@ -171,7 +171,7 @@ def publish_options(form: Any) -> Tuple[PublishOptions, Optional[str]]:
         local = dt.datetime.fromisoformat(at_text.replace(" ", "T"))
     except ValueError:
         return PublishOptions(comment, None, at_text, confirmed, True), "请填写定时生效的日期和时刻。"
-    if local <= local_now() + dt.timedelta(seconds=30):
+    if local <= local_now():
         return (PublishOptions(comment, None, at_text, confirmed, True),
                 "定时生效的时间必须晚于现在；要马上生效请选“立即生效”。")
     at = local.replace(tzinfo=LOCAL_TZ).astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -190,6 +190,8 @@ def pending_for(s, file: Optional[str] = None) -> List[Dict[str, Any]]:
 def problem_text(p: loader.Problem) -> str:
     """A validation problem as editors read it: Chinese where the validator has it."""
     if p.zh:
-        where = f"第{p.line}行" if p.line else ""
-        return f"{p.file} {where}：{p.zh}".replace(" ：", "：")
+        from bot.services.editor.wording import SHOWTIME_COLUMNS
+
+        where = "".join([f" 第{p.line}行" if p.line else "", f" {SHOWTIME_COLUMNS.get(p.column, p.column)}" if p.column else ""])
+        return f"{p.file}{where}：{p.zh}"
     return str(p)

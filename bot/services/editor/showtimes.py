@@ -21,10 +21,10 @@ from bot.services.editor.common import (EDIT_ROLES, PublishOptions, conflict_pag
                                         last_change, local_now, pending_for, problem_text, publish_options,
                                         published, render)
 from bot.services.editor.rasa import intents, preview
-from bot.services.editor.wording import SAMPLE_QUESTIONS, SHOWTIMES
+from bot.services.editor.wording import SAMPLE_QUESTIONS, SHOWTIME_COLUMNS, SHOWTIMES
 
 COLUMNS = list(schema.ShowtimeRow.__fields__)
-COLUMN_LABELS = {"day": "日期", "start": "开场时间", "film": "影片", "hall": "厅号", "version": "版本"}
+COLUMN_LABELS = SHOWTIME_COLUMNS
 BOM = "\ufeff"  # Excel on Chinese Windows reads a CSV as GBK unless it starts with one
 
 

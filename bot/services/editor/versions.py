@@ -68,6 +68,12 @@ def _audit_diff(row: AuditLog) -> List[Dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- versions and rollback
+def _files_text(changed: Optional[tuple]) -> str:
+    if changed is None or set(changed) == set(schema.ALL_FILES):
+        return "全部文件"
+    return "、".join(changed) or "（无改动）"
+
+
 def _status(e: timeline.Entry, current: int, now: dt.datetime) -> str:
     if e.cancelled:
         return "cancelled"
@@ -89,7 +95,7 @@ async def versions_page(request: web.Request) -> web.StreamResponse:
             {"id": e.id, "at": fmt_time(e.created_at), "effective": fmt_time(e.effective_at)[:16],
              "scheduled": e.effective_at > e.created_at + dt.timedelta(seconds=1), "author": e.author,
              "comment": e.comment, "status": _status(e, current, now),
-             "files": "全部文件" if e.changed is None else "、".join(e.changed) or "（无改动）"} for e in entries]
+             "files": _files_text(e.changed)} for e in entries]
     current, latest, rows = await ed.db(load)
     more = f"/editor/versions?limit={limit * 2}" if len(rows) == limit else ""
     q = request.query

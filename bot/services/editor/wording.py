@@ -6,6 +6,7 @@ from typing import Dict, List, Tuple
 from bot.kb import editing
 
 SHOWTIMES = "showtimes.csv"
+SHOWTIME_COLUMNS = {"day": "日期", "start": "开场时间", "film": "影片", "hall": "厅号", "version": "版本"}
 
 KIND_LABELS: Dict[str, str] = {
     "films": "影片",
