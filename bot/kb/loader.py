@@ -335,7 +335,7 @@ def _raw(texts: Dict[str, str]) -> Dict[str, bytes]:
     return {k: v.encode("utf-8") for k, v in texts.items()}
 
 
-def _when(value: dt.datetime) -> str:
+def cinema_time(value: dt.datetime) -> str:
     from zoneinfo import ZoneInfo
 
     return value.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
@@ -371,9 +371,9 @@ def publish(session: Session, files: Dict[str, bytes], author: str = "system", c
             text = merge3(before.get(name, ""), merged.get(name, ""), new[name]) \
                 if before.get(name) == base.get(name) else None
             if text is None:
-                problems.append(Problem(name, 0, f"version {p.id} (scheduled for {_when(p.effective_at)}) changes "
+                problems.append(Problem(name, 0, f"version {p.id} (scheduled for {cinema_time(p.effective_at)}) changes "
                                                  f"the same lines; cancel it or schedule this change after it",
-                                        zh=f"版本 {p.id}（定时于 {_when(p.effective_at)} 生效）改了同样的内容，两者无法合并："
+                                        zh=f"版本 {p.id}（定时于 {cinema_time(p.effective_at)} 生效）改了同样的内容，两者无法合并："
                                            f"请先在“版本与回滚”中取消它，或把这次修改也定在它之后生效"))
             else:
                 merged[name] = text
@@ -394,8 +394,8 @@ def publish(session: Session, files: Dict[str, bytes], author: str = "system", c
             validate(_raw(timeline.files_at(session, p.effective_at)))
         except KnowledgeError as exc:
             raise ScheduleConflict([Problem(x.file, x.line, f"once version {p.id} takes effect "
-                                            f"({_when(p.effective_at)}): {x.reason}",
-                                            zh=f"到版本 {p.id} 定时生效时（{_when(p.effective_at)}）知识库将不一致："
+                                            f"({cinema_time(p.effective_at)}): {x.reason}",
+                                            zh=f"到版本 {p.id} 定时生效时（{cinema_time(p.effective_at)}）知识库将不一致："
                                                f"{x.zh or x.reason}") for x in exc.problems])
     return version
 
@@ -439,9 +439,9 @@ def cancel(session: Session, version_id: int, actor: str) -> None:
     later = [p for p in timeline.pending(session, e.effective_at) if p.key > e.key
              and any(p.touches(n) for n in (e.changed or schema.ALL_FILES))]
     if later:
-        raise ScheduleConflict([Problem(n, 0, f"version {later[0].id} (scheduled for {_when(later[0].effective_at)}) "
+        raise ScheduleConflict([Problem(n, 0, f"version {later[0].id} (scheduled for {cinema_time(later[0].effective_at)}) "
                                               f"was prepared on top of it; cancel that one first",
-                                        zh=f"之后的版本 {later[0].id}（{_when(later[0].effective_at)} 生效）是在它的基础上改的，"
+                                        zh=f"之后的版本 {later[0].id}（{cinema_time(later[0].effective_at)} 生效）是在它的基础上改的，"
                                            f"请先取消那个版本")
                                 for n in (e.changed or ())[:1] or ("-",)])
     effect = session.get(KnowledgeEffect, version_id)
