@@ -232,6 +232,13 @@ def test_a_scheduled_change_takes_effect_by_itself(servers, chromium, run_action
             context, page = watched_page(browser, base, problems, only="/editor")
             _login_as_editor(page, base, "/editor/documents/parking")
             page.fill("#f-fee_per_hour", "7")
+            # leaving with an unpublished edit: the browser asks first (dismissed: the edit stays)
+            dialogs: List[str] = []
+            page.once("dialog", lambda d: (dialogs.append(d.type), d.dismiss()))
+            page.click("nav >> text=排片")
+            page.wait_for_timeout(500)
+            assert dialogs == ["beforeunload"] and page.url.endswith("/editor/documents/parking")
+            expect(page.locator("#f-fee_per_hour")).to_have_value("7")
             page.click("#preview-btn")
             expect(page.locator("#preview-after")).to_contain_text("每小时7元")
             moment = local_now().replace(microsecond=0) + dt.timedelta(seconds=20)

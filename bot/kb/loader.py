@@ -450,10 +450,6 @@ def cancel(session: Session, version_id: int, actor: str) -> None:
     session.flush()
 
 
-def history(session: Session, limit: int = 50) -> List[KnowledgeVersion]:
-    return list(session.execute(select(KnowledgeVersion).order_by(KnowledgeVersion.id.desc()).limit(limit)).scalars())
-
-
 def version_with_checksum(session: Session, digest: str) -> Optional[int]:
     return session.execute(select(KnowledgeVersion.id).where(KnowledgeVersion.checksum == digest)
                            .order_by(KnowledgeVersion.id.desc()).limit(1)).scalar()

@@ -36,8 +36,8 @@ async def index(request: web.Request) -> web.StreamResponse:
     ed = editor_of(request)
 
     def load(s):
-        return version_row(s), loader.current_files(s)
-    version, files = await ed.db(load)
+        return version_row(s), loader.current_files(s), pending_for(s)
+    version, files, pending = await ed.db(load)
     counts: Dict[str, int] = {}
     if files:
         for kind in editing.RECORDS:
@@ -59,7 +59,7 @@ async def index(request: web.Request) -> web.StreamResponse:
                 links.append({"href": "/editor/showtimes", "label": "排片（CSV 批量上传）", "count": counts.get(SHOWTIMES),
                               "file": SHOWTIMES})
         sections.append({"title": title, "links": links})
-    return render(request, "editor/index.html", version=version, sections=sections, empty=not files)
+    return render(request, "editor/index.html", version=version, sections=sections, empty=not files, pending=pending)
 
 
 def _summary(value: Any) -> str:
