@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -16,6 +17,8 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.db import session_factory
 from bot.kb import timeline
+
+log = logging.getLogger(__name__)
 
 WEEKDAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -178,7 +181,14 @@ class KnowledgeStore:
                 if not current:
                     raise LookupError("the knowledge store is empty: run `kb import` first")
                 files = {k: v.encode("utf-8") for k, v in timeline.files_at(session).items()}
-                self._cached = knowledge_from_files(files, current)
+                try:
+                    self._cached = knowledge_from_files(files, current)
+                except Exception:
+                    if self._cached is None:
+                        raise
+                    # publishing validates every moment it creates, so this is a bug: keep answering
+                    log.exception("knowledge version %s does not load; still answering from version %s",
+                                  current, self._cached.version)
                 return self._cached
 
 
