@@ -143,12 +143,18 @@ def test_editor_changes_the_parking_fee_in_the_browser(servers, chromium):
 PHONE = {"width": 390, "height": 844}
 
 
-def _login_as_editor(page, base: str, start: str) -> None:
+def _login_as_editor(page, base: str, start: str, shot: str = "") -> None:
     """Through the editors' own login page, back to where the editor wanted to go."""
     page.goto(f"{base}{start}")
     assert "/editor/login" in page.url
     assert "知识库编辑登录" in page.locator("h1").inner_text()
     assert "make user NAME=" in page.locator("#login-hint").inner_text()
+    if shot:
+        page.screenshot(path=str(ARTIFACTS / f"{shot}.png"))
+        size = page.viewport_size
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-phone.png"))
+        page.set_viewport_size(size)
     page.fill("#username", "ed")
     page.fill("#password", PASSWORDS["ed"])
     page.click("#login-btn")
@@ -165,7 +171,7 @@ def test_csv_errors_are_listed_at_once_with_the_bad_rows_marked(servers, chromiu
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             context, page = watched_page(browser, base, problems, only="/editor/static")
-            _login_as_editor(page, base, "/editor/showtimes")
+            _login_as_editor(page, base, "/editor/showtimes", shot="editor-login")
             # an Excel-style sheet: Chinese headers, 2026/12/3-style dates and 9:30 are fine; three rows are not
             csv_text = ("日期,开场时间,影片,厅号,版本\n"
                         "2099/12/3,9:30,星际归途,1,2D\n"
