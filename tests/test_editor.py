@@ -436,9 +436,11 @@ async def test_form_errors_and_cross_file_problems(client):
     url = "/editor/documents/complaints"
     _, fields = await open_form(client, url)
     assert fields["escalation.human_online"].startswith("我已为您转接人工客服")
-    fields["sla_minutes"] = "complaint: [1440"
+    assert fields["sla_minutes.complaint"] == "1440" and fields["sla_minutes.emergency"] == "5"  # one input per type
+    fields["sla_minutes.complaint"] = "明天"
     r = await submit(client, url, fields, "preview")
-    assert r.status == 422 and "不是正确的 YAML" in await r.text()
+    html = await r.text()
+    assert r.status == 422 and re.search(r'class="field invalid[^"]*">\s*<label for="f-sla_minutes-complaint"', html)
     # de-escalation wording must not use a forbidden phrase (a cross-file check of the validator)
     _, fields = await open_form(client, url)
     fields["empathy"] = fields["empathy"] + "\n规定如此，请您理解。"

@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from bot.kb import editing, loader, schema
-from bot.services.editor.wording import FIELD_LABELS, LINE_LIST_KEYS, LONG_TEXT_KEYS
+from bot.services.editor.wording import FIELD_LABELS, KEYED_HINTS, LINE_LIST_KEYS, LONG_TEXT_KEYS
 
 
 @dataclass
@@ -22,7 +22,7 @@ class FieldSpec:
     name: str                 # dotted path in the record/document, e.g. "escalation.human_online"
     key: str                  # last part
     label: str
-    widget: str               # text, textarea, int, float, bool, date, list, lines, yaml
+    widget: str               # text, textarea, int, float, bool, date, list, lines, yaml, scalar (number or text)
     item: str = "str"         # list items: str, int, float, date
     required: bool = True
     nullable: bool = False
@@ -133,6 +133,15 @@ def _map_specs(f: ModelField, prefix: str, value: Any, group: str, codes: List[T
             for code, name in [*codes, *extra]]
 
 
+def _keyed_specs(f: ModelField, prefix: str, value: Dict[str, Any], group: str) -> List[FieldSpec]:
+    """A mapping keyed by codes the program defines (e.g. reply deadlines per ticket type): one input per key."""
+    label = FIELD_LABELS.get(f.alias, f.alias)
+    sub = f"{group} · {label}" if group else label
+    return [FieldSpec(f"{prefix}{f.alias}.{code}", code, FIELD_LABELS.get(code, code), "scalar", required=True,
+                      attrs={"required": ""}, group=sub, hint=KEYED_HINTS.get(f.alias, ""))
+            for code in value]
+
+
 def _specs_for_model(model: type, values: Dict[str, Any], exclude: Tuple[str, ...] = (), prefix: str = "",
                      group: str = "", depth: int = 0, keys: Optional[Keys] = None) -> List[FieldSpec]:
     specs: List[FieldSpec] = []
@@ -148,6 +157,9 @@ def _specs_for_model(model: type, values: Dict[str, Any], exclude: Tuple[str, ..
         elif f.shape in (SHAPE_DICT, SHAPE_MAPPING) and _scalar(f.type_) in ("int", "float") \
                 and (keys or {}).get(f.alias):
             specs.extend(_map_specs(f, prefix, value, group, keys[f.alias]))  # type: ignore[index]
+        elif f.shape in (SHAPE_DICT, SHAPE_MAPPING) and isinstance(value, dict) and value \
+                and all(isinstance(v, (int, float, str)) for v in value.values()):
+            specs.extend(_keyed_specs(f, prefix, value, group))
         else:
             specs.append(_spec(f, prefix, value, group))
     return specs
@@ -266,6 +278,13 @@ def from_text(spec: FieldSpec, raw: str, mode: Optional[str] = None) -> Tuple[An
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
     text = raw.strip()
     widget = mode if mode in ("list", "lines") and spec.widget in ("list", "lines") else spec.widget
+    if widget == "scalar":  # a number where it reads as one, else the text
+        if not text:
+            return MISSING, None
+        try:
+            return _number(text), None
+        except ValueError:
+            return _yaml_str(text), None
     if widget in ("text", "textarea"):
         if not text and not spec.required:
             return (None if spec.nullable else MISSING), None

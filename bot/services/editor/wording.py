@@ -83,6 +83,8 @@ FIELD_LABELS: Dict[str, str] = {
     "weekend": "周末价（元）", "topic": "主题", "examples": "问法示例（每行一条）", "to": "标准说法",
     "variants": "写法（每行一条）", "kind": "类别", "weekend_days": "按周末价的星期", "wheelchair_seats": "轮椅席位", "where": "兑换地点",
     # audit rows of showtime uploads and rollbacks
+    "complaint": "投诉", "complaint_onsite": "现场投诉", "handoff": "转人工",
+    "lost_item": "失物", "order_problem": "订单问题", "refund": "退改签", "feedback": "意见建议",
     "added": "新增的场次", "removed": "删除的场次", "version": "版本", "restored_version": "恢复的版本",
 }
 SUMMARY_FIELDS: Dict[str, List[str]] = {
@@ -118,6 +120,7 @@ PREVIEW_HINTS: Dict[str, str] = {
                       "发布前请仔细核对“本次修改”。禁用说法会在校验时检查。",
     "complaint_categories": "投诉分类的处理话术和补偿方案用在投诉流程里，这里无法预览机器人的回答；发布前请仔细核对“本次修改”。",
 }
+KEYED_HINTS = {"sla_minutes": "分钟数；或 working_day（下一个工作日内）"}
 LONG_TEXT_KEYS = frozenset({"synopsis", "answer", "text", "description", "handling", "remedy", "registration",
                             "first_reply", "human_online", "human_offline", "timeout", "handback"})
 LINE_LIST_KEYS = frozenset({"empathy", "perks", "notes"})
