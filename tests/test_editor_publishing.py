@@ -184,3 +184,28 @@ def test_first_admin_only_on_an_empty_database(tmp_path, capsys):
     generated = re.search(r"password \(shown once\): (\S+)", capsys.readouterr().out).group(1)
     with session_scope(url) as s:
         assert verify_password(generated, s.get(User, "小李").password_hash)
+
+
+async def test_showtimes_conflict_shows_what_each_editor_changed(client):
+    from tests.test_editor import upload
+
+    await login(client, "ed")
+    _, mine = await open_form(client, "/editor/showtimes")
+    current = (await (await client.get("/editor/showtimes.csv")).read())[3:]
+    async with second_browser(client) as other:
+        await login(other, "ed2")
+        r = await other.get("/editor/showtimes")
+        theirs_form = form_of(await r.text(), "/editor/showtimes")
+        theirs_csv = current + "daily,23:30,熊猫总动员,5,2D\n".encode()
+        r = await other.post("/editor/showtimes", data=upload(dict(theirs_form, op="preview"), theirs_csv))
+        r = await other.post("/editor/showtimes", data=dict(form_of(await r.text(), "/editor/showtimes"), op="publish"),
+                             allow_redirects=False)
+        assert r.status == 303
+    mine_csv = current + "daily,23:50,星际归途,1,2D\n".encode()
+    r = await client.post("/editor/showtimes", data=upload(dict(mine, op="preview"), mine_csv))
+    html = await r.text()
+    assert r.status == 409, html
+    theirs = re.search(r'id="conflict-theirs">(.*?)</div>', html, re.S).group(1)
+    yours = re.search(r'id="conflict-yours">(.*?)</div>', html, re.S).group(1)
+    assert "daily 23:30 熊猫总动员 5 2D" in theirs and "23:50" not in theirs
+    assert "daily 23:50 星际归途 1 2D" in yours and "23:30" not in yours

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.kb import editing, loader, sanity, schema
+from bot.kb import editing, loader, sanity, schema, timeline
 from bot.services.auth import current_user, require_role
 from bot.services.editor.common import (EDIT_ROLES, PublishOptions, conflict_page, editor_of, fmt_time, int_or_none,
                                         last_change, local_now, pending_for, problem_text, publish_options,
@@ -167,9 +167,7 @@ async def showtimes_submit(request: web.Request) -> web.StreamResponse:
     text = canonical(text)
     show["csv_text"] = text
     if editing.etag(current) != expected_etag:
-        who = await ed.db(last_change, SHOWTIMES, None)
-        return conflict_page(request, what="排片（showtimes.csv）", reload_url="/editor/showtimes", who=who,
-                             submitted=[], reason="排片在您打开页面之后已被其他人发布过新的版本。")
+        return await _conflict(request, base_version, text, "排片在您打开页面之后已被其他人发布过新的版本。")
     draft = dict(files)
     draft[SHOWTIMES] = text.encode("utf-8")
     problems: List[loader.Problem] = []
@@ -204,6 +202,27 @@ async def showtimes_submit(request: web.Request) -> web.StreamResponse:
     return _page(request, **show)
 
 
+def _delta_rows(change: editing.ShowtimeChange) -> List[Dict[str, str]]:
+    def text(rows: List[Dict[str, str]]) -> str:
+        return "\n".join(" ".join(r.values()) for r in rows)
+    return ([{"field": "added", "before": "", "after": text(change.added)}] if change.added else []) + \
+        ([{"field": "removed", "before": text(change.removed), "after": ""}] if change.removed else [])
+
+
+async def _conflict(request: web.Request, base_version: int, text: str, reason: str) -> web.Response:
+    """409 with the showtimes the other editor added/removed since this page was loaded, and this upload's."""
+    def load(s):
+        e = timeline.entry(s, base_version) if base_version else None
+        shown = {k: v.encode("utf-8") for k, v in timeline.files_through(s, e).items()} if e else None
+        now = loader.current_files(s)
+        return shown, now, last_change(s, SHOWTIMES, None)
+    shown, now, who = await editor_of(request).db(load)
+    theirs = _delta_rows(editing.showtime_changes(shown, now[SHOWTIMES])) if shown else []
+    yours = _delta_rows(editing.showtime_changes(shown or now, text.encode("utf-8")))
+    return conflict_page(request, what="排片（showtimes.csv）", reload_url="/editor/showtimes", who=who,
+                         submitted=yours, theirs=theirs, reason=reason)
+
+
 async def _publish(request: web.Request, actor: str, text: str, expected_etag: str, opts: PublishOptions,
                    show: Dict[str, Any]) -> web.StreamResponse:
     def publish(s):
@@ -221,9 +240,7 @@ async def _publish(request: web.Request, actor: str, text: str, expected_etag: s
     try:
         new_version = await editor_of(request).db(publish, locked=True)
     except editing.Conflict:
-        who = await editor_of(request).db(last_change, SHOWTIMES, None)
-        return conflict_page(request, what="排片（showtimes.csv）", reload_url="/editor/showtimes", who=who,
-                             submitted=[], reason="排片在您预览之后已被其他人发布过新的版本。")
+        return await _conflict(request, int(show["base_version"] or 0), text, "排片在您预览之后已被其他人发布过新的版本。")
     except loader.KnowledgeError as exc:
         show["problems"] = [problem_text(p) for p in exc.problems]
         return _page(request, status=422, **show)
