@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from sqlalchemy.orm import sessionmaker
 
 from bot.db import session_factory
-from bot.kb import timeline
+from bot.kb import loader, timeline
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,6 @@ class Knowledge:
 
 def knowledge_from_files(files: Dict[str, bytes], version: int, checked: bool = True) -> Knowledge:
     """The snapshot of a file set (``checked``: validated when published, so only parsed here)."""
-    from bot.kb import loader
-
     parsed = loader.validate(files, cross_check=not checked)
     sections = {name.rsplit(".", 1)[0]: json.loads(doc.json(by_alias=True))
                 for name, doc in parsed.docs.items() if name != "films.yml"}

@@ -14,9 +14,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.db import session_scope
-from bot.kb import editing, loader
+from bot.kb import editing, loader, timeline
 from bot.models import AuditLog
-from bot.services.editor.wording import ROLE_LABELS
+from bot.services.editor.wording import ROLE_LABELS, SHOWTIME_COLUMNS, field_label
 
 EDIT_ROLES = ("editor", "supervisor")
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "editor"
@@ -25,6 +25,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 @dataclass
 class Editor:
+    """The editor's state on the app: settings and the lock that serialises publishing in this process."""
     settings: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,8 +54,6 @@ def editor_of(request: web.Request) -> Editor:
 
 def _snapshot(s) -> Tuple[int, Dict[str, bytes]]:
     """The version in effect and its files (what the pages show and edits start from)."""
-    from bot.kb import timeline
-
     return timeline.current_version_id(s), loader.current_files(s)
 
 
@@ -124,8 +123,6 @@ def conflict_page(request: web.Request, *, what: str, reload_url: str, who: Opti
                   submitted: List[Dict[str, str]], reason: str = "", theirs: Optional[List[Dict[str, str]]] = None,
                   deleted: bool = False) -> web.Response:
     """409: nothing was published. ``submitted``: what this editor changed; ``theirs``: what the other did."""
-    from bot.services.editor.wording import field_label
-
     return render(request, "editor/conflict.html", status=409, what=what, reload_url=reload_url, who=who,
                   submitted=submitted, theirs=theirs or [], deleted=deleted, reason=reason, field_label=field_label)
 
@@ -180,8 +177,6 @@ def publish_options(form: Any) -> Tuple[PublishOptions, Optional[str]]:
 
 def pending_for(s, file: Optional[str] = None) -> List[Dict[str, Any]]:
     """Scheduled versions still to come (that change ``file``), for the notes on the edit pages."""
-    from bot.kb import timeline
-
     return [{"id": e.id, "at": fmt_time(e.effective_at), "author": e.author, "comment": e.comment,
              "files": list(e.changed or ())}
             for e in timeline.pending(s) if file is None or e.touches(file)]
@@ -190,8 +185,6 @@ def pending_for(s, file: Optional[str] = None) -> List[Dict[str, Any]]:
 def problem_text(p: loader.Problem) -> str:
     """A validation problem as editors read it: Chinese where the validator has it."""
     if p.zh:
-        from bot.services.editor.wording import SHOWTIME_COLUMNS
-
         where = "".join([f" 第{p.line}行" if p.line else "", f" {SHOWTIME_COLUMNS.get(p.column, p.column)}" if p.column else ""])
         return f"{p.file}{where}：{p.zh}"
     return str(p)

@@ -7,6 +7,7 @@ from typing import Optional
 from aiohttp import web
 
 from bot.services.auth import APP_KEY as AUTH_KEY
+from bot.services.auth import current_user
 
 
 def safe_next(value: Optional[str]) -> str:
@@ -47,8 +48,6 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """An editor's logout, back to the editors' login (desk staff log out on the desk: presence)."""
-    from bot.services.auth import current_user
-
     identity = current_user(request)
     response = web.HTTPFound("/editor/login")
     await request.app[AUTH_KEY].logout(identity, response)
