@@ -252,6 +252,9 @@ def test_a_scheduled_change_takes_effect_by_itself(servers, chromium, run_action
             page.fill("#publish-at", moment.strftime("%Y-%m-%dT%H:%M:%S"))
             page.fill("#publish-comment", "停车费调整为每小时7元")
             page.screenshot(path=str(ARTIFACTS / "editor-schedule.png"), full_page=True)
+            page.set_viewport_size(PHONE)
+            page.locator("#publish-options").screenshot(path=str(ARTIFACTS / "editor-schedule-phone.png"))
+            page.set_viewport_size({"width": 1360, "height": 1000})
             page.click("#publish-btn")
             expect(page.locator("#flash-scheduled")).to_contain_text("将于")
             expect(page.locator("#f-fee_per_hour")).to_have_value("5")  # still what is in effect now
