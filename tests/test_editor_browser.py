@@ -275,6 +275,12 @@ def test_a_scheduled_change_takes_effect_by_itself(servers, chromium, run_action
             expect(page.locator('#versions tr[data-version="2"]')).to_contain_text("当前")
             expect(page.locator('#versions tr[data-version="1"]')).not_to_contain_text("当前")
             page.screenshot(path=str(ARTIFACTS / "editor-versions-took-effect-phone.png"), full_page=True)
+            # what the version changed, file by file, each undoable on its own
+            page.set_viewport_size({"width": 1360, "height": 1000})
+            page.locator('#versions tr[data-version="2"] a').first.click()
+            expect(page.locator('#own-changes .file-change[data-file="parking.yml"] .revert-btn')).to_be_visible()
+            expect(page.locator("#own-changes")).to_contain_text("+fee_per_hour: 7")
+            page.screenshot(path=str(ARTIFACTS / "editor-version-changes.png"), full_page=True)
             context.close()
         finally:
             browser.close()
