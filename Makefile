@@ -1,5 +1,5 @@
 # The two front-door commands (see README.md).
-.PHONY: run test setup train bench
+.PHONY: run test setup train bench user
 
 run:            ## set up and run everything (venv, knowledge, model, all services)
 	bash scripts/run.sh
@@ -15,3 +15,7 @@ train:
 
 bench:
 	bash scripts/setup.sh && .venv/bin/python bench/latency.py
+
+user:           ## make user NAME=小李 ROLE=agent|supervisor|editor: a desk/editor account, password printed once
+	@test -n "$(NAME)" -a -n "$(ROLE)" || { echo "usage: make user NAME=小李 ROLE=agent|supervisor|editor"; exit 2; }
+	@bash scripts/setup.sh >/dev/null && . scripts/env.sh && .venv/bin/python -m bot.services.users create "$(NAME)" --role "$(ROLE)" --generate

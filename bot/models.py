@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -41,72 +40,16 @@ class KnowledgeVersion(Base):
     files = Column(JSON, nullable=False)  # {"films.yml": "...text...", ...}
 
 
-class KnowledgeSection(Base):
-    """A validated policy document (prices, refund, parking, ...) as structured JSON."""
+class KnowledgeEffect(Base):
+    """When a version takes effect and which files it changed. A version without a row (published before
+    scheduling existed) took effect when it was created and counts as changing every file."""
 
-    __tablename__ = "kb_section"
-    name = Column(String(64), primary_key=True)
-    data = Column(JSON, nullable=False)
-    version_id = Column(Integer, ForeignKey("kb_version.id"), nullable=False)
-
-
-class HallType(Base):
-    __tablename__ = "kb_hall_type"
-    code = Column(String(32), primary_key=True)
-    name = Column(String(64), nullable=False)
-    aliases = Column(JSON, nullable=False, default=list)
-    description = Column(Text, nullable=False, default="")
-    price_key = Column(String(32), nullable=False)
-    parking_hours = Column(Integer, nullable=True)
-
-
-class Hall(Base):
-    __tablename__ = "kb_hall"
-    number = Column(Integer, primary_key=True)
-    name = Column(String(32), nullable=False, unique=True)
-    type_code = Column(String(32), ForeignKey("kb_hall_type.code"), nullable=False)
-    seats = Column(Integer, nullable=False)
-    wheelchair_seats = Column(Integer, nullable=False, default=0)
-    notes = Column(Text, nullable=False, default="")
-    hall_type = relationship("HallType", lazy="joined")
-
-
-class Film(Base):
-    __tablename__ = "kb_film"
-    id = Column(Integer, primary_key=True)
-    title = Column(String(128), nullable=False, unique=True)
-    genre = Column(String(64), nullable=False)
-    runtime_min = Column(Integer, nullable=False)
-    advisory = Column(String(64), nullable=False)
-    hall_formats = Column(JSON, nullable=False, default=list)
-    synopsis = Column(Text, nullable=False)
-    director = Column(String(64), nullable=False)
-    cast = Column(JSON, nullable=False, default=list)
-    language = Column(String(32), nullable=False, default="国语")
-    release_date = Column(Date, nullable=False)
-    aliases = relationship("FilmAlias", lazy="selectin", cascade="all, delete-orphan")
-
-
-class FilmAlias(Base):
-    __tablename__ = "kb_film_alias"
-    id = Column(Integer, primary_key=True)
-    film_id = Column(Integer, ForeignKey("kb_film.id", ondelete="CASCADE"), nullable=False)
-    alias = Column(String(128), nullable=False, unique=True)
-
-
-class ShowtimeRule(Base):
-    """A showtime on a day pattern: ``daily``, a weekday (``mon``..``sun``) or an ISO date."""
-
-    __tablename__ = "kb_showtime"
-    id = Column(Integer, primary_key=True)
-    day = Column(String(10), nullable=False, index=True)
-    start = Column(String(5), nullable=False)
-    film_id = Column(Integer, ForeignKey("kb_film.id", ondelete="CASCADE"), nullable=False)
-    hall_number = Column(Integer, ForeignKey("kb_hall.number"), nullable=False)
-    version = Column(String(8), nullable=False, default="2D")
-    film = relationship("Film", lazy="joined")
-    hall = relationship("Hall", lazy="joined")
-    __table_args__ = (UniqueConstraint("day", "start", "hall_number", name="uq_showtime_slot"),)
+    __tablename__ = "kb_version_effect"
+    version_id = Column(Integer, ForeignKey("kb_version.id"), primary_key=True)
+    effective_at = Column(DateTime, nullable=False, index=True)  # UTC
+    changed = Column(JSON, nullable=False, default=list)  # file names
+    cancelled_at = Column(DateTime, nullable=True)  # a scheduled version withdrawn before it took effect
+    cancelled_by = Column(String(64), nullable=True)
 
 
 # --------------------------------------------------------------------------- tickets

@@ -27,6 +27,9 @@ export RASA_HOST="${RASA_HOST:-127.0.0.1}" ACTIONS_HOST="${ACTIONS_HOST:-127.0.0
 export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTIONS_PORT/webhook"
 export RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"   # the desk, editor and web chat talk to Rasa here
 .venv/bin/python -m bot.runtime_config --out "$VAR" >/dev/null
+# First run on an empty database: a supervisor account; its one-time password is shown last, with the addresses.
+first_run="$(.venv/bin/python -m bot.services.users ensure-first-admin --login-url "http://$DESK_HOST:$DESK_PORT/desk/login")" \
+  || first_run="==> could not check for a first account (see the error above)"
 
 pids=()
 cleanup() {
@@ -63,4 +66,5 @@ MSG
 [ -n "${WECHAT_TOKEN:-}" ] && echo "    WeChat webhook      http://$RASA_HOST:$RASA_PORT/webhooks/wechat/webhook"
 [ -f bot/services/app.py ] && echo "    Web chat, agent desk, editor  http://$DESK_HOST:$DESK_PORT/"
 echo "    Ctrl-C stops everything."
+[ -n "$first_run" ] && printf '%s\n' "$first_run"
 wait -n "${pids[@]}"

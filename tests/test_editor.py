@@ -1,4 +1,4 @@
-"""The knowledge editor pages (bot/services/editor.py), in-process with the aiohttp test client on a SQLite
+"""The knowledge editor pages (bot/services/editor/), in-process with the aiohttp test client on a SQLite
 store imported from knowledge/, and a stub of Rasa's ``/model/parse`` for the answer previews.
 
 Forms are submitted the way a browser submits them: every input of the page's form, with a few changed."""
@@ -213,7 +213,7 @@ def db_state(url: str):
     from bot.db import session_scope
     from bot.kb import loader
     from bot.models import AuditLog
-    from bot.services.editor import knowledge_entities
+    from bot.services.editor.wording import knowledge_entities
 
     with session_scope(url) as s:
         audits = [(a.actor, a.entity, a.entity_id, a.action, a.before, a.after)
@@ -231,7 +231,7 @@ async def test_no_login_redirects_or_401(client):
                  "/editor/showtimes", "/editor/audit", "/editor/versions", "/editor/versions/1",
                  "/editor/static/editor.js"]:
         r = await client.get(path, allow_redirects=False)
-        assert r.status == 302 and r.headers["Location"].startswith("/desk/login"), (path, r.status)
+        assert r.status == 302 and r.headers["Location"].startswith("/editor/login?next="), (path, r.status)
     r = await client.get("/editor/audit", headers={"Accept": "application/json"}, allow_redirects=False)
     assert r.status == 401
     for path in ["/editor/documents/parking", "/editor/records/films/星际归途", "/editor/showtimes",
@@ -436,9 +436,11 @@ async def test_form_errors_and_cross_file_problems(client):
     url = "/editor/documents/complaints"
     _, fields = await open_form(client, url)
     assert fields["escalation.human_online"].startswith("我已为您转接人工客服")
-    fields["sla_minutes"] = "complaint: [1440"
+    assert fields["sla_minutes.complaint"] == "1440" and fields["sla_minutes.emergency"] == "5"  # one input per type
+    fields["sla_minutes.complaint"] = "明天"
     r = await submit(client, url, fields, "preview")
-    assert r.status == 422 and "不是正确的 YAML" in await r.text()
+    html = await r.text()
+    assert r.status == 422 and re.search(r'class="field invalid[^"]*">\s*<label for="f-sla_minutes-complaint"', html)
     # de-escalation wording must not use a forbidden phrase (a cross-file check of the validator)
     _, fields = await open_form(client, url)
     fields["empathy"] = fields["empathy"] + "\n规定如此，请您理解。"
@@ -509,7 +511,7 @@ async def test_new_record_and_delete(client):
     url = "/editor/records/films/%E7%86%8A%E7%8C%AB%E6%80%BB%E5%8A%A8%E5%91%98"  # 熊猫总动员
     _, fields = await open_form(client, url)
     r = await submit(client, url, fields, "delete")
-    assert r.status == 422 and "unknown film 「熊猫总动员」" in await r.text()
+    assert r.status == 422 and "showtimes.csv 第4行 影片：「熊猫总动员」不在影片列表里" in await r.text()
 
     _, fields = await open_form(client, "/editor/records/facilities/umbrella")
     r = await submit(client, "/editor/records/facilities/umbrella", fields, "delete")
@@ -524,7 +526,8 @@ async def test_csv_upload_shows_the_changes_and_publishes(client):
     await login(client, "ed")
     html, fields = await open_form(client, "/editor/showtimes")
     current = (await (await client.get("/editor/showtimes.csv")).read())
-    assert current.startswith(b"day,start,film,hall,version\n")
+    assert current.startswith("\ufeffday,start,film,hall,version\n".encode())  # the BOM: Excel on Chinese Windows
+    current = current[3:]
     new_csv = current.replace("daily,10:00,星际归途,1,2D\n".encode(), b"") + "daily,23:30,熊猫总动员,5,2D\n".encode()
     r = await client.post("/editor/showtimes", data=upload(dict(fields, op="preview"), new_csv), allow_redirects=False)
     html = await r.text()
@@ -557,9 +560,30 @@ async def test_bad_csv_is_refused_with_lines(client):
     html = await r.text()
     assert r.status == 422
     assert "已按 GB18030" in html
-    assert problems_of(html)[0].startswith("showtimes.csv:3: start: string does not match regex")
+    # every problem at once, in Chinese, by row and column: a bad time does not hide an unknown film
+    assert problems_of(html) == ["第3行 开场时间：「25:00」应为 时:分，如 09:30",
+                                 "第4行 影片：「不存在的电影」不在影片列表里（片名要与“影片”页上的完全一致）"]
+    assert re.search(r'<tr data-line="3" class="bad">.*?<td class="bad-cell" data-column="start">25:00</td>.*?'
+                     r'<tr class="bad-detail" data-line="3">', html, re.S)
+    assert re.search(r'<tr data-line="4" class="bad">.*?<td class="bad-cell" data-column="film">不存在的电影</td>', html, re.S)
+    assert '<tr data-line="2" class="">' in html
     assert "publish-btn" not in html
     assert db_state(client.db_url)[0] == 1
+
+
+async def test_csv_in_spreadsheet_spelling_is_accepted(client):
+    """Chinese headers, 2026/12/3, 9:30 and 周五 as Excel users type them are brought into the file's spelling."""
+    await login(client, "ed")
+    _, fields = await open_form(client, "/editor/showtimes")
+    current = (await (await client.get("/editor/showtimes.csv")).read())[3:].decode()
+    body = current.split("\n", 1)[1]
+    csv_text = "日期,开场时间,影片,厅号,版本\n" + body + "2099/12/3,9:30,熊猫总动员,5,2d\n周五,23:40,星际归途,1,2D\n"
+    r = await client.post("/editor/showtimes", data=upload(dict(fields, op="preview"), csv_text.encode()))
+    html = await r.text()
+    assert r.status == 200, problems_of(html)
+    added = re.search(r'<table class="grid added" id="added">(.*?)</table>', html, re.S).group(1)
+    assert "<td>2099-12-03</td><td>09:30</td><td>熊猫总动员</td>" in added and "<td>fri</td><td>23:40</td>" in added
+    assert 'id="removed-count">0<' in html
 
 
 # --------------------------------------------------------------------------- versions and rollback
@@ -590,7 +614,7 @@ async def test_rollback_restores_an_earlier_version(client, run_action, tracker_
     texts, _, _ = await asyncio.to_thread(run_action, topics.ActionParking(), tracker_factory("停车怎么收费", "ask_parking"))
     assert "每小时5元" in texts[0]
     html = await (await client.get("/editor/versions?rolled=3&from=1")).text()
-    assert "版本 1 的内容已重新发布为版本 3" in html
+    assert "版本 1 生效时的内容已重新发布为版本 3" in html
     assert (await client.get("/editor/versions/99")).status == 404
 
 

@@ -82,7 +82,7 @@ def test_editor_works_the_review_queue_in_the_browser(servers, trackers, chromiu
             context, page = watched_page(browser, base, problems)
 
             page.goto(f"{base}/editor/review")
-            assert "/desk/login" in page.url
+            assert "/editor/login" in page.url  # the editors' login page
             page.fill("#username", "ed")
             page.fill("#password", PASSWORDS["ed"])
             page.click("#login-btn")

@@ -5,7 +5,8 @@ Examples:
   kb import [knowledge/]            publish the files as a new version (atomic; unchanged files: no-op)
   kb export DIR                     write the published version's files to DIR
   kb diff [knowledge/]              what importing DIR would change, as a unified diff
-  kb history                        published versions, newest first
+  kb import --at "2026-12-04 00:00" publish now, take effect then (cinema time)
+  kb history                        published versions, newest first, with when they take effect
   kb rollback VERSION               publish an earlier version again
 The database is KNOWLEDGE_DB_URL (default: SQLite file var/xinghe.db).
 """
@@ -53,7 +54,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 0
     try:
         with session_scope() as session:
-            version = loader.publish(session, files, author=args.author, comment=args.comment or f"import {args.dir}")
+            version = loader.publish(session, files, author=args.author, comment=args.comment or f"import {args.dir}",
+                                     effective_at=_effective_at(args.at))
             number = version.id if version else loader.version_id(session)
     except loader.KnowledgeError as exc:
         for p in exc.problems:
@@ -96,10 +98,30 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from bot.kb import timeline
+    from bot.models import utcnow
+
     with session_scope() as session:
-        for v in loader.history(session, args.limit):
-            print(f"{v.id:>4}  {v.created_at:%Y-%m-%d %H:%M:%S}  {v.author:<12} {v.comment}")
+        now = utcnow()
+        current = timeline.current_version_id(session, now)
+        entries = sorted(timeline.entries(session), key=lambda e: e.id, reverse=True)[:args.limit]
+        for e in entries:
+            state = ("cancelled" if e.cancelled else "scheduled" if e.effective_at > now
+                     else "current" if e.id == current else "")
+            print(f"{e.id:>4}  effective {loader.cinema_time(e.effective_at)} (Asia/Shanghai)  {state:<9}  {e.author:<12} "
+                  f"{e.comment}")
     return 0
+
+
+def _effective_at(text: str):
+    """``YYYY-MM-DD HH:MM`` in the cinema's time zone, as UTC (None for an empty text)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        return None
+    local = dt.datetime.fromisoformat(text.replace(" ", "T"))
+    return local.replace(tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -126,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "import":
             p.add_argument("--if-new", action="store_true",
                            help="skip files that were already published once (keeps newer edits made in the editor)")
+            p.add_argument("--at", default="", help="take effect at this time (YYYY-MM-DD HH:MM, cinema time) "
+                                                     "instead of now")
         p.set_defaults(fn=fn)
     p = sub.add_parser("export", help="write the published files to a folder")
     p.add_argument("dir")

@@ -189,7 +189,6 @@ def showtime_changes(files: Dict[str, bytes], new_csv: bytes) -> ShowtimeChange:
     old = {tuple(r.values()) for r in _rows(files["showtimes.csv"])}
     new_rows = _rows(new_csv)
     new = {tuple(r.values()) for r in new_rows}
-    cols = list(new_rows[0].keys()) if new_rows else []
     old_rows = _rows(files["showtimes.csv"])
     return ShowtimeChange(added=[r for r in new_rows if tuple(r.values()) not in old],
                           removed=[r for r in old_rows if tuple(r.values()) not in new])
@@ -197,15 +196,18 @@ def showtime_changes(files: Dict[str, bytes], new_csv: bytes) -> ShowtimeChange:
 
 # --------------------------------------------------------------------------- publishing with audit
 def publish_edit(session: Session, files: Dict[str, bytes], *, actor: str, entity: str, entity_id: str,
-                 action: str, before: Any, after: Any, comment: str = "", base_version: Optional[int] = None):
-    """Validate and publish the edited file set as a new version, with an audit row (one transaction)."""
+                 action: str, before: Any, after: Any, comment: str = "", base_version: Optional[int] = None,
+                 effective_at=None):
+    """Validate and publish the edited file set as a new version, with an audit row (one transaction);
+    ``effective_at`` (UTC) schedules it."""
     loader.lock_knowledge(session)
     current = loader.version_id(session)
     if base_version is not None and current != base_version:
         # another publish happened since the editor loaded the page; record-level etags decide conflicts,
         # so re-apply on top of the current files is the caller's job — here we only refuse stale file sets
         raise Conflict(f"knowledge changed (version {base_version} → {current}); reload and try again")
-    version = loader.publish(session, files, author=actor, comment=comment or f"{action} {entity} {entity_id}")
+    version = loader.publish(session, files, author=actor, comment=comment or f"{action} {entity} {entity_id}",
+                             effective_at=effective_at)
     session.add(AuditLog(actor=actor, entity=entity, entity_id=str(entity_id), action=action,
                          before=_plain(before) if before is not None else None,
                          after=_plain(after) if after is not None else None))

@@ -1,40 +1,19 @@
 """Preview the bot's answer with a draft of the knowledge, before an editor publishes it.
 
-The draft is loaded into a scratch SQLite store and the same topic handlers the action server uses
+The draft is parsed into a snapshot like the published one, and the same topic handlers the action server uses
 answer the sample question, so the preview is exactly what patrons would read.
 """
 from __future__ import annotations
 
-import re
-import tempfile
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
-import yaml
-
-from bot.db import ROOT, make_engine
-from bot.kb import loader
 from bot.answers.replies import render
-from bot.kb.store import Knowledge, KnowledgeStore
+from bot.kb.store import Knowledge, knowledge_from_files
 
 
 def draft_knowledge(files: Dict[str, bytes]) -> Knowledge:
     """A snapshot of unpublished files (validated like an import)."""
-    from sqlalchemy.orm import sessionmaker
-
-    from bot.models import Base
-
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'draft.db'}")
-        Base.metadata.create_all(engine)
-        factory = sessionmaker(bind=engine, future=True, expire_on_commit=False)
-        with factory() as session:
-            loader.publish(session, files, author="preview")
-            session.commit()
-        knowledge = KnowledgeStore(factory).get()
-        engine.dispose()
-    return knowledge
+    return knowledge_from_files(files, version=-1, checked=False)
 
 
 def preview_answer(files: Dict[str, bytes], question: str, parse: Dict[str, Any]) -> List[str]:

@@ -307,12 +307,47 @@ class Complaints(Strict):
     emergency: Emergency
 
 
+# showtimes.csv as spreadsheets write it: Chinese headers, 2026/12/3, 9:30, 周五, 2d
+SHOWTIME_HEADER_ALIASES = {"日期": "day", "开场时间": "start", "开场": "start", "时间": "start", "影片": "film",
+                           "片名": "film", "厅号": "hall", "影厅": "hall", "版本": "version"}
+_DAY_WORDS = {"每天": "daily", "每日": "daily", **{f"{p}{d}": code for p in ("周", "星期")
+              for d, code in zip("一二三四五六日", WEEKDAYS)}, "周天": "sun", "星期天": "sun"}
+
+
+def normalise_showtime(column: str, value: str) -> str:
+    """A cell of showtimes.csv in the file's own spelling (YYYY-MM-DD, HH:MM, 2D); unknown spellings are
+    returned as given, for the validator to report."""
+    v = (value or "").strip()
+    if column == "day":
+        v = _DAY_WORDS.get(v, v.lower() if v.lower() in (*WEEKDAYS, "daily") else v)
+        m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", v)
+        if m:
+            try:
+                return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError:
+                return v
+        return v
+    if column == "start":
+        m = re.fullmatch(r"(\d{1,2})[:：](\d{2})(:00)?", v)
+        return f"{int(m[1]):02d}:{m[2]}" if m else v
+    if column == "version":
+        return v.upper()
+    if column == "hall":
+        m = re.fullmatch(r"(\d+)\s*(号厅|号|厅)?", v)
+        return m[1] if m else v
+    return v
+
+
 class ShowtimeRow(Strict):
     day: str
     start: constr(regex=HHMM)
     film: constr(min_length=1)
     hall: conint(ge=1)
     version: constr(regex=r"^[23]D$") = "2D"
+
+    @validator("day", "start", "hall", "version", pre=True)
+    def _spelling(cls, v, field):
+        return normalise_showtime(field.name, v) if isinstance(v, str) else v
 
     @validator("day")
     def _day(cls, v: str) -> str:

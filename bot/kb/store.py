@@ -1,20 +1,24 @@
-"""Read side of the knowledge store: a snapshot of the published version, reloaded when it changes.
+"""Read side of the knowledge store: a snapshot of the knowledge in effect, rebuilt when that changes.
 
-Every answer asks ``KnowledgeStore.get()``, which costs one tiny query (the latest version id), so an
-editor's publish shows up in the very next reply without a restart.
+Every answer asks ``KnowledgeStore.get()``, which costs one tiny query (the id of the version in effect),
+so an editor's publish, or a scheduled change reaching its moment, shows up in the very next reply without
+a restart.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from bot.db import session_factory
-from bot.models import Film, Hall, HallType, KnowledgeSection, KnowledgeVersion, ShowtimeRule
+from bot.kb import loader, timeline
+
+log = logging.getLogger(__name__)
 
 WEEKDAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -151,8 +155,27 @@ class Knowledge:
         return sorted(out, key=lambda s: (s.start, s.hall.number))
 
 
+def knowledge_from_files(files: Dict[str, bytes], version: int, checked: bool = True) -> Knowledge:
+    """The snapshot of a file set (``checked``: validated when published, so only parsed here)."""
+    parsed = loader.validate(files, cross_check=not checked)
+    sections = {name.rsplit(".", 1)[0]: json.loads(doc.json(by_alias=True))
+                for name, doc in parsed.docs.items() if name != "films.yml"}
+    films = [FilmInfo(i, f.title, tuple(f.aliases), f.genre, f.runtime_min, f.advisory, tuple(f.formats), f.synopsis,
+                      f.director, tuple(f.cast), f.language, f.release_date)
+             for i, f in enumerate(parsed.docs["films.yml"].films, start=1)]
+    halls_doc = parsed.docs["halls.yml"]
+    types = [HallTypeInfo(t.code, t.name, tuple(t.aliases), t.description, t.price_key) for t in halls_doc.hall_types]
+    names = {t.code: t.name for t in types}
+    halls = sorted((HallInfo(h.number, h.name, h.type, names[h.type], h.seats, h.wheelchair_seats, h.notes)
+                    for h in halls_doc.halls), key=lambda h: h.number)
+    film_ids = {f.title: f.id for f in films}
+    rules = [(r.day, r.start, film_ids[r.film], r.hall, r.version) for _, r in parsed.showtimes]
+    return Knowledge(version, sections, films, halls, types, rules)
+
+
 class KnowledgeStore:
-    """Caches the published snapshot per process and reloads it when a new version is published."""
+    """Caches the snapshot in effect per process and rebuilds it when another version takes effect: one
+    published now, or a scheduled one whose moment has come (``bot.kb.timeline``), with nobody clicking."""
 
     def __init__(self, factory: Optional[sessionmaker] = None):
         self._factory = factory or session_factory()
@@ -161,32 +184,25 @@ class KnowledgeStore:
 
     def get(self) -> Knowledge:
         with self._factory() as session:
-            latest = session.execute(select(func.max(KnowledgeVersion.id))).scalar() or 0
+            current = timeline.current_version_id(session)
             cached = self._cached
-            if cached is not None and cached.version == latest:
+            if cached is not None and cached.version == current:
                 return cached
             with self._lock:
-                self._cached = self._load(session, latest)
+                if self._cached is not None and self._cached.version == current:
+                    return self._cached
+                if not current:
+                    raise LookupError("the knowledge store is empty: run `kb import` first")
+                files = {k: v.encode("utf-8") for k, v in timeline.files_at(session).items()}
+                try:
+                    self._cached = knowledge_from_files(files, current)
+                except Exception:
+                    if self._cached is None:
+                        raise
+                    # publishing validates every moment it creates, so this is a bug: keep answering
+                    log.exception("knowledge version %s does not load; still answering from version %s",
+                                  current, self._cached.version)
                 return self._cached
-
-    @staticmethod
-    def _load(session, version: int) -> Knowledge:
-        if not version:
-            raise LookupError("the knowledge store is empty: run `kb import` first")
-        sections = {s.name: s.data for s in session.execute(select(KnowledgeSection)).scalars()}
-        films = [
-            FilmInfo(f.id, f.title, tuple(a.alias for a in f.aliases), f.genre, f.runtime_min, f.advisory,
-                     tuple(f.hall_formats), f.synopsis, f.director, tuple(f.cast), f.language, f.release_date)
-            for f in session.execute(select(Film).order_by(Film.id)).scalars()
-        ]
-        types = [HallTypeInfo(t.code, t.name, tuple(t.aliases), t.description, t.price_key)
-                 for t in session.execute(select(HallType)).scalars()]
-        names = {t.code: t.name for t in types}
-        halls = [HallInfo(h.number, h.name, h.type_code, names[h.type_code], h.seats, h.wheelchair_seats, h.notes)
-                 for h in session.execute(select(Hall).order_by(Hall.number)).scalars()]
-        rules = [(r.day, r.start, r.film_id, r.hall_number, r.version)
-                 for r in session.execute(select(ShowtimeRule)).scalars()]
-        return Knowledge(version, sections, films, halls, types, rules)
 
 
 _default: Optional[KnowledgeStore] = None

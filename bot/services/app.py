@@ -155,7 +155,11 @@ def _guarded(what: str, setup, *args) -> None:
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/desk/")
+    """The front page: where the web chat, the desk and the editor are (public; nothing about accounts)."""
+    paths = {getattr(r, "canonical", "") for r in request.app.router.resources()}
+    html = request.app["xinghe.templates"].get_template("home.html").render(
+        webchat="/chat" in paths, editor="/editor/" in paths)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
 def main(argv=None) -> None:

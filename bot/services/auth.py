@@ -48,7 +48,7 @@ PRELOGIN_MAX_AGE = 3600
 BCRYPT_MAX_BYTES = 72
 MIN_PASSWORD_CHARS = 10
 PROTECTED_PREFIXES = ("/desk", "/editor")
-PUBLIC_PATHS = frozenset({"/desk/login"})
+PUBLIC_PATHS = frozenset({"/desk/login", "/editor/login"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 APP_KEY = "xinghe.auth"
@@ -319,8 +319,10 @@ async def csrf_ok(request: web.Request, identity: Identity) -> bool:
 def login_redirect(request: web.Request) -> web.StreamResponse:
     if _wants_json(request):
         return web.json_response({"error": "login_required"}, status=401)
-    target = request.path_qs if request.method == "GET" else "/desk/"
-    return web.HTTPFound(f"/desk/login?{_urlencode({'next': target})}")
+    editor = request.path == "/editor" or request.path.startswith("/editor/")
+    target = request.path_qs if request.method == "GET" else ("/editor/" if editor else "/desk/")
+    login = "/editor/login" if editor else "/desk/login"  # editors get a login page named for them
+    return web.HTTPFound(f"{login}?{_urlencode({'next': target})}")
 
 
 def _urlencode(params: dict) -> str:

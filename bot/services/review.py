@@ -26,7 +26,8 @@ from bot.kb import editing, loader
 from bot.review import queue, training
 from bot.services.auth import current_user, require_role
 from bot.services.desk import desk_of, gather_conversations
-from bot.services.editor import EDIT_ROLES, _int, editor_of, fmt_time, render
+from bot.services.editor.common import EDIT_ROLES, editor_of, fmt_time, render
+from bot.services.editor.common import int_or_none as _int
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,23 @@
 """Desk and editor accounts.
 
-    python -m bot.services.users create NAME --role agent|supervisor|editor [--password-stdin]
+    python -m bot.services.users create NAME --role agent|supervisor|editor [--password-stdin | --generate]
+    python -m bot.services.users ensure-first-admin   # on an empty database: a supervisor with a printed password
     python -m bot.services.users list
     python -m bot.services.users set-password NAME [--password-stdin]
     python -m bot.services.users unlock NAME
     python -m bot.services.users delete NAME
 
-Passwords are read from a prompt (twice) or, with ``--password-stdin``, from the first line of standard
-input; they are stored as bcrypt hashes. Uses ``KNOWLEDGE_DB_URL`` (or ``--db``).
+Passwords are read from a prompt (twice), with ``--password-stdin`` from the first line of standard
+input, or with ``--generate`` made up and printed once (``make user NAME=… ROLE=…`` does that); they are
+stored as bcrypt hashes only. ``ensure-first-admin`` is what ``make run`` calls: on a database without any
+account it creates the supervisor ``admin`` and prints its password once, so the first run can log in.
+Uses ``KNOWLEDGE_DB_URL`` (or ``--db``).
 """
 from __future__ import annotations
 
 import argparse
 import getpass
+import secrets
 import sys
 from typing import List, Optional
 
@@ -74,6 +79,23 @@ def delete_user(session: Session, username: str, actor: str = "cli") -> None:
     session.add(AuditLog(actor=actor, entity="user", entity_id=username, action="deleted"))
 
 
+FIRST_ADMIN = "admin"
+
+
+def generated_password() -> str:
+    """A password that passes the policy, for an account whose owner sets their own later."""
+    return secrets.token_urlsafe(12)
+
+
+def ensure_first_admin(session: Session, name: str = FIRST_ADMIN, rounds: int = 12) -> Optional[str]:
+    """Create supervisor ``name`` when there is no account at all; its password (to show once), else None."""
+    if session.execute(select(User.username).limit(1)).first() is not None:
+        return None
+    password = generated_password()
+    create_user(session, name, "supervisor", password, rounds=rounds, actor="first-run")
+    return password
+
+
 def list_users(session: Session) -> List[User]:
     return list(session.execute(select(User).order_by(User.role, User.username)).scalars())
 
@@ -96,6 +118,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--generate", action="store_true", help="make up a password and print it once")
+    p = sub.add_parser("ensure-first-admin", help="on a database without accounts, create supervisor admin")
+    p.add_argument("--login-url", default="", help="where to log in, for the message")
     sub.add_parser("list", help="list the users")
     p = sub.add_parser("set-password", help="set a new password (signs the user out everywhere)")
     p.add_argument("name")
@@ -114,6 +139,23 @@ def main(argv: Optional[List[str]] = None) -> int:
                     locked = " locked until %s UTC" % u.locked_until.strftime("%Y-%m-%d %H:%M") \
                         if u.locked_until and u.locked_until > now else ""
                     print(f"{u.username}\t{u.role}{locked}")
+            return 0
+        if args.command == "ensure-first-admin":
+            with session_scope(url) as s:
+                password = ensure_first_admin(s)
+            if password is not None:
+                where = f"在 {args.login_url} " if args.login_url else ""
+                print(f"""==> 首次运行：已创建主管账号 {FIRST_ADMIN}
+    一次性密码：{password}
+    （只显示这一次，不会保存或写进日志。请{where}登录后，用
+     python -m bot.services.users set-password {FIRST_ADMIN}  换成自己的密码；
+     其他账号：make user NAME=小李 ROLE=agent|supervisor|editor）""", flush=True)
+            return 0
+        if args.command == "create" and args.generate:
+            password = generated_password()
+            with session_scope(url) as s:
+                create_user(s, args.name, args.role, password)
+            print(f"created {args.name} ({args.role}); password (shown once): {password}")
             return 0
         if args.command in ("create", "set-password"):
             password = _read_password(args.password_stdin)
