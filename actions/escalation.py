@@ -61,12 +61,17 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
             queue.request_human(session, tracker.sender_id, tracker.get_latest_input_channel() or "",
                                 priority or 4, receipt.number)
             ahead = max(0, (queue.position(session, tracker.sender_id) or 1) - 1)
-        dispatcher.utter_message(response="utter_handoff_waiting", text=escalation["human_online"].format(position=ahead))
+        # Nobody ahead: 「马上为您接通」, never 「您前面还有0位」.
+        waiting = escalation["human_online"].format(position=ahead) if ahead or not escalation.get("human_next") \
+            else escalation["human_next"]
+        dispatcher.utter_message(response="utter_handoff_waiting", text=waiting)
         _publish("queue", {"sender_id": tracker.sender_id, "ticket": receipt.number})
         return events + [ConversationPaused()]
     due = due_label(receipt.reply_due) if receipt.reply_due else ""
     ticket = receipt.number or receipt.client_ref[:8]
-    dispatcher.utter_message(response="utter_handoff_waiting", text=escalation["human_offline"].format(
+    # Inside service hours nobody is online: say that, not that it is outside the hours.
+    wording = escalation.get("human_no_agent") if open_now and escalation.get("human_no_agent") else escalation["human_offline"]
+    dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
         start=hours["start"], end=hours["end"], ticket=ticket, due=due))
     return events
 
