@@ -288,6 +288,7 @@ class Escalation(Strict):
     human_next: Optional[str] = None  # queued first: nobody ahead ({position} would be 0)
     human_no_agent: Optional[str] = None  # inside service hours, but no agent online
     agent_joined: Optional[str] = None  # an agent took the conversation ({agent}: display name)
+    agent_prefix: Optional[str] = None  # before an agent's message where only text shows (WeChat)
 
 
 class Satisfaction(Strict):
@@ -297,6 +298,7 @@ class Satisfaction(Strict):
     thanks: str
     thanks_low: str  # {ticket}: the follow-up ticket a low rating opens
     comment_thanks: str
+    skipped: str = ""  # the patron declined to comment
     skip_words: List[str] = []
     low_at_most: conint(ge=1, le=4) = 2
 

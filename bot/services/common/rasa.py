@@ -44,7 +44,7 @@ class RasaClient:
     async def _call(self, method: str, url: str, params: Dict[str, str], body: Any = None) -> Any:
         try:
             async with self._http().request(method, url, params=params, json=body,
-                                            headers=auth_headers(self.token)) as r:
+                                            headers={**auth_headers(self.token), "Accept": "application/json"}) as r:
                 text = await r.text()
                 if r.status >= 400:
                     raise RasaError(f"{method} {url.split('?')[0]}: HTTP {r.status} {text[:300]}")
@@ -62,3 +62,7 @@ class RasaClient:
     async def execute(self, sender: str, action: str) -> Dict[str, Any]:
         return await self._call("POST", self._url(sender, "execute"),
                                 self._params(output_channel="latest", include_events="NONE"), {"name": action})
+
+    async def domain(self) -> Dict[str, Any]:
+        """The loaded model's domain (forms and their required slots, responses, actions)."""
+        return await self._call("GET", f"{self.base}/domain", {})

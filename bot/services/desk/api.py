@@ -2,6 +2,7 @@
 transfer) and tickets."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -15,13 +16,15 @@ from bot.services.auth import Identity, current_user
 from bot.services.common.rasa import RasaError
 from bot.services.desk.core import (MAX_MESSAGE_CHARS, STAFF_ROLES, STATS_ROLES, WECHAT_CHANNEL, Desk, DeskError, api,
                                     desk_of, iso, json_body)
+from bot.services.desk import followup, patrons
 from bot.services.desk.knowledge import canned_replies, complaint_categories
 from bot.services.desk.operations import (_audit, claim_sync, conversation_row, hold_check, list_tickets_sync, may_read,
-                                          queue_snapshot, release_sync, staff_sync, take_over_sync,
+                                          queue_snapshot, related_tickets_sync, release_sync, staff_sync, take_over_sync,
                                           ticket_action_sync, ticket_detail, transfer_sync)
-from bot.services.desk.stats import conversation_stats, gather_conversations, ticket_stats
-from bot.services.desk.tracker_views import channel_window, check_can_send, transcript, visible_slots
+from bot.services.desk.stats import conversation_stats, gather_conversations, satisfaction_stats, ticket_stats
+from bot.services.desk.tracker_views import channel_window, check_can_send, topic_slots, transcript, visible_slots
 from bot.services.desk.workers import deliver_desk_action, return_to_bot
+from bot.tickets import staff
 from bot.tickets import store as tickets  # noqa: F401
 from bot.tickets._common import local_to_utc_naive, to_local
 
@@ -55,8 +58,12 @@ async def conversation_view(desk: Desk, sender: str, user: Identity) -> Dict[str
     tracker = await desk.rasa.tracker(sender)
     events = tracker.get("events") or []
     channel = tracker.get("latest_input_channel") or (row or {}).get("channel") or (ticket or {}).get("channel")
-    return {"sender_id": sender, "channel": channel, "conversation": row, "ticket": ticket,
+    forms = await desk.form_slots()
+    notes = await desk.db(patrons.notes_sync, sender)
+    related = await desk.db(related_tickets_sync, sender, (ticket or {}).get("number"))
+    return {"sender_id": sender, "channel": channel, "conversation": row, "ticket": ticket, "related": related,
             "transcript": transcript(events), "slots": visible_slots(tracker),
+            "topic_slots": topic_slots(tracker, forms), "notes": notes,
             "paused": bool(tracker.get("paused")), "window": channel_window(channel, events)}
 
 
@@ -72,6 +79,7 @@ async def api_claim(request: web.Request) -> web.StreamResponse:
     async with desk.locks[sender]:
         await desk.db(claim_sync, sender, identity)
         await desk.rasa.append(sender, [{"event": "pause"}])
+        await followup.announce_agent(desk, sender, identity.username)
     desk.hub.wake()
     return web.json_response(await conversation_view(desk, sender, identity))
 
@@ -83,6 +91,7 @@ async def api_take_over(request: web.Request) -> web.StreamResponse:
     sender = claimed["sender_id"]
     async with desk.locks[sender]:
         await desk.rasa.append(sender, [{"event": "pause"}])
+        await followup.announce_agent(desk, sender, identity.username)
     desk.hub.wake()
     return web.json_response(await conversation_view(desk, sender, identity))
 
@@ -102,9 +111,10 @@ async def api_send(request: web.Request) -> web.StreamResponse:
         channel = tracker.get("latest_input_channel")
         events = tracker.get("events") or []
         check_can_send(channel, events, text)
+        name = await desk.db(staff.display_name, identity.username)
         try:
-            result = await deliver_desk_action(desk, sender, "action_agent_message",
-                                               pre=[{"event": "slot", "name": "agent_message", "value": text}])
+            result = await deliver_desk_action(desk, sender, "action_agent_message", pre=[
+                {"event": "slot", "name": "agent_message", "value": {"text": text, "agent": name}}])
         except RasaError as exc:  # e.g. WeChat refused the customer-service message (45015, 45047)
             log.error("desk: message to %s not delivered: %s", sender[:12], exc)
             raise DeskError("delivery_failed", 502, channel=channel, followup=True)
@@ -139,8 +149,13 @@ async def _release(request: web.Request, close: bool) -> web.StreamResponse:
     async with desk.locks[sender]:
         result = await desk.db(release_sync, sender, identity, "closed" if close else "handed_back", resolve)
         said = await return_to_bot(desk, sender, "action_handback", reset_slots=close)
+        outcome = ""
+        if resolve is not None and result.get("ticket"):
+            outcome = await followup.tell_resolution(desk, result["ticket"], identity.username)
+        rating = await followup.ask_rating(desk, sender, "agent_closed" if close else "handback",
+                                           result.get("agent"), result.get("ticket"))
     desk.hub.wake()
-    return web.json_response({"ok": True, "announced": said, **result})
+    return web.json_response({"ok": True, "announced": said, "rating_asked": rating, "followup": outcome, **result})
 
 
 @api(*STAFF_ROLES)
@@ -182,8 +197,10 @@ async def api_ticket(request: web.Request) -> web.StreamResponse:
 async def api_ticket_action(request: web.Request) -> web.StreamResponse:
     identity, desk = current_user(request), desk_of(request)
     body = await json_body(request)
-    detail = await desk.db(ticket_action_sync, request.match_info["number"], identity,
-                           request.match_info["do"], body)
+    number, do = request.match_info["number"], request.match_info["do"]
+    detail = await desk.db(ticket_action_sync, number, identity, do, body)
+    if do == "resolve":
+        detail["followup_sent"] = await followup.tell_resolution(desk, number, identity.username)
     desk.hub.wake()
     return web.json_response(detail)
 
@@ -213,8 +230,90 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
     data["bot"] = conversation_stats(conversations, ticket_senders, since.replace(tzinfo=dt.timezone.utc).timestamp(),
                                      period, data["labels"])
     data["bot"]["source"] = source
+    data["satisfaction"] = await desk.db(satisfaction_stats, since, period, data["labels"])
     data["period"] = period
     data["days"] = days
     data["generated_at"] = iso(now)
     desk.stats_cache[cache_key] = (time.monotonic(), data)
     return web.json_response(data)
+
+
+# --------------------------------------------------------------------------- patron sidebar, notes, labels, lists
+@api(*STAFF_ROLES)
+async def api_conversation_list(request: web.Request) -> web.StreamResponse:
+    """``?view=waiting|mine|open|recent``, each row with the last message and how long the patron waits."""
+    identity, desk = current_user(request), desk_of(request)
+    view = request.query.get("view", "open")
+    rows = await desk.db(patrons.conversation_list_sync, identity.username, identity.role, view)
+    sem = asyncio.Semaphore(4)
+
+    async def last(row):
+        async with sem:
+            try:
+                tracker = await desk.rasa.tracker(row["sender_id"])
+            except RasaError:
+                return
+        items = [m for m in transcript(tracker.get("events") or []) if m["who"] != "system"]
+        if items:
+            row["last"] = {k: items[-1].get(k) for k in ("who", "text", "at", "agent_name")}
+            patron = [m for m in items if m["who"] == "patron"]
+            row["last_patron_at"] = patron[-1]["at"] if patron else None
+    await asyncio.gather(*(last(r) for r in rows))
+    return web.json_response({"view": view, "conversations": rows})
+
+
+async def _readable(desk: Desk, sender: str, identity: Identity) -> None:
+    row, ticket = await desk.db(conversation_row, sender)
+    if row is None and ticket is None:
+        raise DeskError("unknown_conversation", 404)
+    if not may_read(row, identity):
+        raise DeskError("not_your_conversation", 403)
+
+
+@api(*STAFF_ROLES)
+async def api_patron(request: web.Request) -> web.StreamResponse:
+    identity, desk, sender = current_user(request), desk_of(request), request.match_info["sender"]
+    await _readable(desk, sender, identity)
+    return web.json_response(await desk.db(patrons.patron_sync, sender))
+
+
+@api(*STAFF_ROLES)
+async def api_add_note(request: web.Request) -> web.StreamResponse:
+    identity, desk, sender = current_user(request), desk_of(request), request.match_info["sender"]
+    await _readable(desk, sender, identity)
+    body = await json_body(request)
+    note = await desk.db(patrons.add_note_sync, sender, identity, str(body.get("text") or ""))
+    return web.json_response(note)
+
+
+@api(*STAFF_ROLES)
+async def api_labels(request: web.Request) -> web.StreamResponse:
+    identity, desk, sender = current_user(request), desk_of(request), request.match_info["sender"]
+    await _readable(desk, sender, identity)
+    body = await json_body(request)
+    add = [str(x) for x in (body.get("add") or []) if isinstance(x, str)]
+    remove = [str(x) for x in (body.get("remove") or []) if isinstance(x, str)]
+    return web.json_response({"labels": await desk.db(patrons.set_labels_sync, sender, identity, add, remove)})
+
+
+@api(*STAFF_ROLES)
+async def api_reveal_phone(request: web.Request) -> web.StreamResponse:
+    identity, desk = current_user(request), desk_of(request)
+    return web.json_response(await desk.db(patrons.reveal_phone_sync, request.match_info["number"], identity))
+
+
+@api(*STAFF_ROLES)
+async def api_profile(request: web.Request) -> web.StreamResponse:
+    """GET: the name patrons see for this agent; POST ``{"display_name"}`` sets it."""
+    identity, desk = current_user(request), desk_of(request)
+    if request.method == "POST":
+        body = await json_body(request)
+        try:
+            name = await desk.db(staff.set_display_name, identity.username, str(body.get("display_name") or ""))
+        except ValueError:
+            raise DeskError("display_name_required", 400)
+        await desk.db(lambda s: _audit(s, identity.username, "staff", identity.username, "display_name",
+                                       after={"display_name": name}))
+    else:
+        name = await desk.db(staff.display_name, identity.username)
+    return web.json_response({"username": identity.username, "display_name": name})

@@ -6,7 +6,7 @@ import asyncio
 import collections
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 log_api = logging.getLogger('bot.services.desk.api')
 
@@ -81,6 +81,17 @@ class Desk:
     tasks: List[asyncio.Task] = field(default_factory=list)
     knowledge: Any = None
     stats_cache: Dict[Any, Tuple[float, Dict[str, Any]]] = field(default_factory=dict)
+    forms: Optional[Dict[str, List[str]]] = None  # form → required slots, from Rasa's domain
+
+    async def form_slots(self) -> Dict[str, List[str]]:
+        if self.forms is None:
+            try:
+                domain = await self.rasa.domain()
+                self.forms = {name: list((spec or {}).get("required_slots") or [])
+                              for name, spec in (domain.get("forms") or {}).items()}
+            except RasaError:
+                return {}
+        return self.forms
 
     @property
     def db_url(self) -> str:

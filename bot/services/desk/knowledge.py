@@ -48,3 +48,16 @@ def complaint_categories(desk: Desk) -> List[str]:
     if k is None:
         return []
     return [c.get("code") for c in k.section("complaints").get("categories") or [] if c.get("code")]
+
+
+def complaints_wording(desk: Desk, key: str) -> Dict[str, Any]:
+    """A block of complaints.yml (``escalation``, ``satisfaction``, ``followup``); empty when missing."""
+    k = _knowledge(desk)
+    if k is None:
+        return {}
+    return dict(k.section("complaints").get(key) or {})
+
+
+def sla_minutes(desk: Desk) -> Dict[str, Any]:
+    k = _knowledge(desk)
+    return dict(k.section("complaints").get("sla_minutes") or {}) if k is not None else {}

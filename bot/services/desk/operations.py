@@ -131,22 +131,28 @@ def hold_check(s, sender: str, user: Identity, *, allow_supervisor: bool = True)
     return conv
 
 
+HANDBACK_RESOLUTION = "人工服务结束，已交还机器人"
+
+
 def release_sync(s, sender: str, user: Identity, action: str, resolve: Optional[Dict[str, Any]] = None
                  ) -> Dict[str, Any]:
     conv = hold_check(s, sender, user)
     holder = conv.agent
     number = conv.ticket_number
+    ticket = tickets.get_by_number(s, number) if number else None
     if resolve is not None:
-        ticket = tickets.get_by_number(s, number) if number else None
         if ticket is not None and ticket.status in tickets.OPEN_STATUSES:
             tickets.transition(s, ticket, actor=user.username, status="resolved",
                                resolution=resolve.get("resolution") or None, category=resolve.get("category") or None)
+    elif ticket is not None and ticket.type == "handoff" and ticket.status in tickets.OPEN_STATUSES:
+        # The handoff itself is over; a complaint behind it keeps its own ticket open.
+        tickets.transition(s, ticket, actor=user.username, status="resolved", resolution=HANDBACK_RESOLUTION)
     try:
         handoff.release(s, sender, agent=holder)
     except ValueError:
         raise DeskError("claimed_by_other")
     _audit(s, user.username, "conversation", sender, action, after={"ticket": number, "agent": holder})
-    return {"sender_id": sender, "ticket": number}
+    return {"sender_id": sender, "ticket": number, "agent": holder}
 
 
 def transfer_sync(s, sender: str, user: Identity, target: str) -> Dict[str, Any]:
@@ -189,9 +195,20 @@ def conversation_row(s, sender: str) -> Tuple[Optional[Dict[str, Any]], Optional
     if brief is not None:
         brief["facts"] = ticket.facts or {}
         brief["contact_name"] = ticket.contact_name
-        brief["contact_phone"] = ticket.contact_phone
+        brief["contact_phone"] = tickets.mask_phone(ticket.contact_phone)  # the full number only on reveal
+        brief["has_phone"] = bool(ticket.contact_phone)
         brief["resolution"] = ticket.resolution
     return row, brief
+
+
+def related_tickets_sync(s, sender: str, shown: Optional[str]) -> List[Dict[str, Any]]:
+    """The conversation's other tickets of the last two days (its complaint, lost item, ...), newest first,
+    so the handoff is seen with what it is about."""
+    since = utcnow() - dt.timedelta(days=2)
+    rows = s.execute(select(Ticket).where(Ticket.sender_id == sender, Ticket.created_at >= since)
+                     .order_by(Ticket.id.desc()).limit(10)).scalars()
+    now = utcnow()
+    return [{**_ticket_brief(t, now), "summary": _summary(t)} for t in rows if t.number != shown]
 
 
 def ticket_action_sync(s, number: str, user: Identity, do: str, fields: Dict[str, Any]) -> Dict[str, Any]:
@@ -224,6 +241,14 @@ def ticket_action_sync(s, number: str, user: Identity, do: str, fields: Dict[str
             tickets.transition(s, ticket, actor=user.username, followup_at=at, note=note)
         elif do == "followup_done":
             tickets.transition(s, ticket, actor=user.username, followup_done=True, note=note)
+        elif do == "priority":
+            try:
+                priority = int(fields.get("priority") or 0)
+            except (TypeError, ValueError):
+                priority = 0
+            if priority not in (1, 2, 3, 4):
+                raise DeskError("bad_priority", 400)
+            tickets.transition(s, ticket, actor=user.username, priority=priority, note=note)
         elif do == "note":
             if not note:
                 raise DeskError("note_required", 400)

@@ -267,3 +267,36 @@ async def gather_conversations(desk: Desk, since: dt.datetime) -> Tuple[str, Lis
                 pass
     await asyncio.gather(*(fetch(x) for x in senders))
     return "known", out
+
+
+def satisfaction_stats(s, since: dt.datetime, period: str, labels: List[str]) -> Dict[str, Any]:
+    """Ratings asked since ``since``: per bucket the average and the count of each score 1–5, how many
+    were answered; per agent the count and average (bot-only conversations under ``agent`` None)."""
+    from bot.models import SatisfactionRating
+    from bot.tickets import staff
+
+    rows = list(s.execute(select(SatisfactionRating).where(SatisfactionRating.requested_at >= since)).scalars())
+    asked: Dict[str, int] = collections.Counter()
+    scores: Dict[str, List[int]] = collections.defaultdict(list)
+    agents: Dict[Optional[str], List[int]] = collections.defaultdict(list)
+    for r in rows:
+        b = _bucket(to_local(r.requested_at), period)
+        asked[b] += 1
+        if r.score is not None:
+            scores[b].append(r.score)
+            agents[r.agent].append(r.score)
+    names = staff.display_names(s, [a for a in agents if a])
+    all_scores = [x for b in scores.values() for x in b]
+    return {
+        "asked": [asked[b] for b in labels],
+        "rated": [len(scores[b]) for b in labels],
+        "average": [_mean([float(x) for x in scores[b]]) for b in labels],
+        "distribution": {str(k): [scores[b].count(k) for b in labels] for k in range(1, 6)},
+        "by_agent": sorted(({"agent": a, "name": names.get(a, a) if a else None, "count": len(v),
+                             "average": _mean([float(x) for x in v]),
+                             "distribution": {str(k): v.count(k) for k in range(1, 6)}}
+                            for a, v in agents.items()), key=lambda x: (x["agent"] is None, x["agent"] or "")),
+        "totals": {"asked": sum(asked.values()), "rated": len(all_scores),
+                   "average": _mean([float(x) for x in all_scores]),
+                   "low": sum(1 for x in all_scores if x <= 2)},
+    }

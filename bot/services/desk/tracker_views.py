@@ -26,6 +26,18 @@ def _bot_text(event: Dict[str, Any]) -> str:
     return text
 
 
+def _agent_name(event: Dict[str, Any]) -> Optional[str]:
+    """The display name ``action_agent_message`` put on the message (Rasa keeps it in the event metadata)."""
+    meta = event.get("metadata") or {}
+    inner = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else meta
+    agent = inner.get("agent") if isinstance(inner, dict) else None
+    return agent.get("name") if isinstance(agent, dict) and agent.get("name") else None
+
+
+def _has_buttons(event: Dict[str, Any]) -> bool:
+    return bool((event.get("data") or {}).get("buttons"))
+
+
 def transcript(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Messages of a tracker: ``who`` is patron, bot, agent (uttered by action_agent_message) or system
     (``code`` paused/resumed); ``at`` is a unix timestamp."""
@@ -38,11 +50,18 @@ def transcript(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
             last_action = e.get("name")
         elif kind == "user":
             intent = ((e.get("parse_data") or {}).get("intent") or {}).get("name")
-            items.append({"who": "patron", "text": e.get("text") or "", "at": _ts(e), "intent": intent,
+            text = e.get("text") or ""
+            if text.startswith("/"):
+                continue  # a payload (/greet of a new chat, a WeChat menu event): not something the patron typed
+            items.append({"who": "patron", "text": text, "at": _ts(e), "intent": intent,
                           "channel": e.get("input_channel")})
         elif kind == "bot":
-            who = "agent" if last_action == "action_agent_message" else "bot"
-            items.append({"who": who, "text": _bot_text(e), "at": _ts(e)})
+            agent = _agent_name(e) if last_action == "action_agent_message" else None
+            who = "agent" if agent or last_action == "action_agent_message" and not _has_buttons(e) else "bot"
+            item = {"who": who, "text": _bot_text(e), "at": _ts(e)}
+            if agent:
+                item["agent_name"] = agent
+            items.append(item)
         elif kind in ("pause", "resume"):
             if (kind == "pause") != paused:  # a repeated pause (bot, then the desk's claim) shows once
                 paused = kind == "pause"
@@ -56,6 +75,47 @@ def visible_slots(tracker: Dict[str, Any]) -> Dict[str, Any]:
     """Slots the bot filled (empty values, zero counters and false flags left out)."""
     return {k: v for k, v in sorted((tracker.get("slots") or {}).items())
             if k not in HIDDEN_SLOTS and v is not None and v is not False and v != 0 and v not in ("", [], {})}
+
+
+#: Bookkeeping slots an agent has no use for (counters, flags, the form flags and the topic memory).
+INTERNAL_SLOTS = frozenset({"form_retries", "needs_human", "anger_count", "order_id_format", "topic_context",
+                            "fallback_count", "complaint_form", "lost_item_form", "group_booking_form",
+                            "order_problem_form", "refund_form"})
+#: What a conversation without a form is about: the answer slots.
+ANSWER_SLOTS = ("film", "date", "time", "hall_type", "ticket_type", "facility", "seat")
+#: Extra slots a form's topic fills besides its required ones.
+FORM_EXTRAS = {"complaint_form": ("complaint_category", "complaint_onsite", "contact_name", "film", "hall_type"),
+               "lost_item_form": ("contact_name", "film", "date", "time"),
+               "order_problem_form": ("order_problem_kind", "purchase_channel", "film"),
+               "refund_form": ("film", "date", "time")}
+
+
+def current_form(events: Iterable[Dict[str, Any]]) -> Optional[str]:
+    """The conversation's topic as a form: the active one, else the last one that ran."""
+    name = None
+    for e in events:
+        if e.get("event") == "active_loop" and e.get("name"):
+            name = e.get("name")
+    return name
+
+
+def topic_slots(tracker: Dict[str, Any], forms: Dict[str, List[str]]) -> List[Tuple[str, Any]]:
+    """The values of the current topic only, in the form's order (``forms``: form → required slots, from
+    the domain); without a form the answer slots. Empty values are left out."""
+    slots = tracker.get("slots") or {}
+    form = (tracker.get("active_loop") or {}).get("name") or current_form(tracker.get("events") or [])
+    names: List[str] = []
+    if form and form in forms:
+        names = list(forms[form]) + [x for x in FORM_EXTRAS.get(form, ()) if x not in forms[form]]
+    else:
+        names = list(ANSWER_SLOTS)
+    out = []
+    for name in names:
+        v = slots.get(name)
+        if name in HIDDEN_SLOTS or name in INTERNAL_SLOTS or v is None or v is False or v in ("", [], {}):
+            continue
+        out.append((name, v))
+    return out
 
 
 def last_patron_message(events: List[Dict[str, Any]]) -> Tuple[Optional[int], Optional[float]]:

@@ -1,0 +1,166 @@
+"""Satisfaction ratings and what the desk shows (SQLite, no servers): parsing a rating, one prompt per
+ending, a low rating opening a follow-up ticket, comments, the gate in front of NLU, statistics, display
+names, the topic's slots and agent names in the transcript."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def db(tmp_path, monkeypatch):
+    from bot.db import session_scope
+    from bot.kb import loader, store
+
+    url = f"sqlite:///{tmp_path / 'sat.db'}"
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+    monkeypatch.setattr(store, "_default", None)
+    with session_scope(url) as s:
+        loader.publish(s, loader.read_dir(ROOT / "knowledge"), author="test")
+    return url
+
+
+def _wording(url):
+    from bot.db import session_factory
+    from bot.kb.store import KnowledgeStore
+
+    c = KnowledgeStore(session_factory(url)).get().section("complaints")
+    return c["satisfaction"], c["sla_minutes"]
+
+
+def test_parse_score():
+    from bot.tickets.satisfaction import buttons, parse_score
+
+    assert parse_score('/satisfaction{"score":4}') == (4, "")
+    assert parse_score("5") == (5, "") and parse_score("5分") == (5, "")
+    assert parse_score("2 排队太久了") == (2, "排队太久了")
+    assert parse_score("5号厅在哪") is None and parse_score("6") is None and parse_score("我要退票") is None
+    b = buttons(["a", "b", "c", "d", "e"])
+    assert [parse_score(x["payload"])[0] for x in b] == [1, 2, 3, 4, 5]
+
+
+def test_rating_flow_and_low_rating_follow_up(db):
+    from bot.db import session_scope
+    from bot.models import SatisfactionRating
+    from bot.tickets import satisfaction, store
+
+    wording, sla = _wording(db)
+    with session_scope(db) as s:
+        assert satisfaction.answer(s, "p1", "5", wording, sla) is None  # nothing asked: the bot answers
+        assert satisfaction.request(s, "p1", "socketio", "agent_closed", agent="agent1", ticket_number="T1")
+        assert satisfaction.request(s, "p1", "socketio", "goodbye") is None  # asked once per ending
+        assert satisfaction.answer(s, "p1", "停车怎么收费", wording, sla) is None  # a question goes to the bot
+        reply = satisfaction.answer(s, "p1", "1", wording, sla)
+        row = s.query(SatisfactionRating).one()
+        assert row.score == 1 and row.agent == "agent1" and row.ticket_number == "T1" and row.followup_ticket
+        assert row.followup_ticket in reply
+        ticket = store.get_by_number(s, row.followup_ticket)
+        assert ticket.type == "feedback" and ticket.priority == 2 and ticket.followup_status == "scheduled"
+        assert satisfaction.answer(s, "p1", "客服态度不好，等了很久", wording, sla) == wording["comment_thanks"]
+        assert row.comment == "客服态度不好，等了很久" and store.get_by_number(s, row.followup_ticket).facts["comment"]
+        assert satisfaction.answer(s, "p1", "好的", wording, sla) is None  # the comment is taken once
+
+
+def test_high_rating_then_skip_and_question_after(db):
+    from bot.db import session_scope
+    from bot.tickets import satisfaction
+
+    wording, sla = _wording(db)
+    with session_scope(db) as s:
+        satisfaction.request(s, "p2", "wechat", "goodbye")
+        assert satisfaction.answer(s, "p2", "5", wording, sla) == wording["thanks"]
+        assert satisfaction.answer(s, "p2", "跳过", wording, sla) == wording["skipped"]
+        satisfaction.request(s, "p3", "wechat", "goodbye", now=dt.datetime.utcnow() - dt.timedelta(minutes=1))
+        assert satisfaction.answer(s, "p3", "4", wording, sla) == wording["thanks"]
+        assert satisfaction.answer(s, "p3", "几点关门？", wording, sla) is None  # a question, not a comment
+
+
+def test_gate_takes_the_rating_before_nlu_and_asks_after_goodbye(db):
+    from bot.db import session_scope
+    from bot.models import SatisfactionRating
+    from bot.services import satisfaction_gate
+
+    class Channel:
+        def __init__(self):
+            self.sent = []
+
+        async def send_response(self, recipient_id, message):
+            self.sent.append(message)
+
+        async def send_text_with_buttons(self, recipient_id, text, buttons, **kw):
+            self.sent.append({"text": text, "buttons": buttons})
+
+    channel = Channel()
+    message = SimpleNamespace(text="再见", sender_id="p9", output_channel=channel, input_channel="socketio")
+    seen = satisfaction_gate.watch(channel)
+    asyncio.run(channel.send_response("p9", {"text": "再见！", "utter_action": "utter_goodbye"}))
+    assert seen()
+    asyncio.run(satisfaction_gate.ask_after_goodbye(message))
+    prompt = channel.sent[-1]
+    assert "打分" in prompt["text"] and len(prompt["buttons"]) == 5
+    answer = SimpleNamespace(text=prompt["buttons"][3]["payload"], sender_id="p9", output_channel=channel,
+                             input_channel="socketio")
+    assert "感谢您的评价" in asyncio.run(satisfaction_gate.intercept(answer))
+    with session_scope(db) as s:
+        row = s.query(SatisfactionRating).one()
+        assert (row.score, row.trigger) == (4, "goodbye")
+    other = SimpleNamespace(text="你好", sender_id="p10", output_channel=Channel(), input_channel="socketio")
+    assert asyncio.run(satisfaction_gate.intercept(other)) is None
+
+
+def test_satisfaction_statistics_per_day_and_agent(db):
+    from bot.db import session_scope
+    from bot.services.desk.stats import _buckets, satisfaction_stats
+    from bot.tickets import satisfaction, staff
+    from bot.tickets._common import to_local
+
+    wording, sla = _wording(db)
+    now = dt.datetime.utcnow()
+    with session_scope(db) as s:
+        staff.set_display_name(s, "agent1", "小李")
+        for i, (sender, agent, score) in enumerate([("a", "agent1", 5), ("b", "agent1", 3), ("c", None, 4)]):
+            satisfaction.request(s, sender, "socketio", "handback" if agent else "goodbye", agent=agent, now=now)
+            satisfaction.answer(s, sender, str(score), wording, sla, now=now)
+        satisfaction.request(s, "d", "socketio", "goodbye", now=now)  # asked, never answered
+        labels = _buckets(to_local(now - dt.timedelta(days=1)).date(), to_local(now).date(), "day")
+        data = satisfaction_stats(s, now - dt.timedelta(days=1), "day", labels)
+    assert data["totals"] == {"asked": 4, "rated": 3, "average": 4.0, "low": 0}
+    assert data["average"][-1] == 4.0 and [data["distribution"][k][-1] for k in "12345"] == [0, 0, 1, 1, 1]
+    agent = [a for a in data["by_agent"] if a["agent"] == "agent1"][0]
+    assert (agent["name"], agent["count"], agent["average"]) == ("小李", 2, 4.0)
+
+
+def test_topic_slots_and_agent_names_in_the_transcript():
+    from bot.services.desk.tracker_views import topic_slots, transcript
+
+    forms = {"complaint_form": ["complaint_detail", "complaint_when", "complaint_wish", "phone"]}
+    tracker = {"slots": {"film": "星际穿越", "complaint_detail": "空调太冷", "phone": "13812345678",
+                         "anger_count": 2, "topic_context": {"x": 1}},
+               "events": [{"event": "active_loop", "name": "complaint_form"}, {"event": "active_loop", "name": None}]}
+    assert topic_slots(tracker, forms) == [("complaint_detail", "空调太冷"), ("phone", "13812345678"),
+                                           ("film", "星际穿越")]
+    assert topic_slots({"slots": {"film": "星际穿越", "anger_count": 1}, "events": []}, forms) == [("film", "星际穿越")]
+    items = transcript([
+        {"event": "user", "text": "/greet", "timestamp": 1},
+        {"event": "action", "name": "action_agent_message", "timestamp": 2},
+        {"event": "bot", "text": "人工客服 小李 为您服务", "timestamp": 2,
+         "metadata": {"metadata": {"agent": {"name": "小李"}}}},
+    ])
+    assert [(i["who"], i.get("agent_name")) for i in items] == [("agent", "小李")]  # the payload is hidden
+
+
+def test_display_names(db):
+    from bot.db import session_scope
+    from bot.tickets import staff
+
+    with session_scope(db) as s:
+        assert staff.display_name(s, "agent1") == "agent1"
+        assert staff.set_display_name(s, "agent1", "  小李  ") == "小李"
+        assert staff.display_names(s, ["agent1", "agent2"]) == {"agent1": "小李", "agent2": "agent2"}
+        with pytest.raises(ValueError):
+            staff.set_display_name(s, "agent1", "   ")
