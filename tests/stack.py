@@ -16,6 +16,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: Signs web chat session ids for the stack's Rasa (the project's web chat channel) and this process's relay.
+WEBCHAT_KEY = "test-webchat-key-0123456789abcdef0123"
+
+
+def webchat_session_id() -> str:
+    """A session id the stack's web chat channel accepts, as the relay issues them to browsers."""
+    from bot.channels import webchat_ids
+
+    return webchat_ids.issue(WEBCHAT_KEY.encode("utf-8"))
 
 
 def free_port() -> int:
@@ -82,13 +91,16 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
         endpoints["tracker_store"] = tracker_store
     (workdir / "endpoints.yml").write_text(yaml.safe_dump(endpoints), encoding="utf-8")
     (workdir / "credentials.yml").write_text(yaml.safe_dump(
-        {"rest": None, "socketio": {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered",
-                                    "session_persistence": True},
+        {"rest": None,
+         # the production web chat channel (server-issued session ids, agents' names on their messages)
+         "bot.channels.webchat.WebChatInput": {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered",
+                                               "session_persistence": True},
          # plaintext mode: with an aes_key the channel refuses plaintext calls (tests/security checks that)
          "bot.channels.wechat.WeChatInput": {k: v for k, v in wechat.items() if k != "aes_key"}}),
         encoding="utf-8")
+    os.environ["XINGHE_WEBCHAT_KEY"] = WEBCHAT_KEY  # the relays the tests start in this process
     env = dict(os.environ, KNOWLEDGE_DB_URL=db_url, RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT),
-               XINGHE_VAR_DIR=str(workdir), **(extra_env or {}))
+               XINGHE_VAR_DIR=str(workdir), XINGHE_WEBCHAT_KEY=WEBCHAT_KEY, **(extra_env or {}))
     stack = Stack(workdir, db_url, token, rasa_port, actions_port, env, wechat=wechat)
     log_a = open(workdir / "actions.log", "w")
     log_r = open(workdir / "rasa.log", "w")

@@ -390,7 +390,9 @@ class Patron:
     def __init__(self, rasa_url: str, session_id: Optional[str] = None) -> None:
         import socketio
 
-        self.session_id = session_id or f"desk-{uuid.uuid4().hex[:12]}"
+        from tests.stack import webchat_session_id
+
+        self.session_id = session_id or webchat_session_id()
         self.messages: List[Dict[str, Any]] = []
         self._cond = threading.Condition()
         self._confirmed = threading.Event()
