@@ -25,7 +25,7 @@ from bot.services.desk.stats import conversation_stats, gather_conversations, sa
 from bot.services.desk.tracker_views import channel_window, check_can_send, topic_slots, transcript, visible_slots
 from bot.services.desk.workers import deliver_desk_action, return_to_bot
 from bot.tickets import staff
-from bot.tickets import store as tickets  # noqa: F401
+from bot.tickets import store as tickets
 from bot.tickets._common import local_to_utc_naive, to_local
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,11 @@ async def conversation_view(desk: Desk, sender: str, user: Identity) -> Dict[str
     forms = await desk.form_slots()
     notes = await desk.db(patrons.notes_sync, sender)
     related = await desk.db(related_tickets_sync, sender, (ticket or {}).get("number"))
+    masked = {"phone": tickets.mask_phone}  # the full phone only through an audited reveal
+    slots = {k: masked.get(k, lambda v: v)(v) for k, v in visible_slots(tracker).items()}
+    topic = [(k, masked.get(k, lambda v: v)(v)) for k, v in topic_slots(tracker, forms)]
     return {"sender_id": sender, "channel": channel, "conversation": row, "ticket": ticket, "related": related,
-            "transcript": transcript(events), "slots": visible_slots(tracker),
-            "topic_slots": topic_slots(tracker, forms), "notes": notes,
+            "transcript": transcript(events), "slots": slots, "topic_slots": topic, "notes": notes,
             "paused": bool(tracker.get("paused")), "window": channel_window(channel, events)}
 
 

@@ -26,21 +26,39 @@ def _knowledge(desk: Desk):
 
 
 def canned_replies(desk: Desk) -> List[Dict[str, Any]]:
-    """De-escalation scripts from knowledge/complaints.yml, grouped for the reply box."""
+    """De-escalation scripts from knowledge/complaints.yml, grouped for the reply box; each item has a
+    shortcut the agent can type (``/道歉``, ``/安抚2``, ``/放映质量处理``)."""
     k = _knowledge(desk)
     if k is None:
         return []
     c = k.section("complaints")
+    empathy = list(c.get("empathy") or [])
     groups: List[Dict[str, Any]] = [
-        {"group": "empathy", "label": None, "items": list(c.get("empathy") or [])},
-        {"group": "ask_facts", "label": None, "items": [c["ask_facts"]] if c.get("ask_facts") else []},
-        {"group": "apology_after", "label": None, "items": [c["apology_after"]] if c.get("apology_after") else []},
+        {"group": "empathy", "label": None,
+         "items": [{"text": x, "shortcut": f"/安抚{i}"} for i, x in enumerate(empathy, start=1)]},
+        {"group": "ask_facts", "label": None,
+         "items": [{"text": c["ask_facts"], "shortcut": "/了解情况"}] if c.get("ask_facts") else []},
+        {"group": "apology_after", "label": None,
+         "items": [{"text": c["apology_after"], "shortcut": "/道歉"}] if c.get("apology_after") else []},
     ]
     for cat in c.get("categories") or []:
-        items = [x for x in (cat.get("handling"), cat.get("remedy")) if x]
+        code = cat.get("code") or ""
+        items = [{"text": x, "shortcut": f"/{code}{what}"}
+                 for x, what in ((cat.get("handling"), "处理"), (cat.get("remedy"), "补救")) if x]
         if items:
-            groups.append({"group": "category", "label": cat.get("code"), "items": items})
+            groups.append({"group": "category", "label": code, "items": items})
     return [g for g in groups if g["items"]]
+
+
+def canned_flat(groups: List[Dict[str, Any]]) -> List[Dict[str, str]]:
+    """Every canned reply once, for the shortcut search."""
+    seen, out = set(), []
+    for g in groups:
+        for item in g["items"]:
+            if item["text"] not in seen:
+                seen.add(item["text"])
+                out.append({**item, "group": g["group"], "label": g.get("label") or ""})
+    return out
 
 
 def complaint_categories(desk: Desk) -> List[str]:

@@ -285,11 +285,46 @@ def ticket_detail(s, ticket: Ticket, user: Optional[Identity] = None) -> Dict[st
     readable = user is None or ticket.assignee == user.username or may_read(row, user)
     return {**brief, "facts": ticket.facts or {}, "transcript": (ticket.transcript or []) if readable else [],
             "transcript_hidden": not readable,
-            "contact_name": ticket.contact_name, "contact_phone": ticket.contact_phone,
+            "contact_name": ticket.contact_name, "contact_phone": tickets.mask_phone(ticket.contact_phone),
+            "has_phone": bool(ticket.contact_phone),  # the full number only through reveal (audited)
             "resolution": ticket.resolution, "updated_at": iso(ticket.updated_at),
             "conversation": {"state": conv.state, "agent": conv.agent} if conv else None,
             "history": [{"at": iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail or {}}
                         for e in events]}
+
+
+PER_PAGE = 50
+
+
+def search_tickets_sync(s, filters: Dict[str, Any], page: int = 1, per_page: int = PER_PAGE) -> Dict[str, Any]:
+    """The tickets page: the filters plus ``q`` (a ticket number or its start, a phone or its last digits,
+    a conversation id), one page of rows by priority and reply deadline, and the page facts."""
+    from sqlalchemy import func, or_
+
+    from bot.services.common.web import page_window
+
+    query = select(Ticket)
+    if filters.get("type"):
+        query = query.where(Ticket.type == filters["type"])
+    if filters.get("status"):
+        query = query.where(Ticket.status == filters["status"])
+    if filters.get("priority"):
+        query = query.where(Ticket.priority == int(filters["priority"]))
+    if filters.get("overdue"):
+        query = query.where(Ticket.status.in_(tickets.OPEN_STATUSES), Ticket.reply_due < utcnow())
+    q = "".join(str(filters.get("q") or "").split())[:64]
+    if q:
+        digits = "".join(ch for ch in q if ch.isdigit())
+        clauses = [Ticket.number.like(q.upper().replace("%", "").replace("_", "") + "%"), Ticket.sender_id == q]
+        if len(digits) >= 4 and digits == q:
+            clauses.append(Ticket.contact_phone.like("%" + digits))
+        query = query.where(or_(*clauses))
+    total = s.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    window = page_window(total, page, per_page)
+    rows = s.execute(query.order_by(Ticket.priority, Ticket.reply_due, Ticket.id)
+                     .offset(window["offset"]).limit(per_page)).scalars()
+    now = utcnow()
+    return {"rows": [_ticket_brief(t, now) for t in rows], "page": window}
 
 
 def list_tickets_sync(s, filters: Dict[str, Any]) -> List[Dict[str, Any]]:
