@@ -318,7 +318,7 @@
       });
       tb.append(el("label", { class: "inline-field" }, `${label("change_priority")} `, prio));
       const facts = Object.entries(t.facts || {}).filter(([, v]) => v !== null && v !== "");
-      if (facts.length) { const f = el("dl", { class: "meta", id: "ticket-facts" }); dl(f, facts.map(([k, v]) => [factName(k), fmtValue(v)])); tb.append(el("h3", {}, label("facts")), f); }
+      if (facts.length) { const f = el("dl", { class: "meta", id: "ticket-facts" }); dl(f, facts.map(([k, v]) => [factName(k), k === "reason" && T.reasons[v] ? T.reasons[v] : fmtValue(v)])); tb.append(el("h3", {}, label("facts")), f); }
       tb.append(el("a", { href: `/desk/tickets/${encodeURIComponent(t.number)}`, target: "_blank", id: "ticket-link" }, label("view_ticket")));
     } else {
       tb.append(el("p", { class: "muted" }, label("none")));

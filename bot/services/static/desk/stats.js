@@ -9,7 +9,24 @@
 
   function draw(id, config) {
     if (charts[id]) charts[id].destroy();
+    // Readable at a glance: short dates on the axis, points large enough to see a single day's value,
+    // and a note instead of an empty grid when there is nothing to show.
+    const ds = config.data.datasets;
+    ds.forEach((d) => { if (config.type === "line") { d.pointRadius = 4; d.pointHoverRadius = 6; } });
+    const empty = !ds.length || ds.every((d) => d.data.every((v) => v === null || v === 0));
+    const box = $(id).parentElement;
+    let note = box.querySelector(".chart-empty");
+    if (!note) { note = document.createElement("p"); note.className = "chart-empty muted"; box.append(note); }
+    note.textContent = empty ? T.none : "";
+    config.options.scales = config.options.scales || {};
+    config.options.scales.x = Object.assign({ ticks: { autoSkip: true, maxRotation: 0, callback(v) { return shortLabel(this.getLabelForValue(v)); } } },
+      config.options.scales.x || {});
     charts[id] = new Chart($(id), config);
+  }
+  function shortLabel(label) {
+    const m = /^\d{4}-(\d{2})-(\d{2})$/.exec(label || "");
+    if (!m) return label;
+    return $("period").value === "week" ? `${Number(m[1])}/${Number(m[2])}起` : `${Number(m[1])}/${Number(m[2])}`;
   }
   function stacked(labels, series, names) {
     return {
