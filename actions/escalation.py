@@ -2,6 +2,7 @@
 online, otherwise a logged message with the reply time). Wording comes from knowledge/complaints.yml."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any, Dict, List, Optional, Text, Tuple
@@ -15,6 +16,8 @@ from actions.tickets import due_label, log_ticket
 from bot.anger import assess
 from bot.db import database_url, session_scope
 from bot.tickets import handoff as queue
+from bot.tickets import store as tickets
+from bot.tickets.durable import Receipt
 
 logger = logging.getLogger(__name__)
 ANGER_ESCALATE_AT = 2
@@ -53,8 +56,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     except Exception:  # database down: take a message (the ticket is queued durably)
         logger.exception("handoff: cannot read agent presence")
         online = False
-    receipt = log_ticket(dispatcher, tracker, type="handoff", facts={"reason": reason}, priority=priority,
-                         announce=False)
+    # Asking for a human right after a complaint: the agent takes that complaint's ticket, no second one.
+    receipt = _recent_complaint(tracker.sender_id) or log_ticket(
+        dispatcher, tracker, type="handoff", facts={"reason": reason}, priority=priority, announce=False)
     events = end_form(tracker) + [SlotSet("fallback_count", 0)]
     if online and receipt.number:
         with session_scope(database_url()) as session:
@@ -74,6 +78,25 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
         start=hours["start"], end=hours["end"], ticket=ticket, due=due))
     return events
+
+
+RECENT_COMPLAINT = dt.timedelta(minutes=30)
+
+
+def _recent_complaint(sender_id: Text) -> Optional[Receipt]:
+    """The patron's open complaint of the last half hour, as the handoff's ticket (None when there is none
+    or the database cannot say)."""
+    try:
+        with session_scope(database_url()) as session:
+            ticket = tickets.latest_open_for_sender(session, sender_id, dt.datetime.utcnow() - RECENT_COMPLAINT,
+                                                    types=("complaint",))
+            if ticket is None:
+                return None
+            return Receipt(queued=False, number=ticket.number, client_ref=ticket.client_ref or ticket.number,
+                           reply_due=ticket.reply_due)
+    except Exception:
+        logger.exception("handoff: cannot look up a recent complaint")
+        return None
 
 
 def _publish(kind: Text, payload: Dict[Text, Any]) -> None:

@@ -120,6 +120,22 @@ def test_handoff_queues_and_pauses_when_agent_online(kb_url, tracker_factory, ru
         assert [c.sender_id for c in handoff.queue(s)] == ["patron-1"]
 
 
+def test_handoff_right_after_a_complaint_takes_its_ticket(kb_url, tracker_factory, run_action):
+    from bot.kb.store import KnowledgeStore
+    from bot.tickets import store
+
+    _always_open(kb_url)
+    sla = KnowledgeStore(session_factory(kb_url)).get().section("complaints")["sla_minutes"]
+    with session_scope(kb_url) as s:
+        complaint = store.create_ticket(s, type="complaint", channel="socketio", sender_id="patron-1",
+                                        facts={"detail": "空调太冷"}, sla=sla).number
+        handoff.heartbeat(s, "agent-a", online=True)
+    run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    assert [t[1] for t in tickets(kb_url)] == ["complaint"]  # no second ticket
+    with session_scope(kb_url) as s:
+        assert handoff.get_conversation(s, "patron-1").ticket_number == complaint
+
+
 def test_handoff_takes_message_when_nobody_online(kb_url, tracker_factory, run_action):
     _always_open(kb_url)
     texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
