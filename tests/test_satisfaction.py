@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -164,3 +165,95 @@ def test_display_names(db):
         assert staff.display_names(s, ["agent1", "agent2"]) == {"agent1": "小李", "agent2": "agent2"}
         with pytest.raises(ValueError):
             staff.set_display_name(s, "agent1", "   ")
+
+
+# ---- the desk's new API on SQLite (Rasa unreachable: lists still answer, without last messages)
+@pytest.fixture()
+async def desk_client(tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.db import session_scope
+    from bot.kb import loader
+    from bot.services.app import create_app
+    from bot.tickets import handoff, store
+    from tests.test_desk import make_users, settings_for
+
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    with session_scope(url) as s:
+        loader.publish(s, loader.read_dir(ROOT / "knowledge"), author="test")
+        sla = {"handoff": 1440, "complaint": 1440}
+        t = store.create_ticket(s, type="handoff", channel="socketio", sender_id="web-waiting", facts={"reason": "x"},
+                                phone="13812345678", sla=sla)
+        handoff.request_human(s, "web-waiting", "socketio", 3, t.number)
+        store.create_ticket(s, type="complaint", channel="socketio", sender_id="web-held", facts={"detail": "冷"}, sla=sla)
+        handoff.request_human(s, "web-held", "socketio", 3, None)
+        handoff.claim(s, "web-held", "agent2")
+        number = t.number
+    make_users(url)
+    async with TestClient(TestServer(create_app(settings_for(url)))) as c:
+        c.number = number
+        yield c
+
+
+async def _agent(c, user="agent1"):
+    from tests.test_desk import _csrf, _login
+
+    await _login(c, user)
+    return {"X-CSRF-Token": await _csrf(c)}
+
+
+async def test_notes_labels_reveal_and_lists(desk_client):
+    c = desk_client
+    h = await _agent(c)
+    r = await c.get("/desk/api/conversations/web-waiting/patron")
+    body = await r.json()
+    assert r.status == 200 and body["phone_masked"] == "138****5678" and "13812345678" not in json.dumps(body)
+    r = await c.post(f"/desk/api/tickets/{c.number}/reveal-phone", json={}, headers=h)
+    assert (await r.json())["phone"] == "13812345678"
+    from bot.db import session_scope
+    from bot.models import AuditLog
+    with session_scope(str(c.server.app["xinghe.settings"].db_url)) as s:
+        assert s.query(AuditLog).filter_by(action="phone_revealed", actor="agent1").count() == 1
+    r = await c.post("/desk/api/conversations/web-waiting/notes", json={"text": "先查订单"}, headers=h)
+    assert r.status == 200 and (await r.json())["author"] == "agent1"
+    assert (await c.post("/desk/api/conversations/web-waiting/notes", json={"text": " "}, headers=h)).status == 400
+    r = await c.post("/desk/api/conversations/web-waiting/labels", json={"add": ["退款", "退款", "回头客"]}, headers=h)
+    assert (await r.json())["labels"] == ["退款", "回头客"]
+    r = await c.post("/desk/api/conversations/web-waiting/labels", json={"remove": ["退款"]}, headers=h)
+    assert (await r.json())["labels"] == ["回头客"]
+    notes = (await (await c.get("/desk/api/conversations/web-waiting/patron")).json())["notes"]
+    assert [n["text"] for n in notes] == ["先查订单"]
+    # another agent's conversation: neither its sidebar, nor notes, nor the phone of its tickets
+    assert (await c.get("/desk/api/conversations/web-held/patron")).status == 403
+    assert (await c.post("/desk/api/conversations/web-held/notes", json={"text": "x"}, headers=h)).status == 403
+    lists = {}
+    for view in ("waiting", "mine", "open", "recent"):
+        r = await c.get(f"/desk/api/conversation-list?view={view}")
+        lists[view] = [x["sender_id"] for x in (await r.json())["conversations"]]
+    assert lists["waiting"] == ["web-waiting"] and lists["mine"] == [] and "web-held" not in lists["open"]
+    assert (await c.get("/desk/api/conversation-list?view=nope")).status == 400
+    # the name patrons see
+    r = await c.post("/desk/api/profile", json={"display_name": "小李"}, headers=h)
+    assert (await r.json())["display_name"] == "小李"
+    assert (await (await c.get("/desk/api/profile")).json())["display_name"] == "小李"
+
+
+async def test_ticket_search_pagination_priority_and_error_pages(desk_client):
+    c = desk_client
+    h = await _agent(c, "boss")
+    r = await c.get("/desk/tickets?q=5678")
+    html = await r.text()
+    assert c.number in html and "共 1 条" in html
+    assert "共 2 条" in await (await c.get("/desk/tickets?q=T")).text()
+    assert "没有符合条件的工单" in await (await c.get("/desk/tickets?q=T19990101")).text()
+    r = await c.post(f"/desk/api/tickets/{c.number}/priority", json={"priority": 1}, headers=h)
+    assert r.status == 200 and (await r.json())["priority"] == 1
+    assert (await c.post(f"/desk/api/tickets/{c.number}/priority", json={"priority": 9}, headers=h)).status == 400
+    page = await (await c.get(f"/desk/tickets/{c.number}")).text()
+    assert "138****5678" in page and "13812345678" not in page
+    r = await c.get("/desk/no-such-page", headers={"Accept": "text/html"})
+    assert r.status == 404 and "页面不存在" in await r.text() and 'href="/desk/"' in await r.text()
+    r = await c.get("/desk/tickets/T19990101-0001", headers={"Accept": "text/html"})
+    assert r.status == 404 and "返回坐席工作台" in await r.text()
+    r = await c.get("/desk/api/tickets/T19990101-0001")
+    assert r.status == 404 and (await r.json())["error"] == "unknown_ticket"  # the API keeps JSON
