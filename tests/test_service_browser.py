@@ -207,3 +207,66 @@ def test_rating_history_and_statistics(stack, secure_desk, desk_browser):
         assert not [p for p in problems if "/desk/nonexistent" not in p], problems
     finally:
         context.close()
+
+
+def test_web_chat_says_what_to_do_when_it_cannot_connect(stack, secure_desk, desk_browser):
+    """The socket never connects (the relay is unreachable): 「正在连接客服…」 with the input disabled, then
+    what to do and a retry button, never 「连接已断开」."""
+    from playwright.sync_api import expect
+
+    base = secure_desk.base
+    context, page, _ = _patron_page(desk_browser, base)
+    try:
+        page.route("**/webchat/socket.io/**", lambda route: route.abort())
+        page.goto(f"{base}/chat")
+        status = page.locator(".xh-page-status")
+        expect(status).to_contain_text("正在连接客服")
+        box = page.get_by_role("textbox", name="输入您的问题")
+        expect(box).to_be_disabled()
+        expect(box).to_have_attribute("placeholder", "正在连接客服，连接后即可输入")
+        expect(status).to_contain_text("请检查网络", timeout=20_000)
+        expect(status.get_by_role("button", name="重试")).to_be_visible()
+        expect(status).not_to_contain_text("连接已断开")
+        page.screenshot(path=str(ARTIFACTS / "service-phone-offline.png"))
+    finally:
+        context.close()
+
+
+def test_new_queue_entry_raises_a_desktop_notification(stack, secure_desk, desk_browser):
+    from playwright.sync_api import expect
+
+    from tests.test_desk import Patron
+
+    base = secure_desk.base
+    context = desk_browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
+                                       timezone_id="Asia/Shanghai", permissions=["notifications"])
+    # count the notifications the page raises (headless Chromium shows none)
+    context.add_init_script("""(() => {
+      const Real = window.Notification; window.__shown = [];
+      class Counting extends Real { constructor(title, opts) { super(title, opts); window.__shown.push([title, (opts || {}).body]); } }
+      Object.defineProperty(Counting, 'permission', { get: () => Real.permission });
+      Counting.requestPermission = (...a) => Real.requestPermission(...a);
+      window.Notification = Counting;
+    })();""")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    patron = Patron(stack.rasa)
+    try:
+        _login(page, base, "agent2")
+        expect(page.locator("#conn-status")).to_have_text("在线")
+        wait_until(lambda: "agent2" in online_agents(stack.db_url), what="agent2 online")
+        page.click("#sound-btn")
+        assert page.evaluate("() => Notification.permission") == "granted"
+        patron.ask("转人工", "人工客服", timeout=90)
+        expect(page.locator(f'.queue-item[data-sender="{patron.session_id}"]')).to_be_visible()
+        wait_until(lambda: page.evaluate("() => window.__shown.length") >= 1, what="a notification")
+        title, body = page.evaluate("() => window.__shown[0]")
+        assert title == "有新的排队会话" and "网页聊天" in body
+        expect(page.locator("#alert-banner")).to_be_hidden()  # not an emergency: no banner
+        page.locator(f'.queue-item[data-sender="{patron.session_id}"] button.claim').click()
+        expect(page.locator("#conv-title")).to_have_text(patron.session_id)
+        page.click("#handback-btn")
+        expect(page.locator("#conv-empty")).to_contain_text("已交还机器人")
+    finally:
+        context.close()
+        patron.close()

@@ -12,10 +12,10 @@ from typing import Any, Dict, Optional
 from bot.models import utcnow
 from bot.services.common.rasa import RasaError
 from bot.services.desk.core import Desk
-from bot.services.desk.knowledge import complaints_wording, sla_minutes
+from bot.services.desk.knowledge import complaints_wording
 from bot.services.desk.tracker_views import channel_window, last_patron_message
 from bot.services.desk.workers import deliver_desk_action
-from bot.tickets import satisfaction, staff
+from bot.tickets import handoff, satisfaction, staff
 from bot.tickets import store as tickets
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,13 @@ WEBCHAT_LIVE_S = 30 * 60  # a web chat patron silent longer than this has probab
 LIVE_CHANNELS = ("socketio", "wechat")
 
 
-async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s: Optional[float] = None) -> bool:
+async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s: Optional[float] = None,
+              channels: tuple = LIVE_CHANNELS) -> bool:
     """Send ``{"text", "agent"?, "buttons"?}`` when the channel allows it now; True when it was sent."""
     tracker = await desk.rasa.tracker(sender)
     channel = tracker.get("latest_input_channel")
     events = tracker.get("events") or []
-    if channel not in LIVE_CHANNELS:
+    if channel not in channels:
         return False
     window = channel_window(channel, events)
     if window["limited"] and not window["open"]:
@@ -48,12 +49,14 @@ async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s
 
 
 async def announce_agent(desk: Desk, sender: str, username: str) -> bool:
-    """「人工客服 小李 为您服务」 in the patron's channel."""
+    """「人工客服 小李 为您服务」 in the web chat. Not on WeChat: there every agent message starts with the
+    agent's name (``escalation.agent_prefix``), and a separate notice would use one of the five messages
+    WeChat allows per patron message."""
     wording = complaints_wording(desk, "escalation").get("agent_joined")
     if not wording:
         return False
     name = await desk.db(staff.display_name, username)
-    return await say(desk, sender, {"text": wording.format(agent=name), "agent": name})
+    return await say(desk, sender, {"text": wording.format(agent=name), "agent": name}, channels=("socketio",))
 
 
 async def ask_rating(desk: Desk, sender: str, trigger: str, agent: Optional[str], ticket: Optional[str]) -> bool:
@@ -63,11 +66,9 @@ async def ask_rating(desk: Desk, sender: str, trigger: str, agent: Optional[str]
         return False
 
     def record(s):
-        conv_channel = None
-        from bot.tickets import handoff
         conv = handoff.get_conversation(s, sender)
-        conv_channel = conv.channel if conv else ""
-        return satisfaction.request(s, sender, conv_channel, trigger, agent=agent, ticket_number=ticket) is not None
+        channel = conv.channel if conv else ""
+        return satisfaction.request(s, sender, channel, trigger, agent=agent, ticket_number=ticket) is not None
     if not await desk.db(record):
         return False
     return await say(desk, sender, {"text": wording["prompt"], "buttons": satisfaction.buttons(wording["choices"])})
@@ -105,4 +106,3 @@ async def tell_resolution(desk: Desk, number: str, actor: str) -> str:
     return "sent" if sent else "call"
 
 
-__all__ = ["announce_agent", "ask_rating", "say", "tell_resolution", "sla_minutes"]
