@@ -752,7 +752,8 @@ def test_wechat_replies_respect_the_quota(stack, desk):
             r = agent.post(agent.conv(openid, "messages"), {"text": f"客服回复第{i + 1}条"})
             assert r.status_code == 200, r.text
             assert r.json()["window"]["remaining"] == 4 - i
-        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if t.startswith("客服回复")]) == 5,
+        # each carries the agent's name: WeChat shows text only
+        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if t.startswith("【人工客服 agent1】客服回复")]) == 5,
                    what="five customer-service messages at the WeChat API")
         r = agent.post(agent.conv(openid, "messages"), {"text": "第六条"})
         assert r.status_code == 409

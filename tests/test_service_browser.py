@@ -86,6 +86,19 @@ def test_patron_sees_the_agent_and_rates_the_service(stack, secure_desk, desk_br
         expect(chat.locator(".xh-page-status")).to_have_text("")
         expect(chat.get_by_role("textbox", name="输入您的问题")).to_be_enabled()
         sid = _session_id(chat)
+
+        # a long answer (today's showtimes) fits the phone: folded to eight lines with 「查看更多」
+        _send(chat, "今天有哪些场次")
+        more = chat.locator(".rw-response.xh-long .xh-more").last
+        expect(more).to_have_text("查看更多")
+        folded = chat.locator(".rw-response.xh-long .rw-message-text").last
+        assert folded.bounding_box()["height"] < PHONE["height"] / 2
+        chat.screenshot(path=str(ARTIFACTS / "service-phone-long-answer.png"))
+        more.click()
+        expect(more).to_have_text("收起")
+        assert folded.evaluate("el => el.scrollHeight <= el.clientHeight + 1")  # all of it shows now
+        more.click()
+
         nobody_ahead = _queue_length(stack.db_url) == 0
         _send(chat, "转人工")
         expect(log).to_contain_text("人工客服")

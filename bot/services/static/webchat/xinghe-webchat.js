@@ -34,9 +34,12 @@
     retry: '重试',
     inputWaiting: '正在连接客服，连接后即可输入',
     agent: '人工客服',
+    more: '查看更多',
+    less: '收起',
     bot: '智能客服小星'
   };
   var FAIL_AFTER_MS = 12000;   // the first connection has this long before the patron is told what to do
+  var LONG_LINES = 8;          // a longer answer is folded to this many lines on the screen, with 「查看更多」
 
   var COLORS = {
     main: '#3b2f8f',        // header, launcher, quick-reply border (white text on it: contrast 10:1)
@@ -156,6 +159,32 @@
     var typing = root.querySelector('.rw-typing-indication');
     if (typing) { setAttr(typing, 'role', 'status'); setAttr(typing, 'aria-label', TEXT.typing); }
 
+    // Long answers (a week of showtimes) fold to LONG_LINES lines with a button to unfold them.
+    var bodies = q('.rw-response .rw-message-text');
+    for (i = 0; i < bodies.length; i++) {
+      var body = bodies[i], bubble = body.closest('.rw-response');
+      if (!bubble || bubble.__xhFold) continue;
+      var line = parseFloat(window.getComputedStyle(body).lineHeight) || 24;
+      if (body.scrollHeight <= line * (LONG_LINES + 1.5)) continue;
+      bubble.__xhFold = true;
+      bubble.classList.add('xh-long');
+      body.style.maxHeight = (line * LONG_LINES) + 'px';
+      var more = document.createElement('button');
+      more.type = 'button';
+      more.className = 'xh-more';
+      more.textContent = TEXT.more;
+      more.setAttribute('aria-expanded', 'false');
+      more.addEventListener('click', (function (b, m, h) {
+        return function () {
+          var open = b.style.maxHeight === 'none';
+          b.style.maxHeight = open ? h : 'none';
+          m.textContent = open ? TEXT.more : TEXT.less;
+          m.setAttribute('aria-expanded', open ? 'false' : 'true');
+        };
+      })(body, more, body.style.maxHeight));
+      bubble.appendChild(more);
+    }
+
     // An agent's messages: the name above the bubble and an avatar with its last character (CSS draws both
     // from these attributes, so React's re-renders leave them alone).
     var agents = q('.xh-agent');
@@ -171,7 +200,7 @@
     }
 
     if (state.status) {
-      var connected = state.socket === 'connected' || (state.socket === null && !root.querySelector('.rw-loading'));
+      var connected = state.socket === 'connected';
       if (connected) { state.everConnected = true; state.failed = false; }
       var msg = connected ? '' : state.everConnected ? TEXT.offline : state.failed ? TEXT.failed : TEXT.connecting;
       if (state.status.firstChild === null || state.status.getAttribute('data-text') !== msg) {
