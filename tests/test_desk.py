@@ -753,7 +753,7 @@ def test_wechat_replies_respect_the_quota(stack, desk):
             assert r.status_code == 200, r.text
             assert r.json()["window"]["remaining"] == 4 - i
         # each carries the agent's name: WeChat shows text only
-        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if t.startswith("【人工客服 agent1】客服回复")]) == 5,
+        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if re.match(r"【人工客服 [^】]+】客服回复", t)]) == 5,
                    what="five customer-service messages at the WeChat API")
         r = agent.post(agent.conv(openid, "messages"), {"text": "第六条"})
         assert r.status_code == 409
