@@ -49,6 +49,22 @@ def folded_text(tracker: Tracker) -> Text:
     return text
 
 
+def last_bot_responses(tracker: Tracker) -> set:
+    """The responses (``utter_*`` names) the bot sent since the patron's previous message."""
+    said = set()
+    seen_user = False
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            if seen_user:
+                break
+            seen_user = True  # the latest message itself
+        elif event.get("event") == "bot" and seen_user:
+            name = (event.get("metadata") or {}).get("utter_action")
+            if name:
+                said.add(name)
+    return said
+
+
 def intent_of(tracker: Tracker) -> tuple:
     intent = (tracker.latest_message or {}).get("intent") or {}
     return intent.get("name"), float(intent.get("confidence") or 0.0)

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering
 from actions.common import knowledge, latest_entities
+from actions.escalation import hand_off
 from actions.service import ActionFeedback, emergency_follow_up
 from bot.answers.resolvers import normalize_phone
 from bot.answers.topics import INTENT_TOPIC, TOPICS
@@ -23,6 +24,10 @@ from bot.tickets import store as tickets
 DEFAULT_TOPIC_FOR_ENTITY = [("film", "showtimes"), ("date", "showtimes"), ("time", "showtimes"),
                             ("hall_type", "hall_types"), ("ticket_type", "ticket_price"), ("facility", "facilities")]
 CLARIFY_EXCLUDE = {"nlu_fallback", "inform", "affirm", "deny", "request_human", "greet", "goodbye", "thank"}
+# Yes/no, thanks and goodbyes: answered by their response unless the conversation gives them a meaning.
+SMALL_TALK = {"affirm": "utter_affirm_ack", "deny": "utter_deny_ack", "thank": "utter_thank",
+              "goodbye": "utter_goodbye"}
+CLARIFYING = {"utter_clarify", "utter_rephrase"}
 
 
 class ActionGreet(Action):
@@ -46,6 +51,8 @@ class ActionRoute(Action):
         ctx = answering.context_of(tracker)
         if ctx.in_emergency:
             return emergency_follow_up(dispatcher, tracker, ctx)
+        if intent in SMALL_TALK:
+            return await self._small_talk(intent, dispatcher, tracker, domain)
         events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0)
         if events is not None:
             return events
@@ -70,6 +77,21 @@ class ActionRoute(Action):
             return []
         # remember the film and day said, so 「它多长时间」 after the clarification still knows them
         return await ActionClarify().run(dispatcher, tracker, domain) + answering.remember_values(tracker)
+
+    async def _small_talk(self, intent: Text, dispatcher: CollectingDispatcher, tracker: Tracker,
+                          domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        """「好」 after an offer of a person accepts it; 「不是」「你没懂」 after a clarification is another miss;
+        「不是手机，是电动车充电」 still answers what it names; otherwise the intent's own response."""
+        said = answering.last_bot_responses(tracker)
+        if intent == "affirm" and "utter_offer_human" in said:
+            return hand_off(dispatcher, tracker, "patron_request")
+        if intent == "deny" and said & CLARIFYING:
+            return await ActionClarify().run(dispatcher, tracker, domain)
+        events = answering.answer(dispatcher, tracker, None, 0.0, allow_follow_up=False)
+        if events is not None:
+            return events
+        dispatcher.utter_message(response=SMALL_TALK[intent])
+        return []
 
     @staticmethod
     def _top_topic(tracker: Tracker) -> tuple:

@@ -17,7 +17,6 @@ from bot.anger import assess
 from bot.db import database_url, session_scope
 from bot.tickets import handoff as queue
 from bot.tickets import store as tickets
-from bot.tickets.durable import Receipt
 
 logger = logging.getLogger(__name__)
 ANGER_ESCALATE_AT = 2
@@ -43,6 +42,10 @@ def end_form(tracker: Tracker) -> List[Dict[Text, Any]]:
     return []
 
 
+REUSE_WINDOW = dt.timedelta(minutes=30)
+REUSED_TYPES = ("handoff", "complaint", "order_problem", "refund", "lost_item")
+
+
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
              priority: Optional[int] = None) -> List[Dict[Text, Any]]:
     """Queue for an agent (and pause the bot) or take a message; always a logged ticket."""
@@ -50,53 +53,40 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     hours = k.section("cinema")["human_service"]
     escalation = k.section("complaints")["escalation"]
     open_now = queue.in_service_hours(None, hours["start"], hours["end"])
+    recent = None
     try:
         with session_scope(database_url()) as session:
             online = bool(queue.agents_online(session)) if open_now else False
+            # asked again, or right after a complaint: the ticket already logged is the one a person takes
+            recent = tickets.latest_open_for_sender(session, tracker.sender_id,
+                                                    dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW, REUSED_TYPES)
+            recent = (recent.number, recent.reply_due) if recent is not None else None
     except Exception:  # database down: take a message (the ticket is queued durably)
         logger.exception("handoff: cannot read agent presence")
         online = False
-    # Asking for a human right after a complaint: the agent takes that complaint's ticket, no second one.
-    receipt = _recent_complaint(tracker.sender_id) or log_ticket(
-        dispatcher, tracker, type="handoff", facts={"reason": reason}, priority=priority, announce=False)
+    if recent is not None and priority != 1:
+        number, reply_due, client_ref = recent[0], recent[1], ""
+    else:
+        receipt = log_ticket(dispatcher, tracker, type="handoff", facts={"reason": reason}, priority=priority,
+                             announce=False)
+        number, reply_due, client_ref = receipt.number, receipt.reply_due, receipt.client_ref
     events = end_form(tracker) + [SlotSet("fallback_count", 0)]
-    if online and receipt.number:
+    if online and number:
         with session_scope(database_url()) as session:
             queue.request_human(session, tracker.sender_id, tracker.get_latest_input_channel() or "",
-                                priority or 4, receipt.number)
+                                priority or 4, number)
             ahead = max(0, (queue.position(session, tracker.sender_id) or 1) - 1)
-        # Nobody ahead: 「马上为您接通」, never 「您前面还有0位」.
-        waiting = escalation["human_online"].format(position=ahead) if ahead or not escalation.get("human_next") \
-            else escalation["human_next"]
+        waiting = escalation["human_online"].format(position=ahead) if ahead else escalation["human_next"]
         dispatcher.utter_message(response="utter_handoff_waiting", text=waiting)
-        _publish("queue", {"sender_id": tracker.sender_id, "ticket": receipt.number})
+        _publish("queue", {"sender_id": tracker.sender_id, "ticket": number})
         return events + [ConversationPaused()]
-    due = due_label(receipt.reply_due) if receipt.reply_due else ""
-    ticket = receipt.number or receipt.client_ref[:8]
+    due = due_label(reply_due) if reply_due else ""
+    ticket = number or client_ref[:8]
     # Inside service hours nobody is online: say that, not that it is outside the hours.
     wording = escalation.get("human_no_agent") if open_now and escalation.get("human_no_agent") else escalation["human_offline"]
     dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
         start=hours["start"], end=hours["end"], ticket=ticket, due=due))
     return events
-
-
-RECENT_COMPLAINT = dt.timedelta(minutes=30)
-
-
-def _recent_complaint(sender_id: Text) -> Optional[Receipt]:
-    """The patron's open complaint of the last half hour, as the handoff's ticket (None when there is none
-    or the database cannot say)."""
-    try:
-        with session_scope(database_url()) as session:
-            ticket = tickets.latest_open_for_sender(session, sender_id, dt.datetime.utcnow() - RECENT_COMPLAINT,
-                                                    types=("complaint",))
-            if ticket is None:
-                return None
-            return Receipt(queued=False, number=ticket.number, client_ref=ticket.client_ref or ticket.number,
-                           reply_due=ticket.reply_due)
-    except Exception:
-        logger.exception("handoff: cannot look up a recent complaint")
-        return None
 
 
 def _publish(kind: Text, payload: Dict[Text, Any]) -> None:

@@ -16,21 +16,45 @@ from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
-from bot.answers.ask import entity_values
+from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import INTENT_TOPIC
+from bot.answers.topics import COMPLAINT_QUESTION, INTENT_TOPIC
 from bot.answers.turn import answer_turn
 from bot.privacy import mask_phone
 
 MAX_RETRIES = 2
 SIDE_QUESTION_CONFIDENCE = 0.6
 NOT_GIVEN = "未提供"
-QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行")
-STRONG_QUESTION = re.compile(r"几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|是否|有没有|要不要|行不行|可以.{0,6}[吗么]")
-NOT_A_QUESTION = re.compile(r"随便|都行|都可以|无所谓|不知道|不记得|忘了|不清楚|哪个都")
+CORRECTION = re.compile(r"打错|说错|写错|输错|记错|搞错|弄错|不对|更正|改成|改为|改一下|应该是|纠正|换成|不是.{1,12}是")
+# what a correction may replace, with its name in the message that confirms it
+CORRECTABLE = {"party_size": "人数",  # phone and order id: their validators confirm corrections
+               "booking_time": "日期时段",
+               "contact_name": "联系人", "seat": "座位", "complaint_when": "场次", "lost_where": "场次",
+               "hall_pref": "影厅", "film": "影片", "invoice": "发票需求"}
+# where a turn turns from giving a value to asking something: 「…5排6座，对了你们保管多久」
+ASIDE = re.compile(r"[，,。.;；!！\s]*(?:对了|另外|还有个?问题|还想问|顺便问?一?下?|顺带问?一?下?|请问|想问一?下|问一下|再问一?下|话说)[，,：:\s]*")
+
+
+def split_aside(text: Text) -> tuple:
+    """(value part, question part) of a turn that gives a value and then asks; ("", "") otherwise."""
+    m = ASIDE.search(text or "")
+    if m and m.start() > 0 and is_question(text[m.end():]):
+        return text[:m.start()].strip(), text[m.end():].strip()
+    clauses = [c for c in re.split(r"[，,。;；!！]", text or "") if c.strip()]
+    if len(clauses) >= 2 and STRONG_QUESTION.search(clauses[-1]) and not NOT_A_QUESTION.search(clauses[-1]) \
+            and not any(QUESTION.search(c) for c in clauses[:-1]):
+        return "，".join(clauses[:-1]).strip(), clauses[-1].strip()
+    return "", ""
+
+
+def question_part(text: Text) -> Text:
+    """The question a turn asks besides its value (empty when it asks none)."""
+    return split_aside(text)[1]
+
+
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
-              "complaint_form": "refund_policy",  # a complaint's questions are mostly about refunds and remedies
+              "complaint_form": "complaint",  # a complaint's questions: when they hear back, what remedy
               "order_problem_form": "order_problem"}
 
 
@@ -44,26 +68,35 @@ class ServiceFormValidation(FormValidationAction):
         return f"validate_{self.form}"
 
     # ------------------------------------------------------------------ helpers
-    def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Dict[Text, Any]]:
+    def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       text: Optional[Text] = None) -> Optional[Dict[Text, Any]]:
         """Answer an informational question asked mid-form (the form then asks its question again): the
         classifier sure of an informational intent, or a question that a specific question of the store, a
-        value of the likeliest topic or the form's own topic decides. Returns the slots to set (the
-        conversation context), None when it is no question."""
+        value of the likeliest topic or the form's own topic decides. ``text`` is the question part of a
+        turn that also gave a value. Returns the slots to set (the conversation context), None when it is
+        no question."""
         intent, confidence = answering.intent_of(tracker)
         topic = INTENT_TOPIC.get(intent or "")
-        text = answering.folded_text(tracker)
+        whole = text is None
+        text = answering.folded_text(tracker) if whole else text
         if not text:
             return None
-        entities = (tracker.latest_message or {}).get("entities") or []
+        entities = (tracker.latest_message or {}).get("entities") or [] if whole else []
+        if not whole:  # the classifier read the whole turn, not this part of it
+            topic, confidence = None, 0.0
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
         valued = topic is not None and bool(set(entity_values("", entities)) & set(FOLLOW_KEYS.get(topic, ())))
-        asked = bool(QUESTION.search(text)) and not NOT_A_QUESTION.search(text)
+        asked = is_question(text)
         ctx = answering.context_of(tracker)
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
             ctx.topic = form_topic
+        if form_topic == "complaint" and asked and COMPLAINT_QUESTION.search(text):
+            # about the complaint itself (「多久给我回复」「这种情况票能退吗」): its category's handling or remedy
+            ctx.topic = "complaint"
+            topic, sure = "complaint", True
         # a plain question («多扣的钱多久能退回来») that nothing else claims is asked of the form's own topic
-        plain_question = asked and STRONG_QUESTION.search(text)
+        plain_question = asked and (STRONG_QUESTION.search(text) or not whole)
         chosen = topic if (sure or valued) else (form_topic if plain_question else None)
         turn = answer_turn(knowledge(), ctx, chosen, confidence, text, entities,
                            allow_follow_up=asked, open_topics=asked)
@@ -74,9 +107,20 @@ class ServiceFormValidation(FormValidationAction):
         turn.replies.replay(dispatcher)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}
 
+    def _aside(self, dispatcher: CollectingDispatcher, tracker: Tracker, text: Text) -> Dict[Text, Any]:
+        """The question a turn asks besides giving a value (「订单XH…，对了多扣的钱会退到哪里」), answered."""
+        part = question_part(text)
+        if not part:
+            return {}
+        return self._side_question(dispatcher, tracker, part) or {}
+
     def _calm(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
-        """An angry message inside a form gets empathy first (the complaint guidance), then the form goes on."""
-        events, _ = deescalate(dispatcher, tracker)
+        """An angry message inside a form gets empathy first (the complaint guidance), then the form goes on;
+        angry again, the patron is offered a person (the form's facts are kept for them)."""
+        events, escalate = deescalate(dispatcher, tracker)
+        if escalate:
+            dispatcher.utter_message(response="utter_offer_human_angry",
+                                     buttons=[{"title": "转人工", "payload": "/request_human"}])
         return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
 
     def _retry(self, slot: Text, dispatcher: CollectingDispatcher, tracker: Tracker, response: Text) -> Dict[Text, Any]:
@@ -98,9 +142,11 @@ class ServiceFormValidation(FormValidationAction):
         if value == NOT_GIVEN:
             return {slot: value}
         # a value inside a sentence (「我手机号是…」「打我老婆的…也行」) counts as much as the bare value
-        result = normalise(str(value or "")) or normalise(tracker.latest_message.get("text") or "")
+        said = tracker.latest_message.get("text") or ""
+        result = normalise(str(value or "")) or normalise(said)
         if result is not None:
-            return self._accept(slot, str(result))
+            aside = self._aside(dispatcher, tracker, answering.folded_text(tracker)) if self._requested(tracker, slot) else {}
+            return {**aside, **self._accept(slot, str(result))}
         if self._requested(tracker, slot):
             side = self._side_question(dispatcher, tracker)
             if side is not None:
@@ -110,11 +156,20 @@ class ServiceFormValidation(FormValidationAction):
         calmed = self._calm(dispatcher, tracker)
         if calmed:  # anger, not a wrong value: no retry counted, the form asks again
             return {slot: None, **calmed}
+        if is_question(answering.folded_text(tracker)):
+            # a question the store cannot answer is no wrong value: say so, and ask again without a retry
+            dispatcher.utter_message(response="utter_form_question_unanswered")
+            return {slot: None}
         return self._retry(slot, dispatcher, tracker, response)
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         text = str(value or "").strip()
         if self._requested(tracker, slot):
+            given, asked = split_aside(text)
+            if given and asked:  # 「昨晚9点那场雾都疑案。对了你们人工客服几点下班」: the value, and the answer
+                aside = self._side_question(dispatcher, tracker, asked) or {}
+                kept = given if aside else text  # an unanswered question stays part of what they said
+                return {**self._calm(dispatcher, tracker), **aside, **self._accept(slot, kept[:500])}
             side = self._side_question(dispatcher, tracker)
             if side is not None:
                 return {slot: None, **side}
@@ -130,8 +185,17 @@ class ServiceFormValidation(FormValidationAction):
             return events
         required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
         requested = tracker.get_slot("requested_slot")
+        text = tracker.latest_message.get("text") or ""
         empty = [s for s in required if s != requested and tracker.get_slot(s) in (None, "")]
-        found = form_values.prefill(knowledge(), now().date(), empty, tracker.latest_message.get("text") or "")
+        found = form_values.prefill(knowledge(), now().date(), empty, text)
+        if CORRECTION.search(text):
+            # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
+            filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
+                      and s in CORRECTABLE]
+            for slot, value in form_values.prefill(knowledge(), now().date(), filled, text).items():
+                if value != tracker.get_slot(slot):
+                    found[slot] = value
+                    dispatcher.utter_message(response="utter_value_corrected", what=CORRECTABLE[slot], value=value)
         return events + [SlotSet(slot, value) for slot, value in found.items()]
 
     # ------------------------------------------------------------------ shared slots

@@ -16,6 +16,8 @@ from actions.escalation import deescalate, end_form, hand_off, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
+from bot.answers.ask import is_question
+from bot.answers.topics import COMPLAINT_QUESTION
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -60,6 +62,13 @@ class ActionComplain(Action):
         k = knowledge()
         complaints = k.section("complaints")
         text = tracker.latest_message.get("text") or ""
+        ctx = answering.context_of(tracker)
+        folded = answering.folded_text(tracker)
+        if ctx.topic == "complaint" and COMPLAINT_QUESTION.search(folded) and is_question(folded):
+            # 「多久给我回复」「能补偿点啥吗」 about the complaint just made: answered, no second complaint
+            turn = answer_turn(k, ctx, "complaint", 1.0, folded, [])
+            turn.replies.replay(dispatcher)
+            return [SlotSet("topic_context", turn.context.to_slot())]
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
@@ -79,7 +88,10 @@ class ActionComplain(Action):
             receipt = log_ticket(dispatcher, tracker, type="complaint", category=cat["code"], onsite=True,
                                  facts={"detail": text, "when": _when_from(values)}, announce=False)
             publish("alert", {"sender_id": tracker.sender_id, "ticket": receipt.number, "category": cat["code"]})
-            events.append(SlotSet("topic_context", {"topic": "complaint", "values": {"ticket": receipt.number or ""}}))
+            events.append(SlotSet("topic_context", {"topic": "complaint", "values": {"ticket": receipt.number or "",
+                                                                                     "category": cat["code"]}}))
+        else:
+            events.append(SlotSet("topic_context", {"topic": "complaint", "values": {"category": cat["code"]}}))
         return events
 
 
@@ -115,7 +127,8 @@ class ActionSubmitComplaint(Action):
         if cat:  # the promise again: staff on site within 10 minutes, a reply within 24 hours …
             dispatcher.utter_message(response="utter_text", text=cat["handling"])
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
-        events = reset_form_slots() + [SlotSet("topic_context", None)]
+        # the complaint stays the topic: 「多久给我回复」 next is about it (the alert ticket is done with)
+        events = reset_form_slots() + [SlotSet("topic_context", {"topic": "complaint", "values": {"category": category}})]
         if tracker.get_slot("needs_human"):
             events += hand_off(dispatcher, tracker, "form_failed", priority=3)
         return events
@@ -139,7 +152,9 @@ class ActionLostItem(Action):
         elif values.get("hall"):
             events.append(SlotSet("lost_where", values["hall"]))
         found = form_values.prefill(knowledge(), now().date(), ("seat", "phone"), text)
-        return events + [SlotSet(slot, value) for slot, value in found.items()]
+        ctx = answering.context_of(tracker).after("lost_found", None, {})
+        return events + [SlotSet(slot, value) for slot, value in found.items()] + \
+            [SlotSet("topic_context", ctx.to_slot())]
 
 
 class ActionSubmitLostItem(Action):
@@ -327,7 +342,10 @@ class ActionEmergency(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         ctx = DialogueContext.from_slot(tracker.get_slot("topic_context"))
         if ctx.in_emergency:
-            return emergency_follow_up(dispatcher, tracker, ctx)
+            ticket = ctx.emergency_ticket
+            events = emergency_follow_up(dispatcher, tracker, ctx)
+            ctx.emergency_turns, ctx.emergency_ticket = EMERGENCY_TURNS, ticket  # a new report: still going on
+            return events[:-1] + [SlotSet("topic_context", ctx.to_slot())]
         k = knowledge()
         first = k.section("complaints")["emergency"]["first_reply"].format(hotline=k.section("cinema")["hotline"])
         dispatcher.utter_message(response="utter_emergency", first_reply=first)
@@ -349,9 +367,19 @@ def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx:
     emergency = k.section("complaints")["emergency"]
     dispatcher.utter_message(response="utter_text", text=emergency["follow_up"].format(
         hotline=k.section("cinema")["hotline"], ticket=ctx.emergency_ticket or ""))
-    publish("emergency", {"sender_id": tracker.sender_id, "ticket": ctx.emergency_ticket,
-                          "text": tracker.latest_message.get("text") or ""})
-    ctx.emergency_turns = max(ctx.emergency_turns - 1, 1)
+    text = tracker.latest_message.get("text") or ""
+    phone = normalize_phone(text)
+    if phone and ctx.emergency_ticket:  # the number staff can call back on goes on the emergency ticket
+        with session_scope(database_url()) as session:
+            ticket = tickets.get_by_number(session, ctx.emergency_ticket)
+            if ticket is not None and ticket.sender_id == tracker.sender_id:
+                tickets.add_facts(session, ticket, actor="bot", facts={}, phone=phone)
+    publish("emergency", {"sender_id": tracker.sender_id, "ticket": ctx.emergency_ticket, "text": text})
+    # each message counts down: a false alarm does not hold the conversation for ever, a real one is
+    # kept alive by every new report (action_emergency restarts the count)
+    ctx.emergency_turns = max(ctx.emergency_turns - 1, 0)
+    if not ctx.in_emergency:
+        ctx.emergency_ticket = None
     return [SlotSet("topic_context", ctx.to_slot())]
 
 

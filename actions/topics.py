@@ -52,7 +52,7 @@ def _topic_action(topic: str) -> type:
     return type(f"Action_{topic}", (TopicAction,), {"topic": topic})
 
 
-TOPIC_ACTIONS = {topic: _topic_action(topic) for topic in TOPICS if topic != "order_problem"}
+TOPIC_ACTIONS = {topic: _topic_action(topic) for topic in TOPICS if topic not in ("order_problem", "complaint")}
 ActionShowtimes = TOPIC_ACTIONS["showtimes"]
 ActionFilmInfo = TOPIC_ACTIONS["film_info"]
 ActionHallTypes = TOPIC_ACTIONS["hall_types"]

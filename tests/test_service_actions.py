@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import service
-from actions.forms import ValidateComplaintForm, ValidateGroupBookingForm, ValidateRefundForm
+from actions.forms import ValidateComplaintForm, ValidateGroupBookingForm, ValidateOrderProblemForm, ValidateRefundForm
 from bot.db import session_factory, session_scope
 from bot.kb import loader
 from bot.models import Ticket
@@ -195,3 +195,67 @@ def test_group_booking_rules_from_store(kb_url, tracker_factory, run_action):
     joined = "\n".join(texts)
     assert "满20人即可享团体价" in joined and "工单号T" in joined and "1个工作日内回电" in joined
     assert tickets(kb_url)[0][1] == "group_booking"
+
+
+# ----------------------------------------------------------------------------- session 3: forms that bend
+def test_value_and_question_in_one_turn(kb_url, tracker_factory, domain):
+    """「订单XH…，对了多扣的钱会退到哪里」: the order id is taken and the question answered."""
+    text = "订单XH202610250031，对了多扣的钱会退到哪里"
+    msgs, slots = _validate(ValidateOrderProblemForm(), tracker_factory(
+        text, "inform", [{"entity": "order_id", "value": "XH202610250031"}],
+        slots={"requested_slot": "order_id", "order_id": "XH202610250031"}, active_loop="order_problem_form",
+        filled=["order_id"]), domain)
+    assert slots["order_id"] == "XH202610250031"
+    assert any("原路" in (m.get("text") or "") for m in msgs), msgs
+
+
+def test_free_text_value_then_aside(kb_url, tracker_factory, domain):
+    text = "昨晚9点那场雾都疑案。对了你们人工客服几点下班"
+    msgs, slots = _validate(ValidateComplaintForm(), tracker_factory(
+        text, "inform", slots={"requested_slot": "complaint_when", "complaint_when": text},
+        active_loop="complaint_form", filled=["complaint_when"]), domain)
+    assert slots["complaint_when"].startswith("昨晚9点那场雾都疑案")
+    assert any("24:00" in (m.get("text") or "") for m in msgs), msgs
+
+
+def test_a_question_is_never_a_wrong_phone(kb_url, tracker_factory, domain):
+    text = "你们这种投诉一般多久给回复"
+    msgs, slots = _validate(ValidateComplaintForm(), tracker_factory(
+        text, "complain", slots={"requested_slot": "phone", "phone": text, "complaint_category": "其他"},
+        active_loop="complaint_form", filled=["phone"], confidence=0.4), domain)
+    said = " ".join(m.get("text") or m.get("response") or "" for m in msgs)
+    assert "24小时" in said and "手机号好像不对" not in said and "form_retries" not in slots
+
+
+def test_correction_replaces_a_value_already_given(kb_url, tracker_factory, domain):
+    text = "不好意思说错了，人数改成三十个人"
+    form = ValidateGroupBookingForm()
+    tracker = tracker_factory(text, "inform", slots={"requested_slot": "phone", "party_size": "20人"},
+                              active_loop="group_booking_form")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(form.get_extraction_events(dispatcher, tracker, domain))
+    assert {"event": "slot", "name": "party_size", "value": "30人"}.items() <= \
+        next(e for e in events if e.get("name") == "party_size").items()
+    assert any(m.get("response") == "utter_value_corrected" and m.get("value") == "30人" for m in dispatcher.messages)
+
+
+def test_question_about_the_complaint_just_filed(kb_url, tracker_factory, run_action):
+    ctx = {"topic": "complaint", "values": {"category": "环境卫生"}}
+    texts, events, _ = run_action(service.ActionComplain(), tracker_factory(
+        "能补偿点啥吗", "complain", slots={"topic_context": ctx}))
+    assert texts == ["客服可先为您补偿一张饮料券表示歉意。"] and tickets(kb_url) == []
+
+
+def test_second_request_for_a_person_reuses_the_ticket(kb_url, tracker_factory, run_action):
+    texts1, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    texts2, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("人工几点有人", "request_human"))
+    assert len(tickets(kb_url)) == 1
+    assert tickets(kb_url)[0][0] in texts2[-1]
+
+
+def test_emergency_mode_ends_after_its_turns(kb_url, tracker_factory, run_action):
+    ctx = {"topic": None, "values": {}, "emergency_turns": 1, "emergency_ticket": "T20261201-0001"}
+    _, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("电话13812345678", "inform",
+                                                                             slots={"topic_context": ctx}))
+    after = next(e["value"] for e in events if e.get("name") == "topic_context")
+    assert after["emergency_turns"] == 0 and after["emergency_ticket"] is None

@@ -13,6 +13,16 @@ ENTITY_KEYS = ("film", "date", "time", "hall_type", "ticket_type", "facility", "
 HALL = re.compile(r"([1-9]\d?|[一二三四五六七八九十])号厅")
 SEAT = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?")
 QUOTED_TITLE = re.compile(r"[《<]([^《》<>]{1,30})[》>]")
+QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行|啥|咋|"
+                      r"会不会|能否|[^不]行不|好不好|要不要")
+STRONG_QUESTION = re.compile(r"几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|是否|有没有|要不要|行不行|可以.{0,6}[吗么]|啥|咋|"
+                             r"会不会|能否|能.{1,8}[吗么]")
+NOT_A_QUESTION = re.compile(r"随便|都行|都可以|无所谓|不知道|不记得|忘了|不清楚|哪个都")
+
+
+def is_question(text: Text) -> bool:
+    """Whether the words ask something (「几点下班」「能放宣传片吗」), not just give a value."""
+    return bool(QUESTION.search(text or "")) and not NOT_A_QUESTION.search(text or "")
 
 
 def now() -> dt.datetime:

@@ -13,7 +13,8 @@ from typing import Any, Dict, Optional
 # Values that describe *what* the patron is talking about carry across topics; the others (ticket type,
 # time of day, points, minutes) only within the topic they were said in.
 CROSS_TOPIC = ("film", "date")
-WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall", "compared", "minutes", "hours")
+WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall", "compared", "minutes", "hours",
+                "category")
 # …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
 CARRY_INTO = {"ticket_price": ("hall_type", "compared"), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
 ALWAYS_KEPT = ("ticket",)  # the on-site alert ticket a complaint form adds its facts to

@@ -106,11 +106,14 @@ class FacetIndex:
             if sim > best.get(owner, 0.0):
                 best[owner] = sim
         upper = self.prepare(text)  # keywords are looked for with films masked: 熊猫 is no 猫
+        raw = text.upper()
         for i, facet in enumerate(self.facets):
             words = [self.prepare(w) for w in facet.keywords]
             if words and any(w and w in upper for w in words):
                 longest = max(len(w) for w in words if w and w in upper)
-                best[i] = max(best.get(i, 0.0), KEYWORD_SCORE + 0.02 * min(longest, 6))
+                # a word said as such beats one the filler folding made up (「多扣的钱」 is no 「扣钱了」)
+                verbatim = any(w.upper() in raw for w in facet.keywords if w)
+                best[i] = max(best.get(i, 0.0), KEYWORD_SCORE + 0.02 * min(longest, 6) + (0.01 if verbatim else 0.0))
         wanted = set(topics) if topics else None
         found = [Match(self.facets[i], s) for i, s in best.items()
                  if s > 0 and (wanted is None or self.facets[i].topic in wanted)]

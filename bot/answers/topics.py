@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Text
 
 from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
-from bot.answers.resolvers import parse_number, resolve_time_window
+from bot.answers.resolvers import parse_number, resolve_date, resolve_time_window
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
 
@@ -25,6 +25,9 @@ def topic(name: str) -> Callable[[Answer], Answer]:
         TOPICS[name] = fn
         return fn
     return register
+
+
+GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥")
 
 
 def films_list(k: Knowledge) -> Text:
@@ -71,7 +74,7 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
         return used
     film_name = ask.get("film")
-    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
     if film_name and film is None:
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
         return {key: v for key, v in used.items() if key != "film"}
@@ -139,15 +142,32 @@ LONGEST = re.compile(r"最长|最久|时间最长|片长最长")
 SHORTEST = re.compile(r"最短|时间最短|片长最短")
 
 
+def genre_asked(k: Knowledge, text: str) -> Optional[str]:
+    """The store's genre a question asks for (「有什么科幻片」「有没有动画片」), if any."""
+    if not text or not GENRE_QUESTION.search(text):
+        return None
+    genres = {g for f in k.films for g in re.split(r"[/、,，]", f.genre or "") if g}
+    for g in sorted(genres, key=len, reverse=True):
+        if re.search(f"{re.escape(g)}(片|电影|的|类)", text):
+            return g
+    return None
+
+
 @topic("film_info")
 def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    genre = genre_asked(k, ask.text)
+    if genre:
+        picks = [f for f in k.films if genre in (f.genre or "")]
+        d.utter_message(response="utter_films_of_genre", genre=genre,
+                        films="、".join(f"《{f.title}》（{f.runtime_min}分钟，{f.advisory}）" for f in picks))
+        return {"film": picks[0].title} if len(picks) == 1 else {}
     if k.films and (LONGEST.search(ask.text) or SHORTEST.search(ask.text)):
         pick = (max if LONGEST.search(ask.text) else min)(k.films, key=lambda f: f.runtime_min)
         word = "最长" if LONGEST.search(ask.text) else "最短"
         d.utter_message(response="utter_text", text=f"正在上映的影片中片长{word}的是《{pick.title}》，{pick.runtime_min}分钟（{pick.genre}）。")
         return {"film": pick.title}
     film_name = ask.get("film")
-    film = k.find_film(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
     if film is None:
         if film_name:
             d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
@@ -249,7 +269,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
     if ht is None:
-        film = k.find_film(ask.get("film") or ask.text)
+        film = k.film_by_name(ask.get("film")) if ask.get("film") else k.find_film(ask.text)
         if ticket:
             d.utter_message(response="utter_ticket_type_rule", rule=ticket["text"])
             return used
@@ -287,7 +307,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- refund
-_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半)?\s*(分钟|分|小时|钟头|h)")
+_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半|多)?\s*(分钟|分|小时|钟头|h)")
 
 
 def minutes_before_show(text: str) -> Optional[float]:
@@ -317,6 +337,13 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=refund["third_party"]["text"])
         return {}
     minutes = minutes_before_show(ask.text)
+    day_label = None
+    if minutes is None:
+        # 「是后天晚上的场」: a show on a later day is more than any window's hours away
+        today = now().date()
+        day = next((d for d in (resolve_date(x, today) for x in (ask.get("date"), ask.text) if x) if d), None)
+        if day is not None and day > today:
+            minutes, day_label = float((day - today).days * 24 * 60), date_label(day, today)
     if minutes is None and ask.get("minutes") and ticket_price_in(ask.text) is not None:
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
@@ -331,6 +358,11 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             return {"minutes": str(minutes)}
         label = "已开场" if minutes < 0 else (f"{money(minutes / 60)}小时" if minutes >= 60 and minutes % 30 == 0
                                              else f"{money(minutes)}分钟")
+        said = _DURATION.search(ask.text or "")
+        if said and minutes >= 0:
+            label = said.group(0)  # in the patron's words: 「一个多小时」, not 1.5小时
+        if day_label:
+            label = f"超过24小时（{day_label}的场）"
         d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
                         verdict=verdict.text)
         return {"minutes": str(minutes)}
@@ -424,7 +456,10 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- membership
-EXCHANGE_WORDS = re.compile(r"爆米花|可乐|饮料|观影券|电影券|升级券|套餐")
+EXCHANGE_WORDS = re.compile(r"爆米花|可乐|饮料|观影券|电影券|电影票|(?<=换)[一两]?张票|升级券|套餐")
+# what patrons call the catalogue's items: a free ticket is the 2D voucher, a drink is the cola
+EXCHANGE_ALIASES = (("电影票", "观影券"), ("一张票", "观影券"), ("两张票", "观影券"), ("张票", "观影券"), ("电影券", "观影券"),
+                    ("饮料", "可乐"))
 
 
 def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dict[str, Any]]:
@@ -434,7 +469,9 @@ def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dic
         return None
     if k is None:
         return {"word": m.group(0)}
-    word = m.group(0).replace("电影券", "观影券").replace("饮料", "可乐")
+    word = m.group(0)
+    for said, item in EXCHANGE_ALIASES:
+        word = word.replace(said, item)
     return next((o for o in k.section("membership")["exchange"] if word in o["item"]), None)
 
 
@@ -539,6 +576,35 @@ def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
+# What a patron asks about their own complaint: when they hear back, what they get, whether anyone acts.
+COMPLAINT_WHEN = re.compile(r"(多久|多长时间|什么时候|啥时候|几时|何时|几天|要等).{0,6}(回复|答复|处理|回电|联系|结果|给.{0,2}说法|解决)|"
+                            r"(回复|答复|处理|解决).{0,4}(多久|要多久|几天|什么时候)|等多久|多久给")
+COMPLAINT_REMEDY = re.compile(r"补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
+COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人")
+COMPLAINT_QUESTION = re.compile(f"{COMPLAINT_WHEN.pattern}|{COMPLAINT_REMEDY.pattern}|{COMPLAINT_ACTION.pattern}")
+
+
+def complaint_category_named(k: Knowledge, code: Optional[str], text: str = "") -> Dict[str, Any]:
+    """The complaint category by its code, else the one whose keywords the words mention, else 其他."""
+    cats = k.section("complaints")["categories"]
+    return next((c for c in cats if c["code"] == code), None) or \
+        next((c for c in cats if any(w in (text or "") for w in c["keywords"])), cats[-1])
+
+
+@topic("complaint")
+def complaint(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    """A question about the patron's complaint: the reply time and handling, or the remedy, of its category."""
+    cat = complaint_category_named(k, ask.get("category"), ask.text)
+    text = ask.text or ""
+    if COMPLAINT_REMEDY.search(text) and not COMPLAINT_WHEN.search(text):
+        d.utter_message(response="utter_text", text=cat["remedy"])
+    elif COMPLAINT_WHEN.search(text) or COMPLAINT_ACTION.search(text):
+        d.utter_message(response="utter_text", text=cat["handling"])
+    else:
+        d.utter_message(response="utter_text", text=cat["handling"] + cat["remedy"])
+    return {"category": cat["code"]}
+
+
 # intent → topic, for follow-ups and side questions asked in the middle of a form
-INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if f"ask_{t}" != "ask_order_problem"}
+INTENT_TOPIC = {f"ask_{t}": t for t in TOPICS if t not in ("order_problem", "complaint")}
 INTENT_TOPIC["report_order_problem"] = "order_problem"

@@ -19,7 +19,7 @@ from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, height_said,
+from bot.answers.topics import (TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
@@ -28,6 +28,7 @@ FACET_MIN = 0.45          # a facet of the intent's or the current topic
 FACET_MIN_PARAMS = 0.62   # … when the topic's own answer has the values it needs (hall, day, points…)
 FACET_MIN_OTHER = 0.80    # a facet of an unrelated topic
 FACET_MIN_ELLIPTICAL = 0.70  # … in a short follow-up, which has few words to go on
+FACET_MIN_OTHER_ELLIPTICAL = 0.95  # an unrelated topic's facet in a short follow-up (「在哪换」 after points)
 OPEN_MIN = 0.60           # a side question inside a form, matched against any topic
 SURE_OTHER = 0.60         # a classifier this sure of another topic outweighs the current topic's facets
 INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
@@ -43,9 +44,13 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
-FACET_BONUS = 0.06  # for the current facet itself: 「一天能买几张」 after the member-day rule
+SAME_QUESTION = re.compile(r"(也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)[?？]*$")
+FACET_BONUS = 0.06
+VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
-STACKING = re.compile(r"叠加|一起用|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用")
+STACKING = re.compile(r"叠加|一起用|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起")
+STACKING_FACET = "price_stacking"
+STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
@@ -56,6 +61,12 @@ NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩
 
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
 FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
+# 「换张电影票要多少分」「积分能换啥」: the points catalogue answers
+POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
+# 「积分能换啥」 asks for the catalogue itself, which the topic's own answer lists
+CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)")
+
+
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
 TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
                           r"(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
@@ -72,9 +83,12 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     if not m:
         return None
     title = m.group(1).strip("·：:")
-    if len(title) < 2 or NOT_TITLES.search(title) or k.find_film(title) or k.find_hall_type(title):
+    if len(title) < 2 or NOT_TITLES.search(title) or k.film_named(title) or k.find_hall_type(title):
         return None
-    return title
+    known = k.find_film(title)
+    if known is not None and not any(len(n) >= len(title) - 1 for n in (known.title, *known.aliases) if n in title):
+        return title  # 「星际穿越」: a longer title around a short alias (星际) is another film
+    return None if known is not None else title
 
 
 @dataclass
@@ -133,7 +147,7 @@ def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) 
         replies.utter_message(response="utter_text", text=facet.answer)
         return True
     need = templates.needs(facet.answer)
-    film = k.find_film(ask.get("film")) if ask.get("film") else (k.find_film(ask.text) if ask.text else None)
+    film = k.film_by_name(ask.get("film")) if ask.get("film") else (k.find_film(ask.text) if ask.text else None)
     hall_type = k.find_hall_type(ask.get("hall_type")) if ask.get("hall_type") else k.find_hall_type(ask.text)
     if "film" in need and film is None:
         if ask.get("film"):
@@ -158,12 +172,17 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     value the patron names can make it informational (greetings, thanks, goodbyes); ``open_topics`` lets a
     question match the facets of any topic as if related (a side question inside a form)."""
     fresh = entity_values(text, entities)
-    if intent_topic in ("film_info", "showtimes") and "film" not in fresh:
+    if intent_topic in ("film_info", "showtimes") and ("film" not in fresh or k.film_named(fresh["film"]) is not None):
         guessed = unknown_title(k, text)
-        if guessed:
+        if guessed and ("film" not in fresh or (fresh["film"] in guessed and len(guessed) > len(fresh["film"]) + 1)):
             fresh["film"] = guessed
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
+    genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
+    if genre:
+        intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
+    if POINTS_ASKED.search(text or "") and intent_topic in (None, "ticket_price", "member_benefits"):
+        intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
@@ -182,7 +201,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         adj = m.score
         # the current topic's facets count as related unless the classifier is sure of another topic
         related = open_topics or m.facet.topic == intent_topic or (
-            m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER)) or (
+            m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER or elliptical)) or (
             m.facet.topic in TOPIC_WORDS and TOPIC_WORDS[m.facet.topic].search(text))
         if m.facet.topic == ctx.topic and m.facet.key == ctx.facet:
             adj += FACET_BONUS
@@ -193,14 +212,25 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             adj += INTENT_BONUS * confidence
         if m.facet.topic == ctx.topic:
             adj += CONTEXT_BONUS
+            said = ctx.values.get("ticket_type") if "ticket_type" not in fresh else None
+            if said and any(said[:2] in example for example in m.facet.examples):
+                adj += VALUE_BONUS  # 「要带什么证件」 after the elderly price: the elderly variant
         topic_values = ctx.values_for(m.facet.topic, fresh, text)
         params = _has_parameters(k, m.facet.topic, topic_values, text)
-        need = FACET_MIN_PARAMS if params else FACET_MIN
+        # the values make the topic's computed answer likelier only when its question is asked
+        # (「积分够金卡了，什么时候升级」 names a level but asks about the upgrade)
+        computed_asked = m.facet.topic not in COMPUTED or bool(COMPUTED[m.facet.topic].search(text)) or elliptical
+        need = FACET_MIN_PARAMS if params and computed_asked else FACET_MIN
+        if m.facet.topic == "member_points" and CATALOGUE_ASKED.search(text) and not STACKING.search(text):
+            need = max(need, 0.90)  # the catalogue is the topic's own answer
+        if STACKING.search(text) and m.facet.key == STACKING_FACET:
+            adj += STACKING_BONUS
         if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text) \
                 and not STACKING.search(text):
             need = 0.95
         if not related:
-            need = max(need, FACET_MIN_OTHER)
+            # a short follow-up leans on the current topic: another topic's question must match it outright
+            need = max(need, FACET_MIN_OTHER_ELLIPTICAL if elliptical and ctx.topic else FACET_MIN_OTHER)
         elif open_topics and m.facet.topic not in (intent_topic, ctx.topic):
             need = max(need, OPEN_MIN)
         scored.append((m.facet.topic, m.facet.key, round(m.score, 3), round(adj, 3)))
@@ -212,12 +242,17 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         best = candidates[0]
     # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
     bare = len(text.strip()) <= 6 and text.strip().rstrip("?？。!！").endswith("呢")  # 「银卡呢」「那周二呢」
-    follow_topic = ctx.topic if elliptical and (bare or confidence < SURE or intent_topic in (None, ctx.topic)) else None
+    follow_topic = ctx.topic if elliptical and not genre and (
+        bare or confidence < SURE or intent_topic in (None, ctx.topic)) else None
     if follow_topic and intent_topic and intent_topic != follow_topic and intent_topic in COMPUTED \
             and COMPUTED[intent_topic].search(text) and confidence >= FACET_MIN:
         follow_topic = None  # 「那天VIP厅多少钱」 after a film question: a price, asked plainly
-    if best is None and follow_topic and ctx.facet and \
-            not _has_parameters(k, follow_topic, ctx.values_for(follow_topic, fresh, text), text):
+    # 「普卡有吗」「IMAX也是吗」 after a specific question asks that question again for the new value;
+    # 「那看杜比呢」 asks the topic's own (computed) question for it
+    same_again = bool(SAME_QUESTION.search(text.strip())) and not (
+        follow_topic in COMPUTED and COMPUTED[follow_topic].search(text))
+    if best is None and follow_topic and ctx.facet and (
+            same_again or not _has_parameters(k, follow_topic, ctx.values_for(follow_topic, fresh, text), text)):
         facet = next((f for f in index.facets if f.topic == follow_topic and f.key == ctx.facet), None)
         if facet is not None:
             best = facets.Match(facet, 0.0)

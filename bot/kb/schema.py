@@ -282,10 +282,10 @@ class Anger(Strict):
 
 class Escalation(Strict):
     human_online: str
+    human_next: str = "马上为您接通人工客服，请稍候。"  # nobody ahead: never 「您前面还有0位」
     human_offline: str
     timeout: str
     handback: str
-    human_next: Optional[str] = None  # queued first: nobody ahead ({position} would be 0)
     human_no_agent: Optional[str] = None  # inside service hours, but no agent online
     agent_joined: Optional[str] = None  # an agent took the conversation ({agent}: display name)
     agent_prefix: Optional[str] = None  # before an agent's message where only text shows (WeChat)

@@ -103,6 +103,21 @@ class Knowledge:
         hits = [(len(n), f) for n, f in self._film_names.items() if n in key]
         return max(hits, key=lambda h: h[0])[1] if hits else None
 
+    def film_by_name(self, name: Optional[str]) -> Optional[FilmInfo]:
+        """The film a name the patron used stands for: exact, or a title/alias covering most of it
+        (「星际归途吧」 yes; 「星际穿越」 is another film, not 星际归途 by its alias 星际)."""
+        key = (name or "").strip().strip("《》「」\"' ").lower()
+        if not key:
+            return None
+        if key in self._film_names:
+            return self._film_names[key]
+        hits = [(len(n), f) for n, f in self._film_names.items() if n in key and len(n) >= 0.75 * len(key)]
+        return max(hits, key=lambda h: h[0])[1] if hits else None
+
+    def film_named(self, text: Optional[str]) -> Optional[FilmInfo]:
+        """A film whose title or alias is exactly ``text`` (「星际穿越」 is not 星际归途 by its alias 星际)."""
+        return self._film_names.get((text or "").strip().strip("《》「」\"' ").lower())
+
     def hall_type(self, code: str) -> Optional[HallTypeInfo]:
         return next((t for t in self.hall_types if t.code == code), None)
 

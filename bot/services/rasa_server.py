@@ -43,6 +43,9 @@ def main(argv=None) -> None:
 
     message_gate.install()
     install_masking_filter()
+    from bot import rasa_speedups
+
+    rasa_speedups.install()
     # Rasa parses sys.argv; changing it here does not change the process's command line (/proc/PID/cmdline).
     sys.argv = rasa_argv(args, token)
     from rasa.__main__ import main as rasa_main
