@@ -257,3 +257,25 @@ async def test_ticket_search_pagination_priority_and_error_pages(desk_client):
     assert r.status == 404 and "返回坐席工作台" in await r.text()
     r = await c.get("/desk/api/tickets/T19990101-0001")
     assert r.status == 404 and (await r.json())["error"] == "unknown_ticket"  # the API keeps JSON
+
+
+@pytest.mark.e2e
+def test_goodbye_asks_for_a_rating_and_the_answer_never_reaches_nlu(stack):
+    """Through the real Rasa server (REST channel): the prompt after the bot's goodbye, the rating taken
+    before NLU, and a question after it answered by the bot as usual."""
+    import uuid
+
+    from bot.db import session_scope
+    from bot.models import SatisfactionRating
+
+    sender = f"rate-{uuid.uuid4().hex[:10]}"
+    assert "每小时" in stack.text(sender, "停车怎么收费")
+    replies = stack.say(sender, "再见")
+    prompt = [m for m in replies if "打分" in (m.get("text") or "")]
+    assert prompt and len(prompt[0]["buttons"]) == 5, replies
+    assert "感谢您的评价" in stack.text(sender, prompt[0]["buttons"][4]["payload"])
+    with session_scope(stack.db_url) as s:
+        row = s.query(SatisfactionRating).filter_by(sender_id=sender).one()
+        assert (row.score, row.trigger, row.channel) == (5, "goodbye", "rest")
+    assert "每小时" in stack.text(sender, "停车怎么收费")  # a question, not a comment: the bot answers
+    assert "打分" not in stack.text(sender, "再见")  # asked once per ending
