@@ -768,6 +768,16 @@ def test_wechat_replies_respect_the_quota(stack, desk):
         assert agent.post(agent.conv(openid, "handback")).status_code == 200
         wait_until(lambda: any("人工客服已结束" in t for t in _stub_messages(stack, openid)), what="handback notice")
         assert reply  # the first passive reply (waiting notice)
+        # then the rating as numbered choices; the patron answers with a digit
+        prompt = wait_until(lambda: [t for t in _stub_messages(stack, openid) if "请为本次服务打分" in t],
+                            what="rating prompt")[-1]
+        assert "4分 满意" in prompt and "5分 非常满意" in prompt
+        assert "感谢您的评价" in _wechat(stack, openid, "4")
+        from bot.db import session_scope
+        from bot.models import SatisfactionRating
+        with session_scope(stack.db_url) as s:
+            row = s.query(SatisfactionRating).filter_by(sender_id=openid).one()
+            assert (row.score, row.trigger, row.agent) == (4, "handback", "agent1")
     finally:
         stream.close()
 
