@@ -248,7 +248,7 @@ class StaffProfile(Base):
 class SatisfactionRating(Base):
     """One request for a 1–5 rating at the end of a conversation and, once given, the patron's answer.
 
-    ``trigger`` says what ended the conversation (goodbye, agent_closed, handback, inactivity); ``agent``
+    ``trigger`` says what ended the conversation (goodbye, agent_closed, handback); ``agent``
     and ``ticket_number`` are who served and which ticket it was about, copied when the request is made."""
 
     __tablename__ = "satisfaction_rating"

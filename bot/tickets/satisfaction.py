@@ -23,7 +23,7 @@ PAYLOAD = "/satisfaction"
 ASK_AGAIN_AFTER = dt.timedelta(minutes=30)  # one prompt per ending, not one per goodbye
 ANSWER_WITHIN = dt.timedelta(hours=24)
 COMMENT_WITHIN = dt.timedelta(minutes=30)
-TRIGGERS = ("goodbye", "agent_closed", "handback", "inactivity")
+TRIGGERS = ("goodbye", "agent_closed", "handback")  # what ended the conversation
 
 _PAYLOAD_RE = re.compile(r'^/satisfaction\{\s*"score"\s*:\s*([1-5])\s*\}$')
 # a digit first, then nothing, 分/星, or a separator and a comment: 「4」「5分」「2 排队太久」 (not 「5号厅」)

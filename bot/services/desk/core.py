@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-log_api = logging.getLogger('bot.services.desk.api')
+log = logging.getLogger(__name__)
 
 from aiohttp import web
 
@@ -123,7 +123,7 @@ def api(*roles: str):
             except DeskError as exc:
                 return exc.response()
             except RasaError as exc:
-                log_api.error("desk: Rasa call failed: %s", exc)
+                log.error("desk: Rasa call failed: %s", exc)
                 return web.json_response({"error": "rasa_unavailable"}, status=502)
         wrapper.__name__ = handler.__name__
         return wrapper

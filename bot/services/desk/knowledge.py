@@ -74,8 +74,3 @@ def complaints_wording(desk: Desk, key: str) -> Dict[str, Any]:
     if k is None:
         return {}
     return dict(k.section("complaints").get(key) or {})
-
-
-def sla_minutes(desk: Desk) -> Dict[str, Any]:
-    k = _knowledge(desk)
-    return dict(k.section("complaints").get("sla_minutes") or {}) if k is not None else {}
