@@ -16,15 +16,28 @@ from bot.tickets import store as tickets
 
 
 class ActionAgentMessage(Action):
-    """Deliver the text an agent typed (slot ``agent_message``) to the patron."""
+    """Deliver what the desk put in slot ``agent_message`` to the patron: a text, or
+    ``{"text", "agent", "buttons"}`` (the agent's display name goes with the message as
+    ``metadata.agent.name``, shown by the web chat; on WeChat, which shows text only, the text starts with
+    ``escalation.agent_prefix``; buttons are the satisfaction rating's choices)."""
 
     def name(self) -> Text:
         return "action_agent_message"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        text = tracker.get_slot("agent_message")
+        value = tracker.get_slot("agent_message")
+        message = value if isinstance(value, dict) else {"text": value}
+        text, agent = message.get("text"), message.get("agent")
         if text:
-            dispatcher.utter_message(text=text)
+            extra: Dict[Text, Any] = {}
+            if agent:
+                extra["metadata"] = {"agent": {"name": agent}}
+                prefix = knowledge().section("complaints")["escalation"].get("agent_prefix")
+                if prefix and tracker.get_latest_input_channel() == "wechat" and agent not in text[:40]:
+                    text = prefix.format(agent=agent) + text
+            if message.get("buttons"):
+                extra["buttons"] = [b for b in message["buttons"] if isinstance(b, dict)]
+            dispatcher.utter_message(text=text, **extra)
         return [SlotSet("agent_message", None)]
 
 

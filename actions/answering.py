@@ -17,6 +17,22 @@ from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 
 CONTEXT_SLOT = "topic_context"
+MAX_SUGGESTIONS = 3
+
+
+def suggest_follow_ups(turn: Turn) -> None:
+    """After a specific question was answered: up to three other specific questions of its topic (their first
+    phrasing in questions.yml) as quick replies on the last message, unless it has buttons of its own."""
+    if turn.facet is None or not turn.topic or not turn.replies.messages:
+        return
+    last = turn.replies.messages[-1]
+    if last.get("buttons"):
+        return
+    questions = (knowledge().section("questions") or {}).get("questions", [])
+    picks = [q["examples"][0] for q in questions
+             if q.get("topic") == turn.topic and q.get("key") != turn.facet and q.get("examples")][:MAX_SUGGESTIONS]
+    if picks:
+        last["buttons"] = [{"title": text, "payload": text} for text in picks]
 
 
 def context_of(tracker: Tracker) -> DialogueContext:
@@ -68,6 +84,7 @@ def answer(dispatcher: CollectingDispatcher, tracker: Tracker, intent_topic: Opt
                              entities, allow_follow_up=allow_follow_up)
     if not turn.handled:
         return None
+    suggest_follow_ups(turn)
     turn.replies.replay(dispatcher)
     return [SlotSet(CONTEXT_SLOT, turn.context.to_slot()), SlotSet("fallback_count", 0)]
 
@@ -84,6 +101,7 @@ def answer_if_decided(dispatcher: CollectingDispatcher, tracker: Tracker, topic:
                                                                         & set(FOLLOW_KEYS.get(topic, ()))))
     if not (turn.handled and decided):
         return None
+    suggest_follow_ups(turn)
     turn.replies.replay(dispatcher)
     return [SlotSet(CONTEXT_SLOT, turn.context.to_slot()), SlotSet("fallback_count", 0)]
 

@@ -82,7 +82,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
         return events + [ConversationPaused()]
     due = due_label(reply_due) if reply_due else ""
     ticket = number or client_ref[:8]
-    dispatcher.utter_message(response="utter_handoff_waiting", text=escalation["human_offline"].format(
+    # Inside service hours nobody is online: say that, not that it is outside the hours.
+    wording = escalation.get("human_no_agent") if open_now and escalation.get("human_no_agent") else escalation["human_offline"]
+    dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
         start=hours["start"], end=hours["end"], ticket=ticket, due=due))
     return events
 

@@ -177,3 +177,54 @@ class ReviewSighting(Base):
     sender_id = Column(String(128), nullable=False)
     ts = Column(Float, nullable=False)
     __table_args__ = (UniqueConstraint("sender_id", "ts", name="uq_review_sighting"),)
+
+
+# --------------------------------------------------------------------------- service experience (desk)
+class StaffProfile(Base):
+    """How patrons see a desk user: the display name in 「人工客服 小李 为您服务」 and on every agent message."""
+
+    __tablename__ = "staff_profile"
+    username = Column(String(64), primary_key=True)
+    display_name = Column(String(32), nullable=False)
+
+
+class SatisfactionRating(Base):
+    """One request for a 1–5 rating at the end of a conversation and, once given, the patron's answer.
+
+    ``trigger`` says what ended the conversation (goodbye, agent_closed, handback); ``agent``
+    and ``ticket_number`` are who served and which ticket it was about, copied when the request is made."""
+
+    __tablename__ = "satisfaction_rating"
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(128), nullable=False, index=True)
+    channel = Column(String(32), nullable=False, default="")
+    trigger = Column(String(16), nullable=False)
+    agent = Column(String(64), nullable=True, index=True)
+    ticket_number = Column(String(20), nullable=True)
+    requested_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    score = Column(Integer, nullable=True)
+    comment = Column(Text, nullable=True)
+    rated_at = Column(DateTime, nullable=True)
+    comment_open = Column(Boolean, nullable=False, default=False)  # the next message is taken as the comment
+    followup_ticket = Column(String(20), nullable=True)  # opened for a low rating
+
+
+class ConversationNote(Base):
+    """An agent's internal note inside a conversation; never sent to the patron."""
+
+    __tablename__ = "conversation_note"
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(128), nullable=False, index=True)
+    author = Column(String(64), nullable=False)
+    at = Column(DateTime, nullable=False, default=utcnow)
+    text = Column(Text, nullable=False)
+
+
+class ConversationLabel(Base):
+    """A label an agent put on a conversation (e.g. 退款, 回头客)."""
+
+    __tablename__ = "conversation_label"
+    sender_id = Column(String(128), primary_key=True)
+    label = Column(String(32), primary_key=True)
+    added_by = Column(String(64), nullable=False)
+    at = Column(DateTime, nullable=False, default=utcnow)

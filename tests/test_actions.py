@@ -160,3 +160,16 @@ def test_clarify_offers_top_two_then_human(kb_url, tracker_factory, run_action):
     # the second miss offers a person; no ticket is opened behind the patron's back
     assert "转接人工" in texts[0] and not any("工单号" in t for t in texts)
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/request_human"]
+
+
+def test_specific_answer_offers_three_follow_ups_of_its_topic(kb_url, tracker_factory, run_action):
+    import yaml
+
+    from tests.conftest import ROOT
+
+    _, _, messages = run_action(topics.ActionParking(), tracker_factory("停车场限高多少", "ask_parking"))
+    buttons = messages[-1]["buttons"]
+    questions = yaml.safe_load((ROOT / "knowledge" / "questions.yml").read_text(encoding="utf-8"))["questions"]
+    parking = {q["examples"][0] for q in questions if q["topic"] == "parking" and q["key"] != "parking_height"}
+    assert 1 <= len(buttons) <= 3 and {b["title"] for b in buttons} <= parking
+    assert all(b["payload"] == b["title"] for b in buttons)  # picked, it is asked like a typed question

@@ -390,7 +390,9 @@ class Patron:
     def __init__(self, rasa_url: str, session_id: Optional[str] = None) -> None:
         import socketio
 
-        self.session_id = session_id or f"desk-{uuid.uuid4().hex[:12]}"
+        from tests.stack import webchat_session_id
+
+        self.session_id = session_id or webchat_session_id()
         self.messages: List[Dict[str, Any]] = []
         self._cond = threading.Condition()
         self._confirmed = threading.Event()
@@ -621,7 +623,7 @@ def test_presence_decides_queue_or_message(stack, desk):
         wait_until(lambda: "agent1" in online_agents(stack.db_url), what="agent1 online")
         first = stream.wait(lambda k, d: k == "queue")
         assert first["me"]["username"] == "agent1" and "agent1" in first["agents_online"]
-        assert re.search(r"前面还有\d+位", _queued(patron))
+        assert re.search(r"马上为您接通|前面还有[1-9]\d*位", _queued(patron))
         # pushed to the open page without reload
         snap = stream.wait(lambda k, d: k == "queue" and any(c["sender_id"] == patron.session_id for c in d["waiting"]))
         item = next(c for c in snap["waiting"] if c["sender_id"] == patron.session_id)
@@ -750,7 +752,8 @@ def test_wechat_replies_respect_the_quota(stack, desk):
             r = agent.post(agent.conv(openid, "messages"), {"text": f"客服回复第{i + 1}条"})
             assert r.status_code == 200, r.text
             assert r.json()["window"]["remaining"] == 4 - i
-        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if t.startswith("客服回复")]) == 5,
+        # each carries the agent's name: WeChat shows text only
+        wait_until(lambda: len([t for t in _stub_messages(stack, openid) if re.match(r"【人工客服 [^】]+】客服回复", t)]) == 5,
                    what="five customer-service messages at the WeChat API")
         r = agent.post(agent.conv(openid, "messages"), {"text": "第六条"})
         assert r.status_code == 409
@@ -765,6 +768,16 @@ def test_wechat_replies_respect_the_quota(stack, desk):
         assert agent.post(agent.conv(openid, "handback")).status_code == 200
         wait_until(lambda: any("人工客服已结束" in t for t in _stub_messages(stack, openid)), what="handback notice")
         assert reply  # the first passive reply (waiting notice)
+        # then the rating as numbered choices; the patron answers with a digit
+        prompt = wait_until(lambda: [t for t in _stub_messages(stack, openid) if "请为本次服务打分" in t],
+                            what="rating prompt")[-1]
+        assert "4分 满意" in prompt and "5分 非常满意" in prompt
+        assert "感谢您的评价" in _wechat(stack, openid, "4")
+        from bot.db import session_scope
+        from bot.models import SatisfactionRating
+        with session_scope(stack.db_url) as s:
+            row = s.query(SatisfactionRating).filter_by(sender_id=openid).one()
+            assert (row.score, row.trigger, row.agent) == (4, "handback", "agent1")
     finally:
         stream.close()
 

@@ -114,17 +114,44 @@ def test_handoff_queues_and_pauses_when_agent_online(kb_url, tracker_factory, ru
     with session_scope(kb_url) as s:
         handoff.heartbeat(s, "agent-a", online=True)
     texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
-    assert "马上为您接通" in texts[0] and "0位" not in texts[0]  # nobody ahead: no 「您前面还有0位」
+    assert "马上为您接通" in texts[0] and "前面还有" not in texts[0]  # nobody ahead: no 「您前面还有0位」
     assert any(e.get("event") == "pause" for e in events)
     with session_scope(kb_url) as s:
         assert [c.sender_id for c in handoff.queue(s)] == ["patron-1"]
 
 
+def test_handoff_right_after_a_complaint_takes_its_ticket(kb_url, tracker_factory, run_action):
+    from bot.kb.store import KnowledgeStore
+    from bot.tickets import store
+
+    _always_open(kb_url)
+    sla = KnowledgeStore(session_factory(kb_url)).get().section("complaints")["sla_minutes"]
+    with session_scope(kb_url) as s:
+        complaint = store.create_ticket(s, type="complaint", channel="socketio", sender_id="patron-1",
+                                        facts={"detail": "空调太冷"}, sla=sla).number
+        handoff.heartbeat(s, "agent-a", online=True)
+    run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    assert [t[1] for t in tickets(kb_url)] == ["complaint"]  # no second ticket
+    with session_scope(kb_url) as s:
+        assert handoff.get_conversation(s, "patron-1").ticket_number == complaint
+
+
 def test_handoff_takes_message_when_nobody_online(kb_url, tracker_factory, run_action):
     _always_open(kb_url)
     texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
-    assert "人工客服不在线" in texts[0] and "工单号T" in texts[0]
+    assert "客服人员暂时都不在线" in texts[0] and "工单号T" in texts[0]
+    assert "不在人工服务时间" not in texts[0]  # inside the hours: not the out-of-hours message
     assert not any(e.get("event") == "pause" for e in events)
+
+
+def test_handoff_outside_service_hours_says_so(kb_url, tracker_factory, run_action, monkeypatch):
+    import actions.escalation as escalation
+
+    monkeypatch.setattr(escalation.queue, "in_service_hours", lambda *a, **k: False)
+    with session_scope(kb_url) as s:
+        handoff.heartbeat(s, "agent-a", online=True)  # online, but the hours decide
+    texts, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("转人工", "request_human"))
+    assert "不在人工服务时间" in texts[0] and "09:00–24:00" in texts[0]
 
 
 def test_ticket_kept_when_database_down_then_flushed(kb_url, tracker_factory, run_action, tmp_path, monkeypatch):

@@ -53,6 +53,40 @@ class _ScreenedSocketBlueprint(SocketBlueprint):
         super().register(app, options)
 
 
+def agent_css(metadata: Any) -> Optional[Dict[Text, Text]]:
+    """rasa-webchat's per-message ``customCss`` for an agent's message: the classes ``xh-agent`` and
+    ``xh-agent-<hex of the UTF-8 display name>`` (the page's script shows the name and an avatar from it)."""
+    agent = metadata.get("agent") if isinstance(metadata, dict) else None
+    name = agent.get("name") if isinstance(agent, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return {"style": "class", "css": "xh-agent xh-agent-" + name.strip()[:32].encode("utf-8").hex()}
+
+
+class WebChatOutput(SocketIOOutput):
+    """Rasa's socket.io output plus the marks the web chat shows: an agent's messages carry the agent's
+    name (``metadata.agent.name`` of the bot message, set by ``action_agent_message``)."""
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        css = agent_css(kwargs.get("metadata"))
+        for part in text.strip().split("\n\n"):
+            message: Dict[Text, Any] = {"text": part}
+            if css:
+                message["metadata"] = {"customCss": css}
+            await self._send_message(recipient_id, message)
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: Any, **kwargs: Any) -> None:
+        css = agent_css(kwargs.get("metadata"))
+        parts = text.strip().split("\n\n") or [text]
+        messages: list = [{"text": part, "quick_replies": []} for part in parts]
+        messages[-1]["quick_replies"] = [{"content_type": "text", "title": b["title"], "payload": b["payload"]}
+                                         for b in buttons]
+        for message in messages:
+            if css:
+                message["metadata"] = {"customCss": css}
+            await self._send_message(recipient_id, message)
+
+
 class WebChatInput(SocketIOInput):
     @classmethod
     def name(cls) -> Text:
@@ -118,8 +152,14 @@ class WebChatInput(SocketIOInput):
                 metadata["url"] = client_meta["url"][:500]
             if self._ips.get(sid):
                 metadata["client_ip"] = self._ips[sid]
-            message = UserMessage(data["message"][:MAX_MESSAGE_FIELD], SocketIOOutput(sio, self.bot_message_evt),
+            message = UserMessage(data["message"][:MAX_MESSAGE_FIELD], WebChatOutput(sio, self.bot_message_evt),
                                   session_id, input_channel=self.name(), metadata=metadata)
             await on_new_message(message)
 
         return bp
+
+    def get_output_channel(self) -> Optional[SocketIOOutput]:
+        """The channel the desk's messages (``output_channel=latest``) go through."""
+        if getattr(self, "sio", None) is None:
+            return None
+        return WebChatOutput(self.sio, self.bot_message_evt)

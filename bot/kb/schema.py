@@ -286,6 +286,27 @@ class Escalation(Strict):
     human_offline: str
     timeout: str
     handback: str
+    human_no_agent: Optional[str] = None  # inside service hours, but no agent online
+    agent_joined: Optional[str] = None  # an agent took the conversation ({agent}: display name)
+    agent_prefix: Optional[str] = None  # before an agent's message where only text shows (WeChat)
+
+
+class Satisfaction(Strict):
+    """The rating asked at the end of a conversation; ``choices`` are the scores 1..5 in order."""
+    prompt: str
+    choices: List[str] = Field(..., min_items=5, max_items=5)
+    thanks: str
+    thanks_low: str  # {ticket}: the follow-up ticket a low rating opens
+    comment_thanks: str
+    skipped: str = ""  # the patron declined to comment
+    skip_words: List[str] = []
+    low_at_most: conint(ge=1, le=4) = 2
+
+
+class Followup(Strict):
+    """回访: the outcome of a resolved ticket told in the patron's channel ({ticket}, {resolution})."""
+    resolved: str
+    call_note: str  # the follow-up task a ticket keeps when the channel cannot carry the message
 
 
 class Emergency(Strict):
@@ -305,6 +326,8 @@ class Complaints(Strict):
     escalation: Escalation
     sla_minutes: Dict[str, Union[conint(ge=1), constr(regex=r"^working_day$")]]
     emergency: Emergency
+    satisfaction: Optional[Satisfaction] = None
+    followup: Optional[Followup] = None
 
 
 # showtimes.csv as spreadsheets write it: Chinese headers, 2026/12/3, 9:30, 周五, 2d

@@ -33,6 +33,7 @@ from aiohttp import web
 from bot.db import ROOT, database_url
 from bot.privacy import install_masking_filter
 from bot.services.auth import setup_auth
+from bot.services.common.web import SETTINGS, TEMPLATES, error_pages
 from bot.services.desk import setup_desk
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,12 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     if not settings.secret_key:
         settings = settings.with_(secret_key=secrets.token_bytes(32))
     app = web.Application(client_max_size=1024 ** 2)
+    app[SETTINGS] = settings
+    app[TEMPLATES] = _templates(settings)
+    # The editor still reads the string keys; they go once it takes the typed ones above.
     app["xinghe.settings"] = settings
-    app["xinghe.templates"] = _templates(settings)
+    app["xinghe.templates"] = app[TEMPLATES]
+    app.middlewares.append(error_pages())
     setup_auth(app, settings.db_url, settings.secret_key, secure_cookies=settings.secure_cookies)
     setup_desk(app, settings)
     setup_webchat = _optional("bot.services.webchat", "setup_webchat")

@@ -51,7 +51,6 @@ PROTECTED_PREFIXES = ("/desk", "/editor")
 PUBLIC_PATHS = frozenset({"/desk/login", "/editor/login"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-APP_KEY = "xinghe.auth"
 
 metadata = MetaData()
 desk_session = Table(
@@ -283,6 +282,9 @@ def revoke_sessions(session, username: str) -> int:
 
 def _audit(session, actor: str, entity: str, action: str, after: Optional[dict], entity_id: str = "") -> None:
     session.add(AuditLog(actor=actor, entity=entity, entity_id=entity_id or actor, action=action, after=after))
+
+
+APP_KEY = web.AppKey("xinghe.auth", Auth)  # the application's Auth
 
 
 # --------------------------------------------------------------------------- middleware and decorators

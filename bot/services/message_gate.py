@@ -1,5 +1,7 @@
 """The gate every patron message passes before NLU, in every channel (REST, socket.io, WeChat):
-too long → refused with a polite reply; too many from one sender or one client address → refused likewise.
+too long → refused with a polite reply; too many from one sender or one client address → refused likewise;
+the answer to a satisfaction rating request → stored and thanked for (``satisfaction_gate``), and after
+the bot's goodbye the rating is asked.
 
 Installed into the Rasa server process by ``bot.services.rasa_server`` around ``Agent.handle_message``,
 which is what every input channel's ``on_new_message`` calls, so no channel can bypass it. DIET's attention
@@ -48,6 +50,8 @@ def install() -> None:
     if getattr(original, "_xinghe_gate", False):
         return
 
+    from bot.services import satisfaction_gate
+
     @functools.wraps(original)
     async def handle_message(self, message):
         refused = check(message)
@@ -55,7 +59,16 @@ def install() -> None:
             if message.output_channel is not None:
                 await message.output_channel.send_text_message(message.sender_id, refused)
             return None
-        return await original(self, message)
+        rated = await satisfaction_gate.intercept(message)  # a rating or its comment: stored and thanked for
+        if rated is not None:
+            if message.output_channel is not None:
+                await message.output_channel.send_text_message(message.sender_id, rated)
+            return None
+        said_goodbye = satisfaction_gate.watch(message.output_channel)
+        result = await original(self, message)
+        if said_goodbye():
+            await satisfaction_gate.ask_after_goodbye(message)
+        return result
 
     handle_message._xinghe_gate = True  # type: ignore[attr-defined]
     Agent.handle_message = handle_message

@@ -339,6 +339,7 @@ def transition(
     followup_done: bool = False,
     note: str | None = None,
     now: dt.datetime | None = None,
+    priority: int | None = None,
 ) -> Ticket:
     """Change a ticket and append one TicketEvent with ``before``/``after`` of the changed fields.
 
@@ -380,6 +381,12 @@ def transition(
             changes["followup_status"] = "scheduled"
             if action == "updated":
                 action = "followup_scheduled"
+    if priority is not None and priority != ticket.priority:
+        if priority not in (1, 2, 3, 4):
+            raise ValueError(f"unknown priority {priority!r}")
+        changes["priority"] = priority
+        if action == "updated":
+            action = "reprioritised"
     if followup_done:
         if ticket.followup_status != "done":
             changes["followup_status"] = "done"

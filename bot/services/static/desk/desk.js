@@ -7,7 +7,10 @@
   const $ = (id) => document.getElementById(id);
   const BASE_TITLE = document.title;
 
+  const CANNED = JSON.parse(document.getElementById("desk-canned").textContent);
   const state = {
+    listView: "open",        // the conversation list's tab
+    patron: null,            // sidebar data of the open conversation
     snapshot: null,          // last queue snapshot
     current: null,           // sender id of the open conversation
     shown: {},               // sender -> number of transcript items rendered
@@ -43,7 +46,17 @@
   const channelName = (c) => T.channels[c] || c || "—";
   const typeName = (t) => T.types[t] || t;
   const fmtTime = (iso) => iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }) : "";
-  const fmtClock = (ts) => new Date(ts * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+  const fmtClock = (ts) => new Date(ts * 1000).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai",
+    month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const prioName = (p) => T.priority[String(p)] || p;
+  const slotName = (k) => (T.slots && T.slots[k]) || k;
+  const factName = (k) => (T.facts && T.facts[k]) || (T.slots && T.slots[k]) || k;
+  function fmtValue(v) {
+    if (v === true || v === false) return T.yesno[String(v)];
+    if (Array.isArray(v)) return v.join("、");
+    if (v && typeof v === "object") return Object.entries(v).map(([k, x]) => `${factName(k)}：${fmtValue(x)}`).join("；");
+    return String(v);
+  }
   function waited(iso) {
     if (!iso) return "";
     const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
@@ -83,7 +96,16 @@
       o.start(t0); o.stop(t0 + 0.25);
     }
   }
+  function notify(title, body, tag) {
+    state.notified = (state.notified || 0) + 1;
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      const n = new Notification(title, { body, tag, lang: "zh-CN", requireInteraction: tag === "emergency" });
+      n.onclick = () => { window.focus(); n.close(); };
+    } catch (e) { /* some browsers allow notifications only from a service worker */ }
+  }
   $("sound-btn").addEventListener("click", () => {
+    if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
     state.sound = !state.sound;
     if (state.sound && !state.audio) {
       const Ctx = window.AudioContext || window.webkitAudioContext;
@@ -102,6 +124,15 @@
   }
 
   // ------------------------------------------------------------------ queue rendering
+  $("name-btn").addEventListener("click", async () => {
+    const name = prompt(label("enter_name"), $("my-name").textContent);
+    if (name === null) return;
+    try {
+      const res = await call("POST", "/desk/api/profile", { display_name: name });
+      $("my-name").textContent = res.display_name;
+    } catch (e) { alert(e.message); }
+  });
+
   function ticketLine(t) {
     if (!t) return null;
     return el("div", { class: "sub" }, `${label("ticket")} `,
@@ -124,13 +155,12 @@
     $("queue-count").textContent = snap.waiting.length;
     $("mine-count").textContent = snap.mine.length;
     $("alerts-count").textContent = snap.alerts.length;
-    renderList("alerts-list", snap.alerts, (a) => el("li", { class: a.emergency ? "emergency" : "p2", dataset: { ticket: a.number } },
-      el("div", { class: "row" },
-        el("span", {}, prioBadge(a.priority), " ", typeName(a.type), a.category ? " · " + a.category : ""),
-        a.sender_id ? el("button", { class: "claim take-over", onclick: () => takeOver(a.number) }, label("take_over")) : null),
-      el("div", { class: "sub" }, a.summary || ""),
-      el("div", { class: "sub" }, el("a", { href: `/desk/tickets/${encodeURIComponent(a.number)}`, target: "_blank" }, a.number),
-        ` · ${fmtTime(a.created_at)} · ${channelName(a.channel)}`)));
+    renderList("alerts-list", snap.alerts, (a) => el("li", { class: a.emergency ? "emergency" : "p2", dataset: { ticket: a.number },
+      title: `${a.summary || ""} · ${fmtTime(a.created_at)} · ${channelName(a.channel)}` },
+      prioBadge(a.priority), " ",
+      el("a", { href: `/desk/tickets/${encodeURIComponent(a.number)}`, target: "_blank" }, a.number), " ",
+      el("span", { class: "strip-text" }, `${typeName(a.type)}${a.category ? " · " + a.category : ""} ${a.summary || ""}`),
+      a.sender_id ? el("button", { class: "claim take-over", onclick: () => takeOver(a.number) }, label("take_over")) : null));
     renderList("queue-list", snap.waiting, (c) => el("li", {
       class: `queue-item ${c.emergency ? "emergency" : c.priority === 2 ? "p2" : ""}`, dataset: { sender: c.sender_id } },
       el("div", { class: "row" },
@@ -160,15 +190,18 @@
     if (!state.firstSnapshot) {
       const newAlerts = snap.alerts.filter((a) => !state.knownAlerts.has(a.number));
       const newWaiting = snap.waiting.filter((c) => !state.knownWaiting.has(c.sender_id));
+      // Only new events ring, flash the banner and raise a desktop notification.
       if (newAlerts.some((a) => a.emergency) || newWaiting.some((c) => c.emergency)) {
         banner(label("alert_new")); beep(4);
+        const a = newAlerts[0];
+        notify(label("alert_new"), a ? `${a.number} ${typeName(a.type)} ${a.summary || ""}` : label("queue_new"), "emergency");
       } else if (newAlerts.length || newWaiting.length) {
         beep(1);
+        notify(label("queue_new"), newWaiting.map((c) => channelName(c.channel)).join("、") || label("alert_new"), "queue");
       }
-    } else if (snap.alerts.some((a) => a.emergency)) {
-      banner(label("alert_new"));
     }
     state.firstSnapshot = false;
+    loadList();
     state.knownWaiting = waitingIds;
     state.knownAlerts = alertIds;
     document.title = (snap.waiting.length ? `(${snap.waiting.length}) ` : "") + BASE_TITLE;
@@ -186,8 +219,21 @@
   // ------------------------------------------------------------------ conversation pane
   function msgNode(m) {
     if (m.who === "system") return el("div", { class: "msg system", dataset: { index: m.index } }, T.system[m.code] || m.code);
-    return el("div", { class: `msg ${m.who}`, dataset: { index: m.index } },
-      el("span", { class: "who" }, `${T.who[m.who] || m.who} · ${fmtClock(m.at)}`), m.text);
+    const who = m.who === "agent" && m.agent_name ? `${T.who.agent} ${m.agent_name}` : (T.who[m.who] || m.who);
+    return el("div", { class: `msg ${m.who}`, dataset: { index: m.index, at: m.at } },
+      el("span", { class: "who" }, `${who} · ${fmtClock(m.at)}`), m.text);
+  }
+  function noteNode(n) {
+    return el("div", { class: "msg note", dataset: { note: n.id, at: new Date(n.at).getTime() / 1000 } },
+      el("span", { class: "who" }, `${label("note")} · ${n.author} · ${fmtTime(n.at)}`), n.text);
+  }
+  function placeNote(n) {
+    // Notes sit in the transcript at their time, among the messages.
+    const box = $("transcript");
+    if (box.querySelector(`[data-note="${n.id}"]`)) return;
+    const node = noteNode(n), at = Number(node.dataset.at);
+    const later = Array.from(box.children).find((c) => Number(c.dataset.at) > at);
+    if (later) box.insertBefore(node, later); else box.append(node);
   }
   function appendItems(sender, items) {
     if (sender !== state.current) return;
@@ -196,7 +242,9 @@
     let shown = state.shown[sender] || 0;
     for (const m of items) {
       if (m.index < shown) continue;
-      box.append(msgNode(m));
+      const node = msgNode(m);
+      const notes = Array.from(box.querySelectorAll(".msg.note")).filter((n) => Number(n.dataset.at) > m.at);
+      if (notes.length) box.insertBefore(node, notes[0]); else box.append(node);
       shown = m.index + 1;
     }
     state.shown[sender] = shown;
@@ -246,24 +294,42 @@
     appendItems(view.sender_id, view.transcript);
     renderWindow(view.channel, view.window);
     if (mine && view.window && view.window.limited && !view.window.open) $("send-btn").disabled = true;
-    dl($("conv-meta"), [[label("sender"), view.sender_id], [label("channel"), channelName(view.channel)],
-      [label("state"), T.states[c.state] || c.state], [label("agent"), c.agent], [label("queued_at"), fmtTime(c.queued_at)]]);
-    dl($("slots"), Object.entries(view.slots || {}));
+    for (const n of view.notes || []) placeNote(n);
+    dl($("slots"), (view.topic_slots || []).map(([k, v]) => [slotName(k), fmtValue(v)]));
+    renderPatronMeta(view, null);
+    loadPatron(view.sender_id);
     const tb = $("ticket-box");
     tb.replaceChildren();
     const t = view.ticket;
     if (t) {
       const meta = el("dl", { class: "meta" });
       dl(meta, [[label("ticket"), t.number], [label("type"), typeName(t.type)], [label("status"), T.statuses[t.status] || t.status],
-        [label("priority"), T.priority[String(t.priority)]], [label("category"), t.category], [label("due"), fmtTime(t.reply_due) + (t.overdue ? " · " + label("overdue") : "")],
-        [label("contact"), t.contact_name], [label("phone"), t.contact_phone],
+        [label("priority"), prioName(t.priority)], [label("category"), t.category], [label("due"), fmtTime(t.reply_due) + (t.overdue ? " · " + label("overdue") : "")],
+        [label("contact"), t.contact_name],
         [label("followup"), t.followup_at ? `${fmtTime(t.followup_at)}（${label("followup_" + t.followup_status)}）` : ""]]);
       tb.append(meta);
+      const prio = el("select", { id: "priority-select", "aria-label": label("change_priority") },
+        ...[1, 2, 3].map((p) => el("option", { value: p, selected: Math.min(t.priority, 3) === p }, prioName(p))));
+      prio.addEventListener("change", async () => {
+        try {
+          await call("POST", `/desk/api/tickets/${encodeURIComponent(t.number)}/priority`, { priority: Number(prio.value) });
+          showActionMsg(label("priority_saved"));
+        } catch (e) { showActionMsg(e.message); }
+      });
+      tb.append(el("label", { class: "inline-field" }, `${label("change_priority")} `, prio));
       const facts = Object.entries(t.facts || {}).filter(([, v]) => v !== null && v !== "");
-      if (facts.length) { const f = el("dl", { class: "meta" }); dl(f, facts); tb.append(el("h3", {}, label("facts")), f); }
+      if (facts.length) { const f = el("dl", { class: "meta", id: "ticket-facts" }); dl(f, facts.map(([k, v]) => [factName(k), k === "reason" && T.reasons[v] ? T.reasons[v] : fmtValue(v)])); tb.append(el("h3", {}, label("facts")), f); }
       tb.append(el("a", { href: `/desk/tickets/${encodeURIComponent(t.number)}`, target: "_blank", id: "ticket-link" }, label("view_ticket")));
     } else {
       tb.append(el("p", { class: "muted" }, label("none")));
+    }
+    const rb = $("related-box");
+    rb.replaceChildren();
+    if ((view.related || []).length) {
+      rb.append(el("h3", {}, label("related")), el("ul", { class: "mini", id: "related-list" }, ...view.related.map((r) => el("li", {},
+        el("a", { href: `/desk/tickets/${encodeURIComponent(r.number)}`, target: "_blank" }, r.number),
+        ` ${typeName(r.type)}${r.category ? " · " + r.category : ""} · ${T.statuses[r.status] || r.status} · `, prioBadge(r.priority),
+        r.summary ? el("div", { class: "sub" }, r.summary) : null))));
     }
     $("send-error").classList.add("hidden");
     $("action-msg").textContent = "";
@@ -298,7 +364,25 @@
     } catch (e) { alert(e.message); }
   }
 
+  const noteMode = () => document.querySelector('input[name="mode"]:checked').value === "note";
+  document.querySelectorAll('input[name="mode"]').forEach((r) => r.addEventListener("change", () => {
+    $("send-btn").textContent = noteMode() ? label("note").slice(0, 4) : "发送";
+    document.querySelector(".composer").classList.toggle("noting", noteMode());
+    if (noteMode()) $("send-btn").disabled = false;
+  }));
+  async function saveNote() {
+    const sender = state.current, box = $("reply-text");
+    const text = box.value.trim();
+    if (!sender || !text) return;
+    try {
+      placeNote(await call("POST", convUrl(sender, "notes"), { text }));
+      box.value = "";
+      showActionMsg(label("note_saved"));
+      $("transcript").scrollTop = $("transcript").scrollHeight;
+    } catch (e) { showActionMsg(e.message); }
+  }
   async function send() {
+    if (noteMode()) return saveNote();
     const sender = state.current, box = $("reply-text");
     const text = box.value.trim();
     if (!sender || !text) return;
@@ -332,7 +416,54 @@
     } catch (e) { /* the stream will catch up */ }
   }
   $("send-btn").addEventListener("click", send);
-  $("reply-text").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
+  // Canned replies by shortcut: typing "/道歉" (or any word of a reply after "/") lists the matches.
+  const suggest = { items: [], active: 0 };
+  function cannedMatches(query) {
+    const q = query.slice(1).trim();
+    return CANNED.filter((c) => !q || c.shortcut.slice(1).includes(q) || c.text.includes(q) || (c.label || "").includes(q)).slice(0, 8);
+  }
+  function slashQuery() {
+    const box = $("reply-text");
+    const before = box.value.slice(0, box.selectionStart);
+    const m = /(^|\s)(\/[^\s/]*)$/.exec(before);
+    return m ? m[2] : null;
+  }
+  function renderSuggest() {
+    const ul = $("canned-suggest");
+    const q = slashQuery();
+    suggest.items = q !== null ? cannedMatches(q) : [];
+    ul.replaceChildren();
+    if (!suggest.items.length) { ul.classList.add("hidden"); return; }
+    suggest.active = Math.min(suggest.active, suggest.items.length - 1);
+    suggest.items.forEach((c, i) => ul.append(el("li", { role: "option", class: i === suggest.active ? "on" : "", "aria-selected": i === suggest.active ? "true" : "false",
+      onmousedown: (e) => { e.preventDefault(); pickSuggest(i); } }, el("b", {}, c.shortcut), " ", c.text)));
+    ul.classList.remove("hidden");
+  }
+  function pickSuggest(i) {
+    const c = suggest.items[i];
+    const box = $("reply-text"), q = slashQuery();
+    if (!c || q === null) return;
+    const start = box.selectionStart - q.length;
+    box.value = box.value.slice(0, start) + c.text + box.value.slice(box.selectionStart);
+    box.selectionStart = box.selectionEnd = start + c.text.length;
+    suggest.items = [];
+    $("canned-suggest").classList.add("hidden");
+    box.focus();
+  }
+  $("reply-text").addEventListener("input", () => { suggest.active = 0; renderSuggest(); });
+  $("reply-text").addEventListener("blur", () => setTimeout(() => $("canned-suggest").classList.add("hidden"), 150));
+  $("reply-text").addEventListener("keydown", (e) => {
+    if (suggest.items.length && !$("canned-suggest").classList.contains("hidden")) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        suggest.active = (suggest.active + (e.key === "ArrowDown" ? 1 : suggest.items.length - 1)) % suggest.items.length;
+        renderSuggest(); return;
+      }
+      if ((e.key === "Enter" && !e.ctrlKey && !e.metaKey && !e.isComposing) || e.key === "Tab") { e.preventDefault(); pickSuggest(suggest.active); return; }
+      if (e.key === "Escape") { $("canned-suggest").classList.add("hidden"); suggest.items = []; return; }
+    }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); }
+  });
   $("canned").addEventListener("change", (e) => {
     if (!e.target.value) return;
     const box = $("reply-text");
@@ -382,6 +513,95 @@
       showActionMsg(label("resolved"));
     } catch (e) { showActionMsg(e.message); }
   });
+  function renderPatronMeta(view, p) {
+    const t = view.ticket || {};
+    const phone = p ? p.phone_masked : t.contact_phone;
+    const phoneTicket = p ? p.phone_ticket : (t.has_phone ? t.number : null);
+    const node = $("patron-meta");
+    dl(node, [[label("sender"), view.sender_id], [label("channel_of"), channelName(view.channel)],
+      [label("state"), T.states[(view.conversation || {}).state] || ""], [label("agent"), (view.conversation || {}).agent],
+      [label("queued_at"), fmtTime((view.conversation || {}).queued_at)], [label("contact_of"), (p && p.contact_name) || t.contact_name]]);
+    const dd = el("dd", { id: "patron-phone" }, phone || label("no_phone"));
+    if (phone && phoneTicket) {
+      dd.append(" ", el("button", { type: "button", id: "reveal-phone", class: "link", onclick: async () => {
+        try {
+          const r = await call("POST", `/desk/api/tickets/${encodeURIComponent(phoneTicket)}/reveal-phone`);
+          dd.replaceChildren(r.phone, " ", el("span", { class: "muted" }, label("revealed")));
+        } catch (e) { showActionMsg(e.message); }
+      } }, label("reveal")));
+    }
+    node.append(el("dt", {}, label("phone_of")), dd);
+  }
+  function renderLabels(labels) {
+    const chips = $("label-chips"), head = $("conv-labels");
+    chips.replaceChildren(); head.replaceChildren();
+    for (const l of labels || []) {
+      chips.append(el("span", { class: "chip" }, l, el("button", { type: "button", "aria-label": `删除标签 ${l}`, onclick: () => changeLabels([], [l]) }, "×")));
+      head.append(el("span", { class: "chip small" }, l));
+    }
+  }
+  async function changeLabels(add, remove) {
+    if (!state.current) return;
+    try {
+      const r = await call("POST", convUrl(state.current, "labels"), { add, remove });
+      renderLabels(r.labels);
+      showActionMsg(label("labels_saved"));
+      loadList();
+    } catch (e) { showActionMsg(e.message); }
+  }
+  $("label-input").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.isComposing) return;
+    e.preventDefault();
+    const v = e.target.value.trim();
+    if (v) changeLabels([v], []);
+    e.target.value = "";
+  });
+  async function loadPatron(sender) {
+    try {
+      const p = await call("GET", convUrl(sender, "patron"));
+      if (sender !== state.current) return;
+      state.patron = p;
+      renderPatronMeta(state.conv, p);
+      renderLabels(p.labels);
+      const tl = $("patron-tickets");
+      tl.replaceChildren();
+      if (!p.tickets.length) tl.append(el("li", { class: "muted" }, label("none")));
+      for (const t of p.tickets) tl.append(el("li", {}, el("a", { href: `/desk/tickets/${encodeURIComponent(t.number)}`, target: "_blank" }, t.number),
+        ` ${typeName(t.type)} · ${T.statuses[t.status] || t.status} · ${fmtTime(t.created_at)}`));
+      if (p.other_conversations.length) tl.append(el("li", { class: "muted" }, `${label("other_convs")}：${p.other_conversations.length}`));
+      const rl = $("patron-ratings");
+      rl.replaceChildren();
+      if (!p.ratings.length) rl.append(el("li", { class: "muted" }, label("no_ratings")));
+      for (const r of p.ratings) rl.append(el("li", { class: r.score <= 2 ? "low" : "" },
+        el("b", {}, `${"★".repeat(r.score)}${"☆".repeat(5 - r.score)} ${r.score}${label("score_unit")}`),
+        ` · ${fmtTime(r.at)}${r.agent_name ? " · " + r.agent_name : ""} · ${T.triggers[r.trigger] || r.trigger}`,
+        r.comment ? el("div", { class: "sub" }, `“${r.comment}”`) : null,
+        r.followup_ticket ? el("div", { class: "sub" }, `${label("rated_low_followup")} `,
+          el("a", { href: `/desk/tickets/${encodeURIComponent(r.followup_ticket)}`, target: "_blank" }, r.followup_ticket)) : null));
+      for (const n of p.notes || []) placeNote(n);
+    } catch (e) { /* the conversation pane shows the error if any */ }
+  }
+  document.querySelectorAll("#list-tabs button").forEach((b) => b.addEventListener("click", () => {
+    state.listView = b.dataset.view;
+    document.querySelectorAll("#list-tabs button").forEach((x) => { x.classList.toggle("on", x === b); x.setAttribute("aria-selected", x === b ? "true" : "false"); });
+    loadList();
+  }));
+  async function loadList() {
+    clearTimeout(loadList.timer);
+    loadList.timer = setTimeout(loadList, 15000);
+    try {
+      const data = await call("GET", `/desk/api/conversation-list?view=${state.listView}`);
+      renderList("conv-list", data.conversations, (c) => el("li", { class: `conv-row ${state.current === c.sender_id ? "selected" : ""}`, dataset: { sender: c.sender_id },
+          onclick: () => openConversation(c.sender_id) },
+        el("div", { class: "row" },
+          el("span", {}, prioBadge(c.priority), " ", channelName(c.channel), " · ", T.states[c.state] || c.state, c.agent ? ` · ${c.agent}` : ""),
+          el("span", { class: "muted waited", dataset: { since: c.last_patron_at ? new Date(c.last_patron_at * 1000).toISOString() : (c.queued_at || "") } },
+            `${label("waited")} ${waited(c.last_patron_at ? new Date(c.last_patron_at * 1000).toISOString() : c.queued_at)}`)),
+        c.last ? el("div", { class: "sub last" }, `${c.last.who === "patron" ? T.who.patron : c.last.who === "agent" ? T.who.agent : T.who.bot}：${c.last.text}`) : null,
+        (c.labels || []).length ? el("div", { class: "sub" }, ...c.labels.map((l) => el("span", { class: "chip small" }, l))) : null));
+    } catch (e) { /* retried on the next snapshot */ }
+  }
+
   async function loadStaff() {
     try {
       const data = await call("GET", "/desk/api/staff");

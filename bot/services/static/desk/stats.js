@@ -9,7 +9,24 @@
 
   function draw(id, config) {
     if (charts[id]) charts[id].destroy();
+    // Readable at a glance: short dates on the axis, points large enough to see a single day's value,
+    // and a note instead of an empty grid when there is nothing to show.
+    const ds = config.data.datasets;
+    ds.forEach((d) => { if (config.type === "line") { d.pointRadius = 4; d.pointHoverRadius = 6; } });
+    const empty = !ds.length || ds.every((d) => d.data.every((v) => v === null || v === 0));
+    const box = $(id).parentElement;
+    let note = box.querySelector(".chart-empty");
+    if (!note) { note = document.createElement("p"); note.className = "chart-empty muted"; box.append(note); }
+    note.textContent = empty ? T.none : "";
+    config.options.scales = config.options.scales || {};
+    config.options.scales.x = Object.assign({ ticks: { autoSkip: true, maxRotation: 0, callback(v) { return shortLabel(this.getLabelForValue(v)); } } },
+      config.options.scales.x || {});
     charts[id] = new Chart($(id), config);
+  }
+  function shortLabel(label) {
+    const m = /^\d{4}-(\d{2})-(\d{2})$/.exec(label || "");
+    if (!m) return label;
+    return $("period").value === "week" ? `${Number(m[1])}/${Number(m[2])}起` : `${Number(m[1])}/${Number(m[2])}`;
   }
   function stacked(labels, series, names) {
     return {
@@ -59,6 +76,33 @@
                  scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } },
                  plugins: { tooltip: { callbacks: { label: (c) => `${T.share}：${c.parsed.y}%（${d.bot.bot_only[c.dataIndex]}/${d.bot.conversations[c.dataIndex]}）` } } } },
     });
+    const sat = d.satisfaction;
+    $("kpi-satisfaction").textContent = sat.totals.average === null ? "—" : `${sat.totals.average}（${sat.totals.rated}${T.rated}）`;
+    draw("chart-satisfaction", {
+      type: "line",
+      data: { labels, datasets: [{ label: T.average, data: sat.average, borderColor: palette[4], backgroundColor: palette[4], spanGaps: false }] },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { min: 1, max: 5, ticks: { stepSize: 1 } } } },
+    });
+    const scoreColors = { 1: "#c92a2a", 2: "#f08c00", 3: "#adb5bd", 4: "#74b816", 5: "#2b8a3e" };
+    draw("chart-satisfaction-dist", {
+      type: "bar",
+      data: { labels, datasets: ["1", "2", "3", "4", "5"].map((k) => ({ label: `${k}${T.score}`, data: sat.distribution[k], backgroundColor: scoreColors[k] })) },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+    const agents = $("satisfaction-agents").querySelector("tbody");
+    agents.replaceChildren();
+    for (const a of sat.by_agent) {
+      const tr = document.createElement("tr");
+      const dist = ["1", "2", "3", "4", "5"].map((k) => `${k}${T.score}×${a.distribution[k]}`).join("  ");
+      for (const v of [a.agent ? `${a.name}（${a.agent}）` : T.bot_served, a.count, fmt(a.average), dist]) {
+        const td = document.createElement("td"); td.textContent = v; tr.append(td);
+      }
+      agents.append(tr);
+    }
+    if (!sat.by_agent.length) {
+      const tr = document.createElement("tr"); const td = document.createElement("td");
+      td.colSpan = 4; td.className = "muted"; td.textContent = T.none; tr.append(td); agents.append(tr);
+    }
     const tbody = $("fallbacks").querySelector("tbody");
     tbody.replaceChildren();
     if (!d.bot.top_fallbacks.length) {

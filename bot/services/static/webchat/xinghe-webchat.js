@@ -29,8 +29,17 @@
     typing: '客服正在输入',
     reply: '快捷回复：',
     offline: '连接已断开，正在重新连接…',
-    online: '已连接'
+    online: '已连接',
+    failed: '暂时连不上客服。请检查网络后点「重试」；情况紧急请直接联系影城工作人员。',
+    retry: '重试',
+    inputWaiting: '正在连接客服，连接后即可输入',
+    agent: '人工客服',
+    more: '查看更多',
+    less: '收起',
+    bot: '智能客服小星'
   };
+  var FAIL_AFTER_MS = 12000;   // the first connection has this long before the patron is told what to do
+  var LONG_LINES = 8;          // a longer answer is folded to this many lines on the screen, with 「查看更多」
 
   var COLORS = {
     main: '#3b2f8f',        // header, launcher, quick-reply border (white text on it: contrast 10:1)
@@ -44,6 +53,24 @@
     // The widget shows the typing indication for this long before each bot message.
     var ms = 25 * String(text || '').length;
     return Math.max(350, Math.min(ms, 1200));
+  }
+
+  function clock(ts) {
+    var d = new Date(ts);
+    var pad = function (n) { return (n < 10 ? '0' : '') + n; };
+    var today = new Date();
+    var day = d.toDateString() === today.toDateString() ? '' : (d.getMonth() + 1) + '月' + d.getDate() + '日 ';
+    return day + pad(d.getHours()) + ':' + pad(d.getMinutes());
+  }
+
+  /* The agent's display name from the message's class (xh-agent-<hex of its UTF-8 bytes>, set by the server). */
+  function agentName(node) {
+    var m = /(?:^|\s)xh-agent-([0-9a-f]+)(?:\s|$)/.exec(node.className || '');
+    if (!m) return '';
+    try {
+      var bytes = m[1].match(/../g).map(function (h) { return '%' + h; }).join('');
+      return decodeURIComponent(bytes);
+    } catch (e) { return ''; }
   }
 
   function setAttr(el, name, value) {
@@ -132,20 +159,82 @@
     var typing = root.querySelector('.rw-typing-indication');
     if (typing) { setAttr(typing, 'role', 'status'); setAttr(typing, 'aria-label', TEXT.typing); }
 
+    // Long answers (a week of showtimes) fold to LONG_LINES lines with a button to unfold them.
+    var bodies = q('.rw-response .rw-message-text');
+    for (i = 0; i < bodies.length; i++) {
+      var body = bodies[i], bubble = body.closest('.rw-response');
+      if (!bubble || bubble.__xhFold) continue;
+      var line = parseFloat(window.getComputedStyle(body).lineHeight) || 24;
+      if (body.scrollHeight <= line * (LONG_LINES + 1.5)) continue;
+      bubble.__xhFold = true;
+      bubble.classList.add('xh-long');
+      body.style.maxHeight = (line * LONG_LINES) + 'px';
+      var more = document.createElement('button');
+      more.type = 'button';
+      more.className = 'xh-more';
+      more.textContent = TEXT.more;
+      more.setAttribute('aria-expanded', 'false');
+      more.addEventListener('click', (function (b, m, h) {
+        return function () {
+          var open = b.style.maxHeight === 'none';
+          b.style.maxHeight = open ? h : 'none';
+          m.textContent = open ? TEXT.more : TEXT.less;
+          m.setAttribute('aria-expanded', open ? 'false' : 'true');
+        };
+      })(body, more, body.style.maxHeight));
+      bubble.appendChild(more);
+    }
+
+    // An agent's messages: the name above the bubble and an avatar with its last character (CSS draws both
+    // from these attributes, so React's re-renders leave them alone).
+    var agents = q('.xh-agent');
+    for (i = 0; i < agents.length; i++) {
+      var name = agentName(agents[i]);
+      if (!name) continue;
+      setAttr(agents[i], 'data-agent', TEXT.agent + ' ' + name);
+      var holder = agents[i].closest('.rw-message');
+      if (holder) {
+        setAttr(holder, 'data-agent-initial', name.slice(-1));
+        holder.classList.add('xh-agent-message');
+      }
+    }
+
     if (state.status) {
-      var connected = !root.querySelector('.rw-loading');
-      if (connected) state.everConnected = true;
-      var msg = connected ? '' : (state.everConnected ? TEXT.offline : TEXT.connecting);
-      if (state.status.textContent !== msg) state.status.textContent = msg;
+      var connected = state.socket === 'connected';
+      if (connected) { state.everConnected = true; state.failed = false; }
+      var msg = connected ? '' : state.everConnected ? TEXT.offline : state.failed ? TEXT.failed : TEXT.connecting;
+      if (state.status.firstChild === null || state.status.getAttribute('data-text') !== msg) {
+        state.status.setAttribute('data-text', msg);
+        state.status.textContent = msg;
+        if (msg === TEXT.failed) {
+          var retry = document.createElement('button');
+          retry.type = 'button';
+          retry.className = 'xh-retry';
+          retry.textContent = TEXT.retry;
+          retry.addEventListener('click', function () { window.location.reload(); });
+          state.status.appendChild(retry);
+        }
+      }
+      state.status.className = state.statusClass + (connected ? '' : state.failed ? ' xh-failed' : ' xh-connecting');
+      root.classList.toggle('xh-disconnected', !connected);
+      // Nothing can be sent until the socket is there: the field says so and takes no input.
+      if (input) {
+        input.disabled = !connected;
+        setAttr(input, 'placeholder', connected ? TEXT.hint : TEXT.inputWaiting);
+      }
     }
   }
 
-  function watch(root, embedded) {
-    var state = { status: null, everConnected: false };
+  function watch(root, embedded, socketState) {
+    var state = socketState;
+    state.status = null;
+    state.everConnected = false;
+    state.failed = false;
     // A live region for the connection state: a visible bar above the full-page chat (whose widget
     // header, with its own indicator, is hidden), visually hidden next to the launcher.
     state.status = document.createElement('div');
-    state.status.className = embedded ? 'xh-page-status' : 'xh-visually-hidden';
+    state.statusClass = embedded ? 'xh-page-status' : 'xh-visually-hidden';
+    state.status.className = state.statusClass;
     state.status.setAttribute('role', 'status');
     state.status.setAttribute('aria-live', 'polite');
     root.parentNode.insertBefore(state.status, embedded ? root : root.nextSibling);
@@ -155,7 +244,30 @@
     new MutationObserver(function () {
       if (!scheduled) { scheduled = true; (window.requestAnimationFrame || setTimeout)(run); }
     }).observe(root, { childList: true, subtree: true });
+    state.refresh = run;
+    setTimeout(function () { if (!state.everConnected) { state.failed = true; run(); } }, FAIL_AFTER_MS);
     run();
+  }
+
+  /* The socket's own events decide the connection state (the widget's loading bar only hints at it). */
+  function socketEvents(state, extra) {
+    var events = {};
+    var set = function (value) {
+      return function () {
+        state.socket = value;
+        if (value === 'connected') state.failed = false;
+        if (state.refresh) state.refresh();
+      };
+    };
+    events.connect = set('connected');
+    events.session_confirm = set('connected');
+    events.disconnect = set('disconnected');
+    events.connect_error = set('disconnected');
+    Object.keys(extra).forEach(function (name) {
+      var ours = events[name];
+      events[name] = ours ? function () { ours.apply(this, arguments); return extra[name].apply(this, arguments); } : extra[name];
+    });
+    return events;
   }
 
   function hasConversation() {
@@ -182,6 +294,7 @@
     if (cfg.embedded) root.classList.add('xh-webchat-page');
     root.setAttribute('lang', 'zh-CN');
 
+    var socketState = { socket: null };
     var props = {
       socketUrl: cfg.socketUrl,
       socketPath: cfg.socketPath || '/socket.io/',
@@ -207,10 +320,11 @@
       userTextColor: COLORS.userText,
       assistBackgoundColor: COLORS.botBg,  // (sic) the widget's prop name
       assistTextColor: COLORS.botText,
-      onSocketEvent: cfg.onSocketEvent || {}
+      showMessageDate: function (ts) { return ts ? clock(ts) : ''; },
+      onSocketEvent: socketEvents(socketState, cfg.onSocketEvent || {})
     };
     window.WebChat.default(props, root);
-    watch(root, !!cfg.embedded);
+    watch(root, !!cfg.embedded, socketState);
     return root;
   }
 
