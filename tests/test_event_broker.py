@@ -152,3 +152,52 @@ async def test_consumer_holds_events_while_the_database_is_down(names, tmp_path)
         consumer.stopping.set()
         await asyncio.wait_for(consuming, 10)
         proxy.close()
+
+
+PUBLISHER = r"""
+import asyncio, os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from bot.analytics.broker import SpoolingPikaEventBroker
+from tests.test_event_broker import turn_events
+
+async def main():
+    broker = SpoolingPikaEventBroker("127.0.0.1", "guest", "guest", port=int(sys.argv[2]), queues=[sys.argv[4]],
+                                     exchange_name=sys.argv[3], spool=sys.argv[5])
+    broker.start()
+    for i in range(50):
+        for e in turn_events(f"k{i}", 1000.0 + i, f"句子{i}"):
+            broker.publish(e)
+    print("published", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no flush: a crash
+
+asyncio.run(main())
+"""
+
+
+async def test_events_of_a_killed_publisher_are_sent_by_the_next_one(names, tmp_path):
+    """kill -9 of the Rasa process while RabbitMQ is unreachable: the spool on disk has every event."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = f"sqlite:///{tmp_path / 'xinghe.db'}"
+    proxy = TcpProxy(*RABBIT)
+    proxy.down()
+    spool = tmp_path / "spool.db"
+    done = subprocess.run([sys.executable, "-c", PUBLISHER, str(ROOT), str(proxy.port), names[0], names[1],
+                           str(spool)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9 and "published" in done.stdout, done.stderr
+    consumer = Consumer(Settings(port=RABBIT[1], queue=names[1], exchange=names[0], db_url=url))
+    consuming = asyncio.create_task(consumer.run())
+    proxy.up()
+    broker = make_broker(proxy, names, spool)
+    try:
+        assert len(broker.spool) == 150
+        await wait_for(lambda: turns(url) == 50, 30)
+        assert len(broker.spool) == 0
+    finally:
+        await broker.close()
+        consumer.stopping.set()
+        await asyncio.wait_for(consuming, 10)
+        proxy.close()

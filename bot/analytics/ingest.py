@@ -99,6 +99,15 @@ def apply(s: Session, events: Iterable[Dict[str, Any]]) -> Applied:
             latest.setdefault(sender, []).append(turn)
         return turn
 
+    events = list(events)
+    # the batch's patron messages already written (a re-delivery), in one query rather than one per message
+    keys = {(str(e.get("sender_id") or "")[:128], float(e["timestamp"])) for e in events
+            if e.get("event") == "user" and "timestamp" in e}
+    known: Dict[Tuple[str, float], AnalyticsTurn] = {}
+    if keys:
+        for turn in s.execute(select(AnalyticsTurn).where(
+                AnalyticsTurn.sender_id.in_({k[0] for k in keys}), AnalyticsTurn.ts.in_({k[1] for k in keys}))).scalars():
+            known[(turn.sender_id, turn.ts)] = turn
     for event in events:
         sender = str(event.get("sender_id") or "")[:128]
         kind = event.get("event")
@@ -110,11 +119,10 @@ def apply(s: Session, events: Iterable[Dict[str, Any]]) -> Applied:
             if row is None:
                 result.ignored += 1
                 continue
-            same = [t for t in latest.get(sender, []) if t.ts == row["ts"]]
-            existing = same[0] if same else s.execute(select(AnalyticsTurn).where(
-                AnalyticsTurn.sender_id == sender, AnalyticsTurn.ts == row["ts"])).scalar_one_or_none()
+            existing = known.get((sender, row["ts"]))
             if existing is None:
-                existing = AnalyticsTurn(**row, answered=False, missed=False, human=False, done=False)
+                existing = known[(sender, row["ts"])] = AnalyticsTurn(**row, answered=False, missed=False,
+                                                                       human=False, done=False)
                 s.add(existing)
                 result.turns += 1
             latest.setdefault(sender, []).append(existing)
