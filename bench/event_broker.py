@@ -12,7 +12,8 @@ Parts:
    process, (b) when the publishing process was killed (-9) during the outage and a new one started;
 3. spool replay rate (events/s with publisher confirms) and the consumer's ingest rate into the turns table;
 4. ``--startup``: the stock broker's start-up with RabbitMQ unreachable (Rasa does not serve meanwhile);
-5. ``--rasa``: a real Rasa server with the spooling broker: reply latency with RabbitMQ up and down.
+5. ``--rasa``: a real Rasa server with the spooling broker: reply latency with RabbitMQ up, down and back,
+   then a server without any event broker on the same messages (one sender at a time).
 """
 from __future__ import annotations
 
@@ -329,6 +330,21 @@ def rasa_latency(messages: int) -> dict:
         stack.stop()
         proxy.close()
         asyncio.run(drop(exchange, queue))
+    # the same messages on a server without any event broker
+    stack = start_stack(model, Path(tempfile.mkdtemp(prefix="xinghe-bench-nobroker-")))
+    try:
+        for i in range(5):
+            stack.say(f"warm-{i}", texts[i])
+        lat = []
+        for i in range(messages):
+            t = time.perf_counter()
+            assert stack.say(f"none-{i // 5}", texts[i % 5])
+            lat.append((time.perf_counter() - t) * 1000)
+        lat.sort()
+        out["no broker"] = {"p50_ms": round(statistics.median(lat)), "p95_ms": round(lat[int(len(lat) * 0.95)]),
+                            "max_ms": round(lat[-1])}
+    finally:
+        stack.stop()
     return out
 
 
