@@ -68,6 +68,7 @@ cat <<MSG
     Action server       http://$ACTIONS_HOST:$ACTIONS_PORT/webhook  (callers send XINGHE_ACTION_TOKEN)
 MSG
 [ -n "${WECHAT_TOKEN:-}" ] && echo "    WeChat webhook      http://$RASA_HOST:$RASA_PORT/webhooks/wechat/webhook"
+[ "${EVENT_BROKER:-pika}" != none ] && echo "    Event consumer      RabbitMQ ${RABBITMQ_HOST:-127.0.0.1}:${RABBITMQ_PORT:-5672} -> statistics tables"
 [ -f bot/services/app.py ] && echo "    Web chat, agent desk, editor  http://$DESK_HOST:$DESK_PORT/"
 echo "    Ctrl-C stops everything."
 wait -n "${pids[@]}"

@@ -157,3 +157,31 @@ def test_shuffled_batches_give_the_same_counts(url):
     with session_scope(url) as s:
         assert len(read.missed_messages(s, 0, now=T0 + 9999)) == 10
         assert s.query(AnalyticsTurn).filter_by(answered=True).count() == 20
+
+
+def test_backfill_reads_a_tracker_store_through_rasa(url, tmp_path, monkeypatch):
+    """After the upgrade the conversations already in the tracker store (here Rasa's SQLTrackerStore) are
+    read into the turns once; reading again adds nothing."""
+    import time
+
+    import yaml
+
+    from bot.analytics.__main__ import main
+    from tests.test_review import action, bot, save_trackers_sql, slot, user as tracker_user
+
+    now = time.time()
+    tracker_url = save_trackers_sql(tmp_path / "tracker.db", {
+        "old-a": [tracker_user("停车怎么收费", "ask_parking", ts=now - 3600), action("action_route"),
+                  slot("topic_context", {"topic": "parking"}), action("action_listen")],
+        "old-b": [tracker_user("嗯嗯那个就是", ts=now - 60), action("action_route"), bot("utter_rephrase"),
+                  action("action_listen")]})
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite",
+                                                           "db": tracker_url.split("///", 1)[1]}}))
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", url)
+    assert main(["backfill", "--endpoints", str(endpoints)]) == 0
+    assert main(["backfill", "--endpoints", str(endpoints)]) == 0
+    with session_scope(url) as s:
+        assert sorted((t.sender_id, t.text, t.answered, t.missed, t.done) for t in s.query(AnalyticsTurn)) == [
+            ("old-a", "停车怎么收费", True, False, True), ("old-b", "嗯嗯那个就是", False, True, True)]
+        assert [m.text for m in read.missed_messages(s, now - 7200)] == ["嗯嗯那个就是"]

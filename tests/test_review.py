@@ -36,6 +36,26 @@ def slot(name: str, value: Any) -> Dict[str, Any]:
     return {"event": "slot", "name": name, "value": value, "timestamp": time.time()}
 
 
+def save_trackers_sql(path, conversations: Dict[str, List[Dict[str, Any]]]) -> str:
+    """Write the conversations with Rasa's SQLTrackerStore (what ``TRACKER_STORE=rasa-sql`` runs); its URL."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import Event
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
+
+    async def save():
+        for sender, events in conversations.items():
+            tracker = DialogueStateTracker.from_events(sender, [Event.from_parameters(e) for e in events],
+                                                       domain.slots)
+            await store.save(tracker)
+    asyncio.run(save())
+    store.engine.dispose()
+    return f"sqlite:///{path}"
+
+
 def save_events(db_url: str, conversations: Dict[str, List[Dict[str, Any]]]) -> None:
     """Write the conversations' events the way the event consumer does (bot.analytics.ingest: what Rasa's
     event broker publishes, ``{"sender_id": ..., **event}``)."""
