@@ -12,8 +12,9 @@ Parts:
    process, (b) when the publishing process was killed (-9) during the outage and a new one started;
 3. spool replay rate (events/s with publisher confirms) and the consumer's ingest rate into the turns table;
 4. ``--startup``: the stock broker's start-up with RabbitMQ unreachable (Rasa does not serve meanwhile);
-5. ``--rasa``: a real Rasa server with the spooling broker: reply latency with RabbitMQ up, down and back,
-   then a server without any event broker on the same messages (one sender at a time).
+5. ``--rasa``: a real Rasa server with the spooling broker: reply latency with RabbitMQ up and down in
+   alternating rounds, then a server without any event broker on the same messages (one sender at a time);
+6. the broker's CPU in the Rasa process per event (publish plus the background publishing), RabbitMQ up.
 """
 from __future__ import annotations
 
@@ -268,6 +269,37 @@ async def rates(n: int, tmp: Path) -> dict:
         await drop(exchange, queue)
 
 
+async def cpu_per_event(kind: str, n: int, tmp: Path) -> dict:
+    """CPU time of the Rasa process spent on the broker per event: ``publish`` and the background
+    publishing with confirms (which shares the event loop with the patrons' turns)."""
+    tag = uuid.uuid4().hex[:8]
+    exchange, queue = f"xinghe-bench-{tag}", f"xinghe_bench_{tag}"
+    proxy = TcpProxy(*RABBIT)
+    if kind == "stock":
+        broker = stock(proxy, exchange, queue)
+        await broker.connect()
+    else:
+        broker = ours(proxy, exchange, queue, tmp / f"spool-{tag}.db")
+        await wait(lambda: asyncio.sleep(0, broker.is_ready()), 15)
+    try:
+        cpu, wall = time.process_time(), time.monotonic()
+        for i in range(n):
+            broker.publish(event(i))
+            if i % 10 == 9:
+                await asyncio.sleep(0)  # turns come a few events at a time
+        if kind == "stock":
+            await wait(lambda: asyncio.sleep(0, not broker._background_tasks), 120)
+        else:
+            await wait(lambda: asyncio.sleep(0, len(broker.spool) == 0), 120)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        return {"broker": kind, "events": n, "cpu_us_per_event": round(cpu / n * 1e6), "wall_s": round(wall, 2),
+                "in_rabbitmq": await queue_count(queue)}
+    finally:
+        await asyncio.wait_for(broker.close(), 10)
+        proxy.close()
+        await drop(exchange, queue)
+
+
 async def stock_startup() -> dict:
     """Rasa's own factory with the stock defaults (20 attempts, 5 s apart) and RabbitMQ unreachable."""
     from rasa.core.brokers.broker import EventBroker
@@ -286,7 +318,7 @@ async def stock_startup() -> dict:
     return {"stock_startup_s": round(time.monotonic() - start, 1), "outcome": outcome}
 
 
-def rasa_latency(messages: int) -> dict:
+def rasa_latency(messages: int, rounds: int = 6) -> dict:
     """A real Rasa server (newest model) with the spooling broker: REST reply latency, RabbitMQ up vs down."""
     import requests
 
@@ -309,19 +341,20 @@ def rasa_latency(messages: int) -> dict:
     try:
         for i in range(5):
             stack.say(f"warm-{i}", texts[i])
-        for phase in ("up", "down", "up-again"):
-            if phase == "down":
-                proxy.down()
-            elif phase == "up-again":
-                proxy.up()
-            lat = []
-            for i in range(messages):
-                t = time.perf_counter()
-                assert stack.say(f"{phase}-{i // 5}", texts[i % 5])
-                lat.append((time.perf_counter() - t) * 1000)
-            lat.sort()
-            out[phase] = {"p50_ms": round(statistics.median(lat)), "p95_ms": round(lat[int(len(lat) * 0.95)]),
-                          "max_ms": round(lat[-1])}
+        # alternating rounds: on a shared machine the load drifts more between minutes than between phases
+        lat: dict = {"up": [], "down": []}
+        for r in range(rounds):
+            for phase in (("up", "down") if r % 2 == 0 else ("down", "up")):
+                (proxy.down if phase == "down" else proxy.up)()
+                for i in range(messages):
+                    t = time.perf_counter()
+                    assert stack.say(f"{phase}-{r}-{i // 5}", texts[i % 5])
+                    lat[phase].append((time.perf_counter() - t) * 1000)
+        proxy.up()
+        for phase, values in lat.items():
+            values.sort()
+            out[phase] = {"n": len(values), "p50_ms": round(statistics.median(values)),
+                          "p95_ms": round(values[int(len(values) * 0.95)]), "max_ms": round(values[-1])}
         time.sleep(3)
         r = requests.get(f"{stack.rasa}/status", params={"token": stack.token}, timeout=10)
         out["rasa_status"] = r.status_code
@@ -356,6 +389,9 @@ async def main_async(args) -> None:
         print(await outage_killed(kind, args.outage, tmp))
     print("== rates")
     print(await rates(args.replay, tmp))
+    print("== broker CPU in the Rasa process")
+    for kind in ("stock", "ours"):
+        print(await cpu_per_event(kind, args.replay, tmp))
     if args.startup:
         print("== stock PikaEventBroker start-up, RabbitMQ unreachable")
         print(await stock_startup())
@@ -367,7 +403,8 @@ def main() -> None:
     parser.add_argument("--replay", type=int, default=10000)
     parser.add_argument("--startup", action="store_true")
     parser.add_argument("--rasa", action="store_true")
-    parser.add_argument("--messages", type=int, default=40)
+    parser.add_argument("--messages", type=int, default=10, help="per round and phase (--rasa)")
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     import logging
 
@@ -375,7 +412,7 @@ def main() -> None:
     asyncio.run(main_async(args))
     if args.rasa:
         print("== Rasa REST reply latency with the spooling broker")
-        print(rasa_latency(args.messages))
+        print(rasa_latency(args.messages, args.rounds))
 
 
 if __name__ == "__main__":
