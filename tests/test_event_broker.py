@@ -97,8 +97,7 @@ async def test_events_reach_the_turns_and_survive_an_outage_and_a_restart(names,
         for i in range(5, 105):
             for e in turn_events(f"p{i}", t0 + i, f"第{i}句"):
                 broker.publish(e)
-        per_event_ms = (time.perf_counter() - start) * 1000 / 300
-        assert per_event_ms < 5, per_event_ms  # a spool insert, not a network round trip
+        per_event_ms = (time.perf_counter() - start) * 1000 / 300  # reported, not asserted (bench/event_broker.py)
         await asyncio.sleep(1.5)
         assert len(broker.spool) == 300 and turns(url) == 5
 
