@@ -59,11 +59,12 @@ def _private_file(path: Path) -> None:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    """Process-wide engine per URL, with the schema created."""
-    from bot.models import Base
+    """Process-wide engine per URL, with the schema at the newest migration (``bot.migrate``: a new database
+    is created, one of an older release upgraded in place; ``make run`` upgrades before any service starts)."""
+    from bot.migrate import upgrade_engine
 
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    upgrade_engine(engine)
     return engine
 
 

@@ -228,3 +228,27 @@ class ConversationLabel(Base):
     label = Column(String(32), primary_key=True)
     added_by = Column(String(64), nullable=False)
     at = Column(DateTime, nullable=False, default=utcnow)
+
+# --------------------------------------------------------------------------- analytics (written by the event consumer)
+class AnalyticsTurn(Base):
+    """One patron message and what its turn did, reduced from Rasa's events on the broker
+    (``bot.analytics.ingest``); the desk statistics and the review queue read these, never the tracker store.
+    Re-delivered events change nothing: the turn is unique per (sender, tracker timestamp) and the flags
+    only ever turn on."""
+
+    __tablename__ = "analytics_turn"
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(128), nullable=False)
+    ts = Column(Float, nullable=False)  # the user event's tracker timestamp (epoch seconds)
+    at = Column(DateTime, nullable=False, index=True)  # the same, naive UTC, for range queries
+    channel = Column(String(32), nullable=False, default="")
+    text = Column(Text, nullable=False, default="")  # masked when it held a phone or order id
+    masked = Column(Boolean, nullable=False, default=False)
+    payload = Column(Boolean, nullable=False, default=False)  # a button payload ("/intent{...}"), not typed
+    intent = Column(String(64), nullable=True)
+    entities = Column(JSON, nullable=False, default=list)  # NLU spans inside ``text`` (none when masked)
+    answered = Column(Boolean, nullable=False, default=False)  # the answering layer set topic_context
+    missed = Column(Boolean, nullable=False, default=False)  # an "I did not understand" reply or fallback
+    human = Column(Boolean, nullable=False, default=False)  # a handoff was asked for or the bot was paused
+    done = Column(Boolean, nullable=False, default=False)  # the bot went back to listening
+    __table_args__ = (UniqueConstraint("sender_id", "ts", name="uq_analytics_turn"),)

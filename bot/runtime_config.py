@@ -61,7 +61,25 @@ def endpoints() -> Dict[str, Any]:
                                                   or f"sqlite:///{ROOT / 'var' / 'tracker.db'}")
         if store == "sql":
             data["tracker_store"]["type"] = "bot.conversations.sql_store.CompactSQLTrackerStore"
+    broker = event_broker()
+    if broker:
+        data["event_broker"] = broker
     return data
+
+
+def event_broker() -> Optional[Dict[str, Any]]:
+    """Rasa's pika broker with the project's spool (bot.analytics.broker) unless ``EVENT_BROKER=none``. On
+    whether RabbitMQ is reachable now or not: the spool keeps the events until it is. The password stays in
+    the environment (``RABBITMQ_PASSWORD``; Rasa expands it when it reads the file)."""
+    if os.environ.get("EVENT_BROKER", "pika") == "none":
+        return None
+    from bot.analytics.consumer import DEFAULT_EXCHANGE, DEFAULT_QUEUE
+
+    return {"type": "bot.analytics.broker.SpoolingPikaEventBroker",
+            "url": os.environ.get("RABBITMQ_HOST", "127.0.0.1"), "port": int(os.environ.get("RABBITMQ_PORT", "5672")),
+            "username": os.environ.get("RABBITMQ_USER", "guest"), "password": "${RABBITMQ_PASSWORD}",
+            "exchange_name": os.environ.get("EVENT_EXCHANGE", DEFAULT_EXCHANGE),
+            "queues": [os.environ.get("EVENT_QUEUE", DEFAULT_QUEUE)]}
 
 
 def sql_tracker_store(url: str) -> Dict[str, Any]:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Import knowledge/, regenerate NLU assets from the store, and train a model if none matches the data.
+# Upgrade the database schema, import knowledge/, regenerate NLU assets from the store, and train a model if
+# none matches the data.
 # Prints the model path on the last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 PY=.venv/bin/python
+$PY -m bot.migrate upgrade >&2   # before any service starts: the schema every process expects (bot/migrations)
 $PY -m bot.kb.cli import --if-new knowledge >&2
 $PY -m bot.nlu.assets >&2
 # The model's name is a hash of everything training reads, so unchanged data reuses the model.

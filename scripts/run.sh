@@ -26,6 +26,7 @@ RASA_PORT="${RASA_PORT:-5005}"; ACTIONS_PORT="${ACTIONS_PORT:-5055}"; DESK_PORT=
 export RASA_HOST="${RASA_HOST:-127.0.0.1}" ACTIONS_HOST="${ACTIONS_HOST:-127.0.0.1}" DESK_HOST="${DESK_HOST:-127.0.0.1}"
 export ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTIONS_PORT/webhook"
 export RASA_URL="${RASA_URL:-http://127.0.0.1:$RASA_PORT}"   # the desk, editor and web chat talk to Rasa here
+export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-guest}"   # the event broker's; RabbitMQ's default account here
 .venv/bin/python -m bot.runtime_config --out "$VAR" >/dev/null
 # First run on an empty database: a supervisor account; its one-time password is shown last, with the addresses.
 first_run="$(.venv/bin/python -m bot.services.users ensure-first-admin --login-url "http://$DESK_HOST:$DESK_PORT/desk/login")" \
@@ -45,6 +46,12 @@ pids+=($!)
 .venv/bin/python -m bot.services.rasa_server --model "$model" --port "$RASA_PORT" \
   --credentials "$VAR/credentials.yml" --endpoints "$VAR/endpoints.yml" &
 pids+=($!)
+if [ "${EVENT_BROKER:-pika}" != none ]; then
+  # conversation events from RabbitMQ into the statistics tables (bot.analytics); its own process, so the
+  # statistics never slow a reply
+  .venv/bin/python -m bot.analytics.consumer &
+  pids+=($!)
+fi
 if [ -f bot/services/app.py ]; then
   .venv-web/bin/python -m bot.services.app --port "$DESK_PORT" &   # its own env: current aiohttp
   pids+=($!)
@@ -64,6 +71,7 @@ cat <<MSG
     Action server       http://$ACTIONS_HOST:$ACTIONS_PORT/webhook  (callers send XINGHE_ACTION_TOKEN)
 MSG
 [ -n "${WECHAT_TOKEN:-}" ] && echo "    WeChat webhook      http://$RASA_HOST:$RASA_PORT/webhooks/wechat/webhook"
+[ "${EVENT_BROKER:-pika}" != none ] && echo "    Event consumer      RabbitMQ ${RABBITMQ_HOST:-127.0.0.1}:${RABBITMQ_PORT:-5672} -> statistics tables"
 [ -f bot/services/app.py ] && echo "    Web chat, agent desk, editor  http://$DESK_HOST:$DESK_PORT/"
 echo "    Ctrl-C stops everything."
 [ -n "$first_run" ] && printf '%s\n' "$first_run"

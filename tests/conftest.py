@@ -98,11 +98,58 @@ def stack(tmp_path_factory):
     stub = subprocess.Popen([sys.executable, str(ROOT / "tests" / "wechat_stub.py"), "--port", str(stub_port),
                              "--appid", "wx0123456789abcdef", "--secret", "test-secret"],
                             stdout=stub_log, stderr=subprocess.DEVNULL)
-    s = start_stack(model, workdir, wechat_api_base=f"http://127.0.0.1:{stub_port}")
+    events = event_pipeline(workdir)
+    s = start_stack(model, workdir, wechat_api_base=f"http://127.0.0.1:{stub_port}",
+                    extra_env={"RABBITMQ_PASSWORD": "guest"}, event_broker=events["endpoint"])
     s.procs.append(stub)
     s.wechat["stub_log"] = str(workdir / "wechat_stub.jsonl")
+    s.events = events
+    s.procs.append(events["start_consumer"](s.env))
     yield s
     s.stop()
+    events["cleanup"]()
+
+
+def event_pipeline(workdir: Path) -> Dict[str, Any]:
+    """Rasa's event broker (bot.analytics.broker) through a TCP proxy to the real RabbitMQ, which a test can
+    take down, on an exchange and queue of this session's own; the consumer writes the stack's database."""
+    import asyncio
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.tcp_proxy import TcpProxy
+
+    tag = uuid.uuid4().hex[:8]
+    exchange, queue = f"xinghe-test-{tag}", f"xinghe_test_{tag}"
+    proxy = TcpProxy("127.0.0.1", 5672)
+    endpoint = {"type": "bot.analytics.broker.SpoolingPikaEventBroker", "url": "127.0.0.1", "port": proxy.port,
+                "username": "guest", "password": "${RABBITMQ_PASSWORD}", "exchange_name": exchange,
+                "queues": [queue]}
+
+    def start_consumer(env: Dict[str, str]):
+        log = open(workdir / "consumer.log", "w")
+        return subprocess.Popen([sys.executable, "-m", "bot.analytics.consumer"], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT,
+                                env=dict(env, EVENT_QUEUE=queue, EVENT_EXCHANGE=exchange, RABBITMQ_PORT="5672"))
+
+    def cleanup() -> None:
+        import aio_pika
+
+        proxy.close()
+
+        async def drop():
+            conn = await aio_pika.connect(host="127.0.0.1", port=5672, login="guest", password="guest")
+            ch = await conn.channel()
+            await ch.queue_delete(queue)
+            await ch.exchange_delete(exchange)
+            await conn.close()
+        try:
+            asyncio.run(drop())
+        except Exception:  # noqa: BLE001 - RabbitMQ gone at the end of the session: nothing to drop
+            pass
+    return {"endpoint": endpoint, "proxy": proxy, "queue": queue, "exchange": exchange,
+            "start_consumer": start_consumer, "cleanup": cleanup}
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ class Stack:
     env: Dict[str, str]
     procs: List[subprocess.Popen] = field(default_factory=list)
     wechat: Dict[str, str] = field(default_factory=dict)
+    events: Dict[str, object] = field(default_factory=dict)  # the event pipeline (tests/conftest.py)
 
     @property
     def rasa(self) -> str:
@@ -72,8 +73,10 @@ class Stack:
 
 
 def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None,
-                tracker_store: Optional[Dict[str, object]] = None) -> Stack:
-    """``tracker_store`` is the endpoints.yml ``tracker_store`` section (default: Rasa's in-memory store)."""
+                tracker_store: Optional[Dict[str, object]] = None,
+                event_broker: Optional[Dict[str, object]] = None) -> Stack:
+    """``tracker_store`` and ``event_broker`` are those endpoints.yml sections (default: Rasa's in-memory
+    store, no broker)."""
     from bot.db import session_scope
     from bot.kb import loader
 
@@ -89,6 +92,8 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
     endpoints: Dict[str, object] = {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}
     if tracker_store:
         endpoints["tracker_store"] = tracker_store
+    if event_broker:
+        endpoints["event_broker"] = event_broker
     (workdir / "endpoints.yml").write_text(yaml.safe_dump(endpoints), encoding="utf-8")
     (workdir / "credentials.yml").write_text(yaml.safe_dump(
         {"rest": None,
@@ -100,7 +105,8 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
         encoding="utf-8")
     os.environ["XINGHE_WEBCHAT_KEY"] = WEBCHAT_KEY  # the relays the tests start in this process
     env = dict(os.environ, KNOWLEDGE_DB_URL=db_url, RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT),
-               XINGHE_VAR_DIR=str(workdir), XINGHE_WEBCHAT_KEY=WEBCHAT_KEY, **(extra_env or {}))
+               XINGHE_VAR_DIR=str(workdir), XINGHE_WEBCHAT_KEY=WEBCHAT_KEY, XINGHE_INSTANCE=f"rasa-{rasa_port}",
+               **(extra_env or {}))
     stack = Stack(workdir, db_url, token, rasa_port, actions_port, env, wechat=wechat)
     log_a = open(workdir / "actions.log", "w")
     log_r = open(workdir / "rasa.log", "w")

@@ -1,5 +1,5 @@
-"""The editors' review queue (bot/review, bot/services/review.py): missed messages read from Rasa's SQL
-tracker store (written by Rasa's own ``SQLTrackerStore``), assigned to a knowledge facet (published at once,
+"""The editors' review queue (bot/review, bot/services/review.py): missed messages read from the analytics
+turns the event consumer writes (bot.analytics), assigned to a knowledge facet (published at once,
 answered by the real action code) or to an intent (exported as NLU training data Rasa reads), in-process
 with the aiohttp test client on a SQLite store imported from knowledge/."""
 from __future__ import annotations
@@ -36,8 +36,8 @@ def slot(name: str, value: Any) -> Dict[str, Any]:
     return {"event": "slot", "name": name, "value": value, "timestamp": time.time()}
 
 
-def save_trackers(path, conversations: Dict[str, List[Dict[str, Any]]]) -> str:
-    """Write the conversations with Rasa's SQLTrackerStore (what ``TRACKER_STORE=sql`` runs); its URL."""
+def save_trackers_sql(path, conversations: Dict[str, List[Dict[str, Any]]]) -> str:
+    """Write the conversations with Rasa's SQLTrackerStore (what ``TRACKER_STORE=rasa-sql`` runs); its URL."""
     from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import Event
@@ -48,13 +48,22 @@ def save_trackers(path, conversations: Dict[str, List[Dict[str, Any]]]) -> str:
 
     async def save():
         for sender, events in conversations.items():
-            old = await store.retrieve(sender)
-            evs = list(old.events) if old else []
-            tracker = DialogueStateTracker.from_events(sender, evs + [Event.from_parameters(e) for e in events],
+            tracker = DialogueStateTracker.from_events(sender, [Event.from_parameters(e) for e in events],
                                                        domain.slots)
             await store.save(tracker)
     asyncio.run(save())
+    store.engine.dispose()
     return f"sqlite:///{path}"
+
+
+def save_events(db_url: str, conversations: Dict[str, List[Dict[str, Any]]]) -> None:
+    """Write the conversations' events the way the event consumer does (bot.analytics.ingest: what Rasa's
+    event broker publishes, ``{"sender_id": ..., **event}``)."""
+    from bot.analytics import ingest
+    from bot.db import session_scope
+
+    with session_scope(db_url) as s:
+        ingest.apply(s, [{"sender_id": sender, **e} for sender, events in conversations.items() for e in events])
 
 
 def ask_bot(run_action, tracker_factory, text: str) -> List[str]:
@@ -257,25 +266,20 @@ def test_export_cli(kb_url, tmp_path):
 
 # --------------------------------------------------------------------------- pages
 @pytest.fixture()
-def tracker_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'tracker.db'}"
-
-
-@pytest.fixture()
-async def client(kb_url, tracker_url, tmp_path):
+async def client(kb_url, tmp_path):
     from aiohttp.test_utils import TestClient, TestServer
 
     from bot.services.app import create_app
 
     make_users(kb_url)
-    app = create_app(editor_settings(kb_url, tracker_store="sql", tracker_db_url=tracker_url))
+    app = create_app(editor_settings(kb_url))
     async with TestClient(TestServer(app)) as c:
         c.db_url = kb_url
         yield c
 
 
-async def write_trackers(tmp_path, conversations) -> None:
-    await asyncio.to_thread(save_trackers, tmp_path / "tracker.db", conversations)
+async def write_events(client, conversations) -> None:
+    await asyncio.to_thread(save_events, client.db_url, conversations)
 
 
 def missed_turn(text: str, **kw) -> List[Dict[str, Any]]:
@@ -296,7 +300,7 @@ async def test_review_page_access(client):
 async def test_editor_assigns_in_the_queue(client, tmp_path, run_action, tracker_factory):
     from tests.test_editor import db_state
 
-    await write_trackers(tmp_path, {"patron-a": missed_turn(MISSED, channel="wechat") + missed_turn(MISSED),
+    await write_events(client, {"patron-a": missed_turn(MISSED, channel="wechat") + missed_turn(MISSED),
                                     "patron-b": missed_turn("泊車幾錢一個鐘")})
     await login(client, "ed")
     r = await client.get("/editor/review")
@@ -342,7 +346,7 @@ async def test_editor_assigns_in_the_queue(client, tmp_path, run_action, tracker
     assert "停车 · " in html and "parking_overtime" in html and "ed · " in html
 
     # the patron asks again and the bot answers: no longer a missed message; a new miss arrives
-    await write_trackers(tmp_path, {"patron-c": [user(MISSED), action("action_route"),
+    await write_events(client, {"patron-c": [user(MISSED), action("action_route"),
                                                  slot("topic_context", {"topic": "parking"})],
                                     "patron-d": missed_turn("随便问问")})
     data = await (await client.get("/editor/review/api/items?refresh=1")).json()
@@ -352,7 +356,7 @@ async def test_editor_assigns_in_the_queue(client, tmp_path, run_action, tracker
 
 
 async def test_bad_input_gets_a_clear_answer(client, tmp_path):
-    await write_trackers(tmp_path, {"p": missed_turn("x" * 100)})
+    await write_events(client, {"p": missed_turn("x" * 100)})
     await login(client, "ed")
     html = await (await client.get("/editor/review")).text()
     item = re.search(r'<tr data-id="(\d+)"', html).group(1)

@@ -1,5 +1,5 @@
 """The review queue in a real browser (Debian's Chromium driven by Playwright; never `playwright install`):
-patrons' missed messages sit in Rasa's SQL tracker store (written by Rasa's ``SQLTrackerStore``); an editor
+patrons' missed messages are in the analytics turns the event consumer writes (bot.analytics.ingest); an editor
 opens 待审消息, adds one message as a phrasing of a knowledge question (published at once: the real action
 code then answers it and a paraphrase) and assigns another to an intent, which ``python -m bot.review export``
 writes as training data; the statistics page draws the share of conversations the bot handled alone per day.
@@ -17,24 +17,19 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_editor import PASSWORDS, db_state, editor_settings, make_users
 from tests.test_editor_browser import CHROMIUM_ARGS, Servers, watched_page
-from tests.test_review import MISSED, PARAPHRASE, action, ask_bot, missed_turn, save_trackers, slot, user
+from tests.test_review import MISSED, PARAPHRASE, action, ask_bot, missed_turn, save_events, slot, user
 
 ARTIFACTS = ROOT / "test-artifacts"
 INTENT_MESSAGE = "泊車幾錢一個鐘"
 
 
 class ReviewServers(Servers):
-    """The desk app reading conversations from a SQL tracker store, and the Rasa parse stub."""
-
-    def __init__(self, db_url: str, tracker_url: str) -> None:
-        super().__init__(db_url)
-        self.tracker_url = tracker_url
+    """The desk app (its statistics and review queue read the analytics turns) and the Rasa parse stub."""
 
     def build(self):
         from bot.services.app import create_app
 
-        settings = editor_settings(self.db_url, f"http://127.0.0.1:{self.rasa_port}", secure_cookies=True,
-                                   tracker_store="sql", tracker_db_url=self.tracker_url)
+        settings = editor_settings(self.db_url, f"http://127.0.0.1:{self.rasa_port}", secure_cookies=True)
         return [(self._rasa_app(), self.rasa_port), (create_app(settings), self.port)]
 
 
@@ -45,7 +40,7 @@ def _day(ts: float) -> str:
 
 
 @pytest.fixture()
-def trackers(tmp_path):
+def trackers(kb_url):
     """Yesterday: one conversation the bot answered alone, one handed to an agent; today: two patrons whose
     messages the bot missed (one asked twice), both still with the bot."""
     yesterday = time.time() - 86400
@@ -53,17 +48,17 @@ def trackers(tmp_path):
                 slot("topic_context", {"topic": "parking"}), action("action_listen")]
     handed = [user("转人工", intent="request_human", ts=yesterday + 60), action("action_request_human"),
               {"event": "pause", "timestamp": yesterday + 61}]
-    url = save_trackers(tmp_path / "tracker.db", {
+    save_events(kb_url, {
         "patron-y1": answered, "patron-y2": handed,
         "patron-a": missed_turn(MISSED, channel="socketio") + missed_turn(MISSED, channel="socketio"),
         "patron-b": missed_turn(INTENT_MESSAGE, channel="wechat")})
-    return url, {_day(yesterday): 50.0, _day(time.time()): 100.0}
+    return {_day(yesterday): 50.0, _day(time.time()): 100.0}
 
 
 @pytest.fixture()
 def servers(kb_url, trackers):
     make_users(kb_url)
-    s = ReviewServers(kb_url, trackers[0]).start()
+    s = ReviewServers(kb_url).start()
     yield s
     s.stop()
 
@@ -132,9 +127,9 @@ def test_editor_works_the_review_queue_in_the_browser(servers, trackers, chromiu
             share = page.evaluate("Chart.getChart(document.getElementById('chart-bot-share')).data")
             assert share["labels"] == data["labels"]
             by_day = dict(zip(share["labels"], share["datasets"][0]["data"]))
-            for day, expected in trackers[1].items():
+            for day, expected in trackers.items():
                 assert by_day[day] == expected, (day, by_day)
-            assert all(v is None for d, v in by_day.items() if d not in trackers[1])  # no conversations: no share
+            assert all(v is None for d, v in by_day.items() if d not in trackers)  # no conversations: no share
             page.screenshot(path=str(ARTIFACTS / "review-stats.png"), full_page=True)
             context.close()
         finally:

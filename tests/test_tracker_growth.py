@@ -313,27 +313,6 @@ def test_e2e_form_in_progress_survives_cut_and_archiving(growth_stack):
     assert int(meta["archived"]) > 0        # earlier turns left the hot store during the form
 
 
-async def test_desk_statistics_read_the_hot_list_and_the_archive(store):
-    from bot.conversations.archiver import Archiver
-    from bot.services.desk import _merge_conversations, _redis_conversations, _sql_conversations
-
-    sender = "patron-stats"
-    old = time.time() - 2 * 86400
-    tracker = await _open(store, sender, old)
-    _turn(tracker, "上次的问题", old + 1)
-    _start_session(tracker, time.time() - 10)
-    _turn(tracker, "这次的问题", time.time() - 9)
-    await store.save(tracker)
-    Archiver(store).run_once()
-
-    class S:
-        redis_host, redis_port, redis_db, tracker_prefix = "127.0.0.1", 6379, 0, store.key_prefix
-    hot = _redis_conversations(S, old - 10, 100)
-    archived = _sql_conversations(store.archive_url, old - 10, 100)
-    merged = dict(_merge_conversations(archived, hot))
-    assert [e["text"] for e in merged[sender] if e["event"] == "user"] == ["上次的问题", "这次的问题"]
-
-
 # --------------------------------------------------------------------------- the SQL variant
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sql_store(request, tmp_path):

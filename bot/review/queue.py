@@ -1,4 +1,8 @@
-"""The review queue: missed patron messages read from Rasa trackers, and what editors decide about them.
+"""The review queue: missed patron messages, and what editors decide about them.
+
+The service reads the misses from the analytics turns the event consumer writes
+(``bot.analytics.read.missed_messages``); ``missed_messages`` here finds the same in a list of tracker
+events (tests, and a backfill from a tracker store).
 
 A message is *missed* when the bot's reply in that turn was one of its "I did not understand" responses
 (``MISSED_RESPONSES``: clarify, rephrase, offer a person, Rasa's core fallback) and no answer came in the
@@ -21,23 +25,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.analytics.ingest import entity_spans as _entities
+from bot.analytics.read import Miss  # re-exported with the constants below: the review layer names them
+from bot.analytics.signals import ANSWERED_SLOT, MISSED_ACTIONS, MISSED_RESPONSES, TEXT_MAX
 from bot.kb import editing, loader
 from bot.models import ReviewItem, ReviewSighting, utcnow
 from bot.privacy import mask_text
 
-MISSED_RESPONSES = frozenset({"utter_clarify", "utter_rephrase", "utter_offer_human", "utter_default"})
-MISSED_ACTIONS = frozenset({"action_default_fallback"})
-ANSWERED_SLOT = "topic_context"
 STATUSES = ("new", "intent", "facet", "dismissed")
 NOT_ASSIGNABLE_INTENTS = frozenset({"nlu_fallback", "unsupported_message"})
 EXAMPLE_MIN, EXAMPLE_MAX = 2, 80  # questions.yml examples (bot.kb.schema.QuestionDoc)
-TEXT_MAX = 500
 
 
 class ReviewError(Exception):
@@ -57,28 +59,6 @@ def fold_key(text: str) -> str:
 
 def digest(text: str) -> str:
     return hashlib.sha256(fold_key(text).encode("utf-8")).hexdigest()
-
-
-@dataclass
-class Miss:
-    sender_id: str
-    channel: str
-    ts: float
-    text: str
-    entities: List[Dict[str, Any]] = field(default_factory=list)
-
-
-def _entities(raw: str, parse: Dict[str, Any], lead: int, size: int) -> List[Dict[str, Any]]:
-    """The NLU's entity spans inside the stored text (``raw`` without ``lead`` leading spaces, ``size`` long)."""
-    out = []
-    for e in parse.get("entities") or []:
-        start, end = e.get("start"), e.get("end")
-        if not (isinstance(start, int) and isinstance(end, int) and e.get("entity")):
-            continue
-        start, end = start - lead, end - lead
-        if 0 <= start < end <= size:
-            out.append({"entity": str(e["entity"]), "start": start, "end": end, "value": raw[lead + start:lead + end]})
-    return out
 
 
 def missed_messages(conversations: Iterable[Tuple[str, List[Dict[str, Any]]]], since_ts: float = 0.0) -> List[Miss]:
@@ -126,12 +106,13 @@ def record(s: Session, misses: Sequence[Miss]) -> int:
             continue
         seen.add((m.sender_id, m.ts))
         masked = mask_text(m.text)
+        was_masked = masked != m.text or m.masked  # the analytics turns store texts masked already
         key = digest(masked)  # of the masked text: a digest of a phone number could be reversed by trying them
         item = items.get(key) or s.execute(select(ReviewItem).where(ReviewItem.key == key)).scalar_one_or_none()
         when = dt.datetime.fromtimestamp(m.ts, dt.timezone.utc).replace(tzinfo=None)
         if item is None:
-            item = ReviewItem(key=key, text=masked, masked=masked != m.text,
-                              entities=[] if masked != m.text else m.entities, first_seen=when, last_seen=when,
+            item = ReviewItem(key=key, text=masked, masked=was_masked,
+                              entities=[] if was_masked else m.entities, first_seen=when, last_seen=when,
                               count=0, status="new", sender_id=m.sender_id[:128], channel=m.channel[:32])
             s.add(item)
             s.flush()

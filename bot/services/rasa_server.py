@@ -41,6 +41,8 @@ def main(argv=None) -> None:
     from bot.privacy import install_masking_filter
     from bot.services import message_gate
 
+    # names this process's event spool (bot.analytics.broker): one per Rasa server, kept across restarts
+    os.environ.setdefault("XINGHE_INSTANCE", f"rasa-{args.port}")
     message_gate.install()
     install_masking_filter()
     from bot import rasa_speedups

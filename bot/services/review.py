@@ -1,8 +1,9 @@
 """Review queue pages of the editor (``/editor/review``; roles editor and supervisor).
 
-The messages the bot missed are read from Rasa's tracker store (the same reader as the desk statistics,
-``desk.gather_conversations``) each time the queue is opened — at most every ``SYNC_EVERY_S`` seconds, or
-at once with 「刷新」 — and kept in the database (``bot.review.queue``). An editor assigns a message
+The messages the bot missed are read from the analytics turns the event consumer writes
+(``bot.analytics.read.missed_messages``, like the desk statistics) each time the queue is opened — at most
+every ``SYNC_EVERY_S`` seconds, or at once with 「刷新」 — and kept in the database (``bot.review.queue``).
+An editor assigns a message
 
 - to an **intent**: stored with who/when; ``python -m bot.review export`` writes it to
   ``data/nlu/reviewed.yml`` for the next training;
@@ -14,7 +15,6 @@ application/json`` gets JSON answers instead of redirects. ``GET /editor/review/
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import Any, Dict, List, Optional
@@ -22,10 +22,10 @@ from typing import Any, Dict, List, Optional
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
+from bot.analytics import read as analytics
 from bot.kb import editing, loader
 from bot.review import queue, training
 from bot.services.auth import current_user, require_role
-from bot.services.desk import desk_of, gather_conversations
 from bot.services.editor.common import EDIT_ROLES, editor_of, fmt_time, render
 from bot.services.editor.common import int_or_none as _int
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SYNC_KEY = "xinghe.review.synced"
 SYNC_EVERY_S = 30.0
-SYNC_DAYS = 30           # how far back the first reading of the tracker store goes
+SYNC_DAYS = 30           # how far back the first reading goes
 SYNC_OVERLAP_S = 3600.0  # later readings re-read the last hour (sightings are counted once)
 STATUS_LABELS = {"new": "待处理", "intent": "已归入意图（下次训练生效）", "facet": "已加入具体问题（已生效）",
                  "dismissed": "已忽略"}
@@ -57,25 +57,24 @@ def _sync_state(request: web.Request) -> Dict[str, float]:
 
 
 async def sync(request: web.Request, force: bool = False) -> Optional[str]:
-    """Read new missed messages from the tracker store into the queue; returns the source read (or None
+    """Read new missed messages from the analytics turns into the queue; returns the source read (or None
     when skipped because the last reading is recent)."""
     state = _sync_state(request)
     if not force and time.monotonic() - state["at"] < SYNC_EVERY_S:
         return None
     now = time.time()
     since_ts = state["until"] - SYNC_OVERLAP_S if state["until"] else now - SYNC_DAYS * 86400
-    since = dt.datetime.fromtimestamp(since_ts, dt.timezone.utc).replace(tzinfo=None)
-    source, conversations = await gather_conversations(desk_of(request), since)
-    misses = queue.missed_messages(conversations, since_ts)
     try:  # under the editor's lock: two readings in this process never insert the same text twice
-        added = await editor_of(request).db(queue.record, misses, locked=True)
+        added = await editor_of(request).db(lambda s: queue.record(s, analytics.missed_messages(s, since_ts, now)),
+                                            locked=True)
     except IntegrityError:  # … another desk process did, just now; the next reading counts the rest
         log.info("review: another process recorded the same messages; reading again next time")
-        return source
+        return "events"
+    # a turn still settling (analytics.SETTLE_S) is within the overlap of the next reading
     state.update(at=time.monotonic(), until=now)
     if added:
-        log.info("review: %d new missed messages from the %s tracker store", added, source)
-    return source
+        log.info("review: %d new missed messages from the conversation events", added)
+    return "events"
 
 
 def _intents() -> List[Dict[str, str]]:

@@ -38,8 +38,7 @@ from bot.services.common.rasa import RasaClient, RasaError  # noqa: F401
 from bot.services.desk.core import (DESK, DESK_KEY, Desk, DeskError, Hub, desk_of)  # noqa: F401
 from bot.services.desk.operations import expire_sync  # noqa: F401
 from bot.services.desk.routes import setup_routes
-from bot.services.desk.stats import (_merge_conversations, _redis_conversations, _sql_conversations,  # noqa: F401
-                                     conversation_stats, gather_conversations, ticket_stats)
+from bot.services.desk.stats import bot_stats, ticket_stats  # noqa: F401
 from bot.services.desk.tracker_views import (check_can_send, transcript, visible_slots,  # noqa: F401
                                              wechat_window)
 from bot.services.desk.workers import expire_loop, redis_listener

@@ -21,7 +21,7 @@ from bot.services.desk.knowledge import canned_replies, complaint_categories
 from bot.services.desk.operations import (_audit, claim_sync, conversation_row, hold_check, list_tickets_sync, may_read,
                                           queue_snapshot, related_tickets_sync, release_sync, staff_sync, take_over_sync,
                                           ticket_action_sync, ticket_detail, transfer_sync)
-from bot.services.desk.stats import conversation_stats, gather_conversations, satisfaction_stats, ticket_stats
+from bot.services.desk.stats import bot_stats, satisfaction_stats, ticket_stats
 from bot.services.desk.tracker_views import channel_window, check_can_send, topic_slots, transcript, visible_slots
 from bot.services.desk.workers import deliver_desk_action, return_to_bot
 from bot.tickets import staff
@@ -226,12 +226,7 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
     if cached and time.monotonic() - cached[0] < desk.settings.stats_cache_s:
         return web.json_response(cached[1])
     data = await desk.db(ticket_stats, since, period, now)
-    source, conversations = await gather_conversations(desk, since)
-    ticket_senders = await desk.db(lambda s: {x for (x,) in s.execute(
-        select(Ticket.sender_id).where(Ticket.created_at >= since))})
-    data["bot"] = conversation_stats(conversations, ticket_senders, since.replace(tzinfo=dt.timezone.utc).timestamp(),
-                                     period, data["labels"])
-    data["bot"]["source"] = source
+    data["bot"] = await desk.db(bot_stats, since, period, data["labels"])
     data["satisfaction"] = await desk.db(satisfaction_stats, since, period, data["labels"])
     data["period"] = period
     data["days"] = days
