@@ -61,7 +61,26 @@ def endpoints() -> Dict[str, Any]:
                                                   or f"sqlite:///{ROOT / 'var' / 'tracker.db'}")
         if store == "sql":
             data["tracker_store"]["type"] = "bot.conversations.sql_store.CompactSQLTrackerStore"
+    lock = lock_store(host, port, prefix)
+    if lock:
+        data["lock_store"] = lock
     return data
+
+
+def lock_store(host: str, port: int, prefix: str) -> Optional[Dict[str, Any]]:
+    """``LOCK_STORE=redis`` (``make run-cluster``): Rasa's RedisLockStore, so two instances never process
+    messages of one conversation at the same time and they are handled in arrival order. One instance keeps
+    Rasa's in-memory lock store (the default). The lock's lifetime is ``TICKET_LOCK_LIFETIME`` (Rasa reads
+    it from the environment; scripts/run-cluster.sh explains the value)."""
+    kind = os.environ.get("LOCK_STORE", "memory").strip().lower()
+    if kind == "memory":
+        return None
+    if kind != "redis":
+        raise SystemExit("LOCK_STORE must be memory or redis")
+    if not prefix.isalnum():  # Rasa ignores a prefix with other characters and would share keys silently
+        raise SystemExit("TRACKER_KEY_PREFIX must be letters and digits only (it is the lock store's key_prefix)")
+    return {"type": "redis", "url": host, "port": port, "db": int(os.environ.get("REDIS_DB", "0")),
+            "key_prefix": prefix}
 
 
 def sql_tracker_store(url: str) -> Dict[str, Any]:

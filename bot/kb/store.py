@@ -6,15 +6,21 @@ editor's publish shows up in the very next reply without a restart.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import sessionmaker
 
 from bot.db import session_factory
 from bot.models import Film, Hall, HallType, KnowledgeSection, KnowledgeVersion, ShowtimeRule
+
+log = logging.getLogger(__name__)
 
 WEEKDAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -143,10 +149,29 @@ class KnowledgeStore:
         self._factory = factory or session_factory()
         self._lock = threading.Lock()
         self._cached: Optional[Knowledge] = None
+        self._stale_since = 0.0
 
     def get(self) -> Knowledge:
+        try:
+            return self._get()
+        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+            # The database is unreachable: answer from the version already loaded (nothing can be published
+            # while it is down, so it is still the current one) rather than not at all.
+            cached = self._cached
+            if cached is None:
+                raise
+            if not self._stale_since:
+                log.warning("knowledge store unreachable (%s); answering from version %d", type(exc).__name__,
+                            cached.version)
+                self._stale_since = time.monotonic()
+            return cached
+
+    def _get(self) -> Knowledge:
         with self._factory() as session:
             latest = session.execute(select(func.max(KnowledgeVersion.id))).scalar() or 0
+            if self._stale_since:
+                log.info("knowledge store reachable again")
+                self._stale_since = 0.0
             cached = self._cached
             if cached is not None and cached.version == latest:
                 return cached

@@ -1,5 +1,6 @@
 """The gate every patron message passes before NLU, in every channel (REST, socket.io, WeChat):
-too long → refused with a polite reply; too many from one sender or one client address → refused likewise.
+too long → refused with a polite reply; too many from one sender or one client address → refused likewise;
+and after it, a conversation store that cannot be reached → an honest reply asking to send again.
 
 Installed into the Rasa server process by ``bot.services.rasa_server`` around ``Agent.handle_message``,
 which is what every input channel's ``on_new_message`` calls, so no channel can bypass it. DIET's attention
@@ -40,6 +41,16 @@ def check(message: Any, limiter: Optional[Limiter] = None) -> Optional[str]:
     return None
 
 
+def store_unavailable(exc: BaseException) -> bool:
+    """True for a database error that means "unreachable" (not a bug a retry cannot fix)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def install() -> None:
     """Wrap ``rasa.core.agent.Agent.handle_message`` with the gate (idempotent)."""
     from rasa.core.agent import Agent
@@ -55,7 +66,18 @@ def install() -> None:
             if message.output_channel is not None:
                 await message.output_channel.send_text_message(message.sender_id, refused)
             return None
-        return await original(self, message)
+        try:
+            return await original(self, message)
+        except Exception as exc:
+            if not store_unavailable(exc):
+                raise
+            # The conversation could not be read or saved (the tracker store's database is unreachable):
+            # say so instead of the silence the channel would give, and ask for the message again.
+            log.error("conversation store unavailable (%s: %s); told %s to send again", type(exc).__name__,
+                      str(exc).splitlines()[0][:200] if str(exc) else "", str(message.sender_id)[:8])
+            if message.output_channel is not None:
+                await message.output_channel.send_text_message(message.sender_id, refusal("store_unavailable"))
+            return None
 
     handle_message._xinghe_gate = True  # type: ignore[attr-defined]
     Agent.handle_message = handle_message

@@ -1,0 +1,147 @@
+"""Health checks of the supervised services, and a watcher that restarts a service that is up but stuck.
+
+supervisord restarts a process that exits; it cannot see one that runs but no longer answers (a deadlock, a
+full event loop). ``--watch`` (a supervised program itself) asks every service's health URL every
+``--every`` seconds and has supervisord restart one that failed ``--failures`` checks in a row, once it has
+been running longer than its start grace (Rasa needs about a minute to load its model).
+
+    python -m bot.deploy.health --layout var/layout.json            # one round: a table, exit 1 if any is down
+    python -m bot.deploy.health --layout var/layout.json --wait 300 # until all answer (run scripts, tests)
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+import xmlrpc.client
+from pathlib import Path
+from typing import Dict, List, Optional
+
+log = logging.getLogger("healthwatch")
+
+
+def check(url: str, timeout: float = 3.0) -> Optional[str]:
+    """None when ``url`` answers 2xx within ``timeout``, else why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return None if 200 <= r.status < 300 else f"HTTP {r.status}"
+    except urllib.error.HTTPError as e:
+        return f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        return type(getattr(e, "reason", e)).__name__
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self._path)
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def make_connection(self, host):  # noqa: D401 - xmlrpc API
+        return _UnixHTTPConnection(self._path)
+
+
+def supervisor(socket_path: str):
+    """supervisord's XML-RPC interface over its unix socket (``supervisor.getAllProcessInfo`` …)."""
+    return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(socket_path)).supervisor
+
+
+def load(path: str) -> Dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def states(layout: Dict) -> Dict[str, Dict]:
+    try:
+        return {p["name"]: p for p in supervisor(layout["socket"]).getAllProcessInfo()}
+    except (OSError, xmlrpc.client.Error):
+        return {}
+
+
+def report(layout: Dict) -> List[Dict]:
+    procs = states(layout)
+    rows = []
+    for svc in layout["services"]:
+        p = procs.get(svc["name"], {})
+        rows.append({"name": svc["name"], "state": p.get("statename", "?"), "pid": p.get("pid"),
+                     "health": check(svc["health"]) or "ok"})
+    return rows
+
+
+def wait(layout: Dict, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if all(check(s["health"]) is None for s in layout["services"]):
+            return True
+        time.sleep(1)
+    return False
+
+
+def watch(layout: Dict, every: float, failures: int) -> None:
+    misses: Dict[str, int] = {}
+    while True:
+        procs = states(layout)
+        now = time.time()
+        for svc in layout["services"]:
+            p = procs.get(svc["name"])
+            if not p or p.get("statename") != "RUNNING" or now - p.get("start", now) < svc["grace_s"]:
+                misses.pop(svc["name"], None)   # supervisord is (re)starting it, or it is still loading
+                continue
+            why = check(svc["health"], timeout=10.0)  # a loaded instance may be slow, not stuck
+            if why is None:
+                if misses.pop(svc["name"], None):
+                    log.info("%s answers again", svc["name"])
+                continue
+            misses[svc["name"]] = misses.get(svc["name"], 0) + 1
+            log.warning("%s (pid %s) failed its health check %d/%d: %s", svc["name"], p.get("pid"),
+                        misses[svc["name"]], failures, why)
+            if misses[svc["name"]] >= failures:
+                log.error("%s is running but not answering: restarting it", svc["name"])
+                rpc = supervisor(layout["socket"])
+                try:
+                    rpc.stopProcess(svc["name"], True)
+                    rpc.startProcess(svc["name"], False)
+                except xmlrpc.client.Error as e:
+                    log.error("restart of %s failed: %s", svc["name"], e)
+                misses.pop(svc["name"], None)
+        time.sleep(every)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layout", required=True, help="var/layout.json written by bot.deploy.layout")
+    parser.add_argument("--watch", action="store_true")
+    parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every service to answer")
+    parser.add_argument("--every", type=float, default=5.0)
+    parser.add_argument("--failures", type=int, default=3)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    layout = load(args.layout)
+    if args.watch:
+        watch(layout, args.every, args.failures)
+        return 0
+    if args.wait and not wait(layout, args.wait):
+        print("not every service answered within", args.wait, "s", file=sys.stderr)
+    rows = report(layout)
+    for r in rows:
+        print(f"{r['name']:<12} {r['state']:<9} pid={r['pid'] or '-':<8} health={r['health']}")
+    return 0 if all(r["health"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
