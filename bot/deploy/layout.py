@@ -118,7 +118,7 @@ class Layout:
             env = ",".join(f'{k}="{v}"' for k, v in sorted(dict(svc["env"]).items()))  # type: ignore[arg-type]
             lines += [
                 f"[program:{svc['name']}]",
-                "command=" + " ".join(shlex.quote(str(c)) for c in svc["command"]),  # type: ignore[union-attr]
+                "command=" + " ".join(shlex.quote(str(c)) for c in svc["command"]).replace("%", "%%"),  # type: ignore[union-attr]
                 f"directory={ROOT}",
                 *([f"environment={env}"] if env else []),
                 "autostart=true",
