@@ -171,6 +171,12 @@ http {{
     uwsgi_temp_path {tmp / 'uwsgi'};
     scgi_temp_path {tmp / 'scgi'};
     client_max_body_size 1m;
+    # bodies and answers stay in memory: Rasa's action calls carry a tracker (tens of kB), and temp files
+    # would need a directory the workers (nobody, when started as root) can write
+    client_body_buffer_size 1m;
+    proxy_buffer_size 16k;
+    proxy_buffers 16 16k;
+    proxy_max_temp_file_size 0;
     server_tokens off;
     proxy_http_version 1.1;
     proxy_set_header Host $host;
