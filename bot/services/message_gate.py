@@ -48,13 +48,55 @@ def store_unavailable(exc: BaseException) -> bool:
 
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
         return True
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+            return True
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _strict_fail_safe() -> None:
+    """Rasa wraps the tracker store in ``FailSafeTrackerStore``, which on any error reads the conversation as
+    new and writes the turn to process memory: the patron is answered without their context, and the turn
+    is missing from the transcript and from every other instance. For an unreachable store the error goes
+    on to the gate instead (an honest reply, nothing written anywhere); other errors keep Rasa's fallback."""
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    if getattr(FailSafeTrackerStore.retrieve, "_xinghe_strict", False):
+        return
+
+    async def retrieve(self, sender_id):
+        try:
+            return await self._tracker_store.retrieve(sender_id)
+        except Exception as e:
+            if store_unavailable(e):
+                raise
+            self.on_tracker_store_retrieve_error(e)
+            return None
+
+    async def save(self, tracker) -> None:
+        try:
+            await self._tracker_store.save(tracker)
+        except Exception as e:
+            if store_unavailable(e):
+                raise
+            self.on_tracker_store_error(e)
+            await self.fallback_tracker_store.save(tracker)
+
+    retrieve._xinghe_strict = True  # type: ignore[attr-defined]
+    FailSafeTrackerStore.retrieve = retrieve
+    FailSafeTrackerStore.save = save
 
 
 def install() -> None:
     """Wrap ``rasa.core.agent.Agent.handle_message`` with the gate (idempotent)."""
     from rasa.core.agent import Agent
 
+    _strict_fail_safe()
     original = Agent.handle_message
     if getattr(original, "_xinghe_gate", False):
         return
