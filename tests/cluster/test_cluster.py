@@ -225,6 +225,20 @@ def test_agent_reply_reaches_a_socket_held_by_the_other_instance(cluster):
         stream.close()
 
 
+def test_kill9_of_an_action_server(cluster):
+    from bot.deploy.health import check
+
+    sender = new_sender("ka")
+    old = cluster.info("actions-1")["pid"]
+    cluster.kill9("actions-1")
+    for _ in range(3):   # the other action server answers meanwhile: nginx leaves the dead one out
+        assert "停车" in cluster.text(cluster.lb, sender, "停车怎么收费")
+    wait_until(lambda: cluster.info("actions-1")["pid"] not in (0, old), timeout=30, what="actions-1 restarted")
+    port = cluster.layout.action_ports()[0]
+    wait_until(lambda: check(f"http://127.0.0.1:{port}/health") is None, timeout=90, what="actions-1 healthy")
+    assert "exited: actions-1 (terminated by SIGKILL" in cluster.log("supervisord")
+
+
 def test_kill9_of_a_rasa_instance_mid_conversation(cluster):
     """Last: an instance dies with patrons talking; supervisord restarts it, nginx routes around it."""
     senders = [new_sender(f"k{i}") for i in range(6)]
