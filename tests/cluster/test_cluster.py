@@ -184,7 +184,7 @@ def test_database_unreachable_for_30_seconds(cluster):
     engine = create_engine(cluster.db_url, future=True)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT number, client_ref FROM tickets WHERE sender_id = :s"),
+            rows = conn.execute(text("SELECT number, client_ref FROM ticket WHERE sender_id = :s"),
                                 {"s": caller}).all()
     finally:
         engine.dispose()
