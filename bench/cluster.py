@@ -87,6 +87,37 @@ def use_instances(cluster, n: int) -> None:
     time.sleep(2)   # old workers finish, new ones take over
 
 
+def socket_delivery(cluster, samples: int) -> Dict[str, List[float]]:
+    """ms from an agent message executed on an instance (the desk's Rasa calls) to its arrival at a web chat
+    socket, for the instance holding the socket and for another one, interleaved."""
+    import requests
+
+    from tests.cluster.harness import Patron
+
+    out: Dict[str, List[float]] = {"same": [], "other": []}
+    patron = Patron(cluster.lb, transport="polling")
+    try:
+        holder = int(patron.engine_sid.split("-", 1)[0][1:])
+        other = 1 if holder != 1 else 2
+        patron.ask("你好", "", timeout=60)
+        params = {"token": cluster.token}
+        for k in range(samples):
+            for label, i in (("same", holder), ("other", other)):
+                base, sender = cluster.rasa(i), patron.session_id
+                requests.post(f"{base}/conversations/{sender}/tracker/events", params=params, timeout=30,
+                              json=[{"event": "slot", "name": "agent_message", "value": f"{label}-{k}"}])
+                start = len(patron.messages)
+                t0 = time.perf_counter()
+                requests.post(f"{base}/conversations/{sender}/execute", timeout=30,
+                              params={**params, "output_channel": "latest", "include_events": "NONE"},
+                              json={"name": "action_agent_message"}).raise_for_status()
+                patron.wait_for(f"{label}-{k}", start, timeout=30)
+                out[label].append((time.perf_counter() - t0) * 1000)
+    finally:
+        patron.close()
+    return out
+
+
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", default="1,2,3")
@@ -120,6 +151,8 @@ def main(argv: List[str] = None) -> int:
                 rows.append((n, p, rest, wechat, loadavg()))
                 print(f"   {n} inst {p:>3} patrons: REST {rest['rate']:.1f} msg/s p95 {fmt_ms(rest['p95'])}; "
                       f"WeChat {wechat['rate']:.1f} msg/s missed {wechat['missed']} (load {rows[-1][4]})", flush=True)
+        use_instances(cluster, max(counts))
+        delivery = socket_delivery(cluster, 20) if max(counts) > 1 else {}
         rss = {}
         for i in range(1, max(counts) + 1):
             pid = cluster.info(f"rasa-{i}")["pid"]
@@ -140,7 +173,10 @@ def main(argv: List[str] = None) -> int:
         f"{n} inst/{p}: {r['rate'] / cores:.1f}" for n, p, r, _, _ in rows))
     print("\nRSS (MB): " + ", ".join(f"{k} {v.get('VmRSS', 0) / 1024:.0f} (peak {v.get('VmHWM', 0) / 1024:.0f})"
                                    for k, v in rss.items()))
-    errors = [r["first_error"] for _, _, r, w, _ in rows if r["first_error"]] + \
+    for label, ms in delivery.items():
+        print(f"agent message → web chat socket, execute on the {'instance holding the socket' if label == 'same' else 'other instance'}: "
+              f"p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms (n={len(ms)})")
+        errors = [r["first_error"] for _, _, r, w, _ in rows if r["first_error"]] + \
         [w["first_error"] for _, _, r, w, _ in rows if w["first_error"]]
     if errors:
         print("first errors:", errors[:3])

@@ -1,9 +1,12 @@
 """Health checks of the supervised services, and a watcher that restarts a service that is up but stuck.
 
-supervisord restarts a process that exits; it cannot see one that runs but no longer answers (a deadlock, a
-full event loop). ``--watch`` (a supervised program itself) asks every service's health URL every
-``--every`` seconds and has supervisord restart one that failed ``--failures`` checks in a row, once it has
-been running longer than its start grace (Rasa needs about a minute to load its model).
+supervisord restarts a process that exits; it cannot see one that runs but no longer answers (a deadlock, an
+event loop stuck in one call). ``--watch`` (a supervised program itself) asks every service's health URL every
+``--every`` seconds, and kills one that failed ``--failures`` checks in a row (each waiting ``--timeout``
+seconds), once it has been running longer than its start grace (Rasa needs about a minute to load its
+model); supervisord then restarts it as after any crash, and logs it. The defaults (6 × 20 s) are deliberately
+slow to fire: an overloaded instance answers late but answers (bench/cluster.py at 100 patrons on one instance
+saw health answers over 10 s), and restarting it would only move its patrons' wait onto the others.
 
     python -m bot.deploy.health --layout var/layout.json            # one round: a table, exit 1 if any is down
     python -m bot.deploy.health --layout var/layout.json --wait 300 # until all answer (run scripts, tests)
@@ -39,12 +42,12 @@ def check(url: str, timeout: float = 3.0) -> Optional[str]:
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=10)
+        super().__init__("localhost", timeout=60)
         self._path = path
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
+        self.sock.settimeout(60)
         self.sock.connect(self._path)
 
 
@@ -92,34 +95,41 @@ def wait(layout: Dict, timeout: float) -> bool:
     return False
 
 
-def watch(layout: Dict, every: float, failures: int) -> None:
+def watch(layout: Dict, every: float, failures: int, timeout: float) -> None:
     misses: Dict[str, int] = {}
     while True:
-        procs = states(layout)
-        now = time.time()
-        for svc in layout["services"]:
-            p = procs.get(svc["name"])
-            if not p or p.get("statename") != "RUNNING" or now - p.get("start", now) < svc["grace_s"]:
-                misses.pop(svc["name"], None)   # supervisord is (re)starting it, or it is still loading
-                continue
-            why = check(svc["health"], timeout=10.0)  # a loaded instance may be slow, not stuck
-            if why is None:
-                if misses.pop(svc["name"], None):
-                    log.info("%s answers again", svc["name"])
-                continue
-            misses[svc["name"]] = misses.get(svc["name"], 0) + 1
-            log.warning("%s (pid %s) failed its health check %d/%d: %s", svc["name"], p.get("pid"),
-                        misses[svc["name"]], failures, why)
-            if misses[svc["name"]] >= failures:
-                log.error("%s is running but not answering: restarting it", svc["name"])
-                rpc = supervisor(layout["socket"])
-                try:
-                    rpc.stopProcess(svc["name"], True)
-                    rpc.startProcess(svc["name"], False)
-                except xmlrpc.client.Error as e:
-                    log.error("restart of %s failed: %s", svc["name"], e)
-                misses.pop(svc["name"], None)
+        try:
+            _watch_round(layout, misses, failures, timeout)
+        except Exception:  # never let the watcher itself die on a slow supervisord or a refused socket
+            log.exception("health round failed")
         time.sleep(every)
+
+
+def _watch_round(layout: Dict, misses: Dict[str, int], failures: int, timeout: float) -> None:
+    procs = states(layout)
+    now = time.time()
+    for svc in layout["services"]:
+        p = procs.get(svc["name"])
+        if not p or p.get("statename") != "RUNNING" or now - p.get("start", now) < svc["grace_s"]:
+            misses.pop(svc["name"], None)   # supervisord is (re)starting it, or it is still loading
+            continue
+        why = check(svc["health"], timeout=timeout)
+        if why is None:
+            if misses.pop(svc["name"], None):
+                log.info("%s answers again", svc["name"])
+            continue
+        misses[svc["name"]] = misses.get(svc["name"], 0) + 1
+        log.warning("%s (pid %s) failed its health check %d/%d: %s", svc["name"], p.get("pid"),
+                    misses[svc["name"]], failures, why)
+        if misses[svc["name"]] >= failures:
+            # SIGKILL: a stuck process may not honour TERM; supervisord restarts it like any crash
+            log.error("%s is running but has not answered for %d checks: killing it for supervisord to "
+                      "restart", svc["name"], failures)
+            try:
+                supervisor(layout["socket"]).signalProcess(svc["name"], "KILL")
+            except xmlrpc.client.Error as e:
+                log.error("could not signal %s: %s", svc["name"], e)
+            misses.pop(svc["name"], None)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -128,12 +138,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--watch", action="store_true")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every service to answer")
     parser.add_argument("--every", type=float, default=5.0)
-    parser.add_argument("--failures", type=int, default=3)
+    parser.add_argument("--failures", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=20.0, help="seconds one health check may take")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     layout = load(args.layout)
     if args.watch:
-        watch(layout, args.every, args.failures)
+        watch(layout, args.every, args.failures, args.timeout)
         return 0
     if args.wait and not wait(layout, args.wait):
         print("not every service answered within", args.wait, "s", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # gone before the rest of the suite runs (2 Rasa instances: ~3 GB)
 def cluster(tmp_path_factory):
     from tests.cluster.harness import new_sender, start_cluster
 

@@ -338,7 +338,7 @@ class Patron:
     """A web chat patron: python-socketio on Rasa's channel through nginx (``transport``: polling exercises
     the stickiness, websocket the single connection). The server issues the session id."""
 
-    def __init__(self, base: str, transport: str = "polling") -> None:
+    def __init__(self, base: str, transport: str = "polling", path: str = "socket.io") -> None:
         import socketio
 
         self.messages: List[Dict[str, Any]] = []
@@ -358,7 +358,7 @@ class Patron:
             self.session_id = data
             self._confirmed.set()
 
-        self.sio.connect(base, transports=[transport], socketio_path="socket.io", wait_timeout=30)
+        self.sio.connect(base, transports=[transport], socketio_path=path, wait_timeout=30)
         self.sio.emit("session_request", {})
         assert self._confirmed.wait(30), "no session_confirm from Rasa"
 

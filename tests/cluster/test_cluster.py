@@ -192,12 +192,16 @@ def test_database_unreachable_for_30_seconds(cluster):
     assert user_texts(cluster.tracker(talker)) == ["IMAX周六多少钱", "那周二呢"]  # the refused one is not in it
 
 
-def test_agent_reply_reaches_a_socket_held_by_the_other_instance(cluster):
+@pytest.mark.parametrize("way", ["relay", "polling"])
+def test_agent_reply_reaches_a_socket_held_by_the_other_instance(cluster, way):
     agent = Agent(cluster.public, "agent1")
     stream = EventStream(agent)
-    patron = Patron(cluster.lb, transport="polling")   # every poll must find its instance through nginx
+    if way == "relay":   # as a browser: the web app's relay on the public port, which reaches Rasa through nginx
+        patron = Patron(cluster.public, transport="polling", path="webchat/socket.io")
+    else:                # straight to nginx's Rasa balancer: every poll must find its instance
+        patron = Patron(cluster.lb, transport="polling")
     try:
-        holder = int(patron.engine_sid.split("-", 1)[0][1:])
+        holder = int(patron.engine_sid.split("-", 1)[0][1:])   # the relay passes Rasa's engine.io id on
         other = 2 if holder == 1 else 1
         patron.ask("转人工", "人工客服", timeout=90)
         sender = patron.session_id

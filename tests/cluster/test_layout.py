@@ -119,3 +119,60 @@ def test_instances_fetch_one_access_token_and_share_it(shared):
             await stub.stop()
 
     asyncio.run(scenario())
+
+
+def test_watcher_kills_a_service_that_stops_answering(tmp_path):
+    """A process that runs but answers nothing (SIGSTOP stands for a deadlock) is killed by the health
+    watcher and restarted by supervisord; a crash is restarted by supervisord alone."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    from bot.deploy.health import check, supervisor
+    from tests.cluster.harness import free_port, wait_until
+
+    port = free_port()
+    sock = tmp_path / "s.sock"
+    (tmp_path / "layout.json").write_text(json.dumps({"socket": str(sock), "services": [
+        {"name": "web", "kind": "app", "health": f"http://127.0.0.1:{port}/", "grace_s": 1}]}))
+    (tmp_path / "supervisord.conf").write_text(f"""
+[unix_http_server]
+file={sock}
+[supervisord]
+nodaemon=true
+logfile={tmp_path / 'supervisord.log'}
+pidfile={tmp_path / 'supervisord.pid'}
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:web]
+command={sys.executable} -m http.server {port} --bind 127.0.0.1 --directory {tmp_path}
+autorestart=true
+startsecs=1
+stdout_logfile={tmp_path / 'web.log'}
+redirect_stderr=true
+[program:healthwatch]
+command={sys.executable} -m bot.deploy.health --watch --layout {tmp_path / 'layout.json'} --every 0.5 --failures 3 --timeout 1
+directory={os.getcwd()}
+autorestart=true
+stdout_logfile={tmp_path / 'watch.log'}
+redirect_stderr=true
+""")
+    sup = subprocess.Popen(["supervisord", "-c", str(tmp_path / "supervisord.conf")], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    try:
+        wait_until(lambda: check(f"http://127.0.0.1:{port}/") is None, timeout=30, what="web up")
+        rpc = supervisor(str(sock))
+        first = rpc.getProcessInfo("web")["pid"]
+        os.kill(first, signal.SIGSTOP)
+        wait_until(lambda: rpc.getProcessInfo("web")["pid"] not in (0, first), timeout=60, what="watcher restart")
+        wait_until(lambda: check(f"http://127.0.0.1:{port}/") is None, timeout=30, what="web answering again")
+        assert "killing it for supervisord to restart" in (tmp_path / "watch.log").read_text()
+        second = rpc.getProcessInfo("web")["pid"]
+        os.kill(second, signal.SIGKILL)   # a crash: supervisord alone
+        wait_until(lambda: rpc.getProcessInfo("web")["pid"] not in (0, second), timeout=30, what="restart")
+        assert "exited: web (terminated by SIGKILL; not expected)" in (tmp_path / "supervisord.log").read_text()
+    finally:
+        sup.terminate()
+        sup.wait(30)
