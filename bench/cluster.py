@@ -135,7 +135,7 @@ def main(argv: List[str] = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-", dir=ROOT / "var" / "tmp"))
     print(f"==> starting {max(counts)} Rasa instances, 2 action servers, nginx (load {loadavg()})", flush=True)
     t0 = time.time()
-    cluster = start_cluster(model, work, rasa=max(counts), actions=2)
+    cluster = start_cluster(model, work, rasa=max(counts), actions=2, ready_timeout=1200)
     print(f"==> up in {time.time() - t0:.0f} s", flush=True)
     rows = []
     try:

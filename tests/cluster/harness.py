@@ -257,7 +257,7 @@ def publish_knowledge(db_url: str, round_the_clock: bool = True) -> None:
 
 
 def start_cluster(model: str, work: Path, rasa: int = 2, actions: int = 2,
-                  extra_env: Optional[Dict[str, str]] = None) -> Cluster:
+                  extra_env: Optional[Dict[str, str]] = None, ready_timeout: float = 600) -> Cluster:
     from bot.deploy.database import ensure_database
     from bot.deploy.layout import Layout
 
@@ -308,7 +308,7 @@ def start_cluster(model: str, work: Path, rasa: int = 2, actions: int = 2,
          "--appid", wechat["appid"], "--secret", wechat["secret"], "--one-token"],
         stdout=stub_log, stderr=subprocess.STDOUT))
     try:
-        cluster.wait_healthy()
+        cluster.wait_healthy(ready_timeout)   # each Rasa instance loads for ~1 min of one core
     except BaseException:
         cluster.stop()
         raise
