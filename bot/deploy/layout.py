@@ -24,9 +24,6 @@ from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: How long a service may take to come up before the health watcher restarts it when it does not answer.
-START_GRACE_S = {"rasa": 300.0, "actions": 60.0, "app": 60.0, "nginx": 10.0}
-
 
 @dataclass
 class Layout:
@@ -287,8 +284,8 @@ http {{
 
     def to_json(self) -> Dict[str, object]:
         return {"socket": str(self.var / "supervisor.sock"),
-                "services": [{"name": s["name"], "kind": s["kind"], "health": s["health"],
-                              "grace_s": START_GRACE_S[str(s["kind"])]} for s in self.services()]}
+                "services": [{"name": s["name"], "kind": s["kind"], "health": s["health"]}
+                             for s in self.services()]}
 
 
 def from_env(var: Path, model: str, *, cluster: bool) -> Layout:

@@ -136,7 +136,7 @@ def test_watcher_kills_a_service_that_stops_answering(tmp_path):
     port = free_port()
     sock = tmp_path / "s.sock"
     (tmp_path / "layout.json").write_text(json.dumps({"socket": str(sock), "services": [
-        {"name": "web", "kind": "app", "health": f"http://127.0.0.1:{port}/", "grace_s": 1}]}))
+        {"name": "web", "kind": "app", "health": f"http://127.0.0.1:{port}/"}]}))
     (tmp_path / "supervisord.conf").write_text(f"""
 [unix_http_server]
 file={sock}
@@ -165,6 +165,7 @@ redirect_stderr=true
         wait_until(lambda: check(f"http://127.0.0.1:{port}/") is None, timeout=30, what="web up")
         rpc = supervisor(str(sock))
         first = rpc.getProcessInfo("web")["pid"]
+        wait_until(lambda: "web is up" in (tmp_path / "watch.log").read_text(), timeout=30, what="watcher sees it")
         os.kill(first, signal.SIGSTOP)
         wait_until(lambda: rpc.getProcessInfo("web")["pid"] not in (0, first), timeout=60, what="watcher restart")
         wait_until(lambda: check(f"http://127.0.0.1:{port}/") is None, timeout=30, what="web answering again")
