@@ -1,8 +1,11 @@
 # The two front-door commands (see README.md).
-.PHONY: run test setup train bench user
+.PHONY: run run-cluster test setup train bench user
 
 run:            ## set up and run everything (venv, knowledge, model, all services)
 	bash scripts/run.sh
+
+run-cluster:    ## the same on PostgreSQL + Redis: 2 Rasa and 2 action servers behind nginx (README, Production)
+	bash scripts/run-cluster.sh
 
 test:           ## set up and run the whole test suite
 	bash scripts/test.sh

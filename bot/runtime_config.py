@@ -64,6 +64,9 @@ def endpoints() -> Dict[str, Any]:
     broker = event_broker()
     if broker:
         data["event_broker"] = broker
+    lock = lock_store(host, port, prefix)
+    if lock:
+        data["lock_store"] = lock
     return data
 
 
@@ -80,6 +83,23 @@ def event_broker() -> Optional[Dict[str, Any]]:
             "username": os.environ.get("RABBITMQ_USER", "guest"), "password": "${RABBITMQ_PASSWORD}",
             "exchange_name": os.environ.get("EVENT_EXCHANGE", DEFAULT_EXCHANGE),
             "queues": [os.environ.get("EVENT_QUEUE", DEFAULT_QUEUE)]}
+
+
+
+def lock_store(host: str, port: int, prefix: str) -> Optional[Dict[str, Any]]:
+    """``LOCK_STORE=redis`` (``make run-cluster``): Rasa's RedisLockStore, so two instances never process
+    messages of one conversation at the same time and they are handled in arrival order. One instance keeps
+    Rasa's in-memory lock store (the default). The lock's lifetime is ``TICKET_LOCK_LIFETIME`` (Rasa reads
+    it from the environment; scripts/run-cluster.sh explains the value)."""
+    kind = os.environ.get("LOCK_STORE", "memory").strip().lower()
+    if kind == "memory":
+        return None
+    if kind != "redis":
+        raise SystemExit("LOCK_STORE must be memory or redis")
+    if not prefix.isalnum():  # Rasa ignores a prefix with other characters and would share keys silently
+        raise SystemExit("TRACKER_KEY_PREFIX must be letters and digits only (it is the lock store's key_prefix)")
+    return {"type": "redis", "url": host, "port": port, "db": int(os.environ.get("REDIS_DB", "0")),
+            "key_prefix": prefix}
 
 
 def sql_tracker_store(url: str) -> Dict[str, Any]:

@@ -64,13 +64,16 @@ fi
 browser_pkgs=()
 [ -x /usr/bin/chromium ] || browser_pkgs+=(chromium)
 { [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || fc-list :lang=zh 2>/dev/null | grep -q .; } || browser_pkgs+=(fonts-wqy-zenhei)
+# supervisord runs the services of `make run` / `make run-cluster` (restarting what dies); nginx fronts the cluster.
+command -v supervisord >/dev/null 2>&1 || browser_pkgs+=(supervisor)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || browser_pkgs+=(nginx)
 if [ "${#browser_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing ${browser_pkgs[*]} for the web chat browser tests (apt-get)"
+    echo "==> installing ${browser_pkgs[*]} (apt-get)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_pkgs[@]}" >/dev/null
   else
-    echo "==> missing ${browser_pkgs[*]}: tests/test_webchat.py fails without Chromium. Install with:" >&2
+    echo "==> missing ${browser_pkgs[*]} (browser tests, the supervised services). Install with:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y ${browser_pkgs[*]}" >&2
   fi
 fi

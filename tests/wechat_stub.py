@@ -38,6 +38,7 @@ class WeChatStub:
         expires_in: int = 7200,
         host: Text = "127.0.0.1",
         port: int = 0,
+        one_token: bool = False,
     ) -> None:
         self.appid = appid
         self.secret = secret
@@ -45,6 +46,9 @@ class WeChatStub:
         self.host = host
         self.port = port
         self.tokens_issued = 0
+        # like WeChat: a new token invalidates the ones issued before (several instances refreshing on
+        # their own would keep invalidating each other's)
+        self.one_token = one_token
         # token -> wall-clock expiry
         self._tokens: Dict[Text, float] = {}
         self.messages: List[Dict[Text, Any]] = []
@@ -94,6 +98,8 @@ class WeChatStub:
             return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
         self.tokens_issued += 1
         token = f"TOKEN-{self.tokens_issued}"
+        if self.one_token:
+            self._tokens.clear()
         self._tokens[token] = time.time() + self.expires_in
         return web.json_response({"access_token": token, "expires_in": self.expires_in})
 
@@ -150,16 +156,19 @@ class WeChatStub:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    stub = WeChatStub(args.appid, args.secret, args.expires_in, args.host, args.port)
+    stub = WeChatStub(args.appid, args.secret, args.expires_in, args.host, args.port, one_token=args.one_token)
     await stub.start()
     print(f"WeChat API stub on {stub.base_url} (appid={stub.appid})", flush=True)
-    seen = 0
+    seen = issued = 0
     try:
         while True:
             await asyncio.sleep(0.2)
             for message in stub.messages[seen:]:
                 print(json.dumps(message, ensure_ascii=False), flush=True)
             seen = len(stub.messages)
+            if stub.tokens_issued != issued:
+                issued = stub.tokens_issued
+                print(json.dumps({"tokens_issued": issued}), flush=True)
     finally:
         await stub.stop()
 
@@ -171,6 +180,7 @@ if __name__ == "__main__":
     parser.add_argument("--appid", default="wx-test-appid")
     parser.add_argument("--secret", default="test-secret")
     parser.add_argument("--expires-in", type=int, default=7200)
+    parser.add_argument("--one-token", action="store_true", help="a new token invalidates the older ones")
     try:
         asyncio.run(_serve(parser.parse_args()))
     except KeyboardInterrupt:

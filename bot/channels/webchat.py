@@ -12,6 +12,11 @@ patron's conversation, or write into a WeChat patron's by naming the OpenID. Her
   ``X-Forwarded-For``) for the per-address message limits.
 - Long-polling POSTs carrying packets no client sends are answered 400 before python-engineio sees them
   (it would hold the request for ever; found by bench/fuzz.py).
+- Several Rasa instances (``make run-cluster``): with ``SOCKETIO_MANAGER=redis`` a message for a session
+  (an agent's reply or a handoff notice executed by whichever instance served the desk's HTTP call) is
+  published on Redis and emitted by the instance holding the patron's socket (``bot.channels.socket_cluster``);
+  engine.io session ids start with ``XINGHE_INSTANCE`` so nginx sends a long-polling client back to the
+  process that holds its session.
 """
 from __future__ import annotations
 
@@ -22,9 +27,8 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
-from socketio import AsyncServer
 
-from bot.channels import webchat_ids
+from bot.channels import socket_cluster, webchat_ids
 from bot.channels.webchat_ids import CLIENT_POLLING_TYPES
 
 logger = logging.getLogger(__name__)
@@ -100,7 +104,7 @@ class WebChatInput(SocketIOInput):
         self._ips: Dict[Text, Text] = {}
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=64 * 1024)
+        sio = socket_cluster.server(async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=64 * 1024)
         bp = _ScreenedSocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 

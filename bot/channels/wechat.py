@@ -20,6 +20,11 @@ are deduplicated by MsgId, or FromUserName+CreateTime for events) and waits
 up to ``reply_timeout`` seconds. If the bot has answered by then, the answer
 goes back as a passive XML reply; if not, the channel answers ``success`` and
 delivers the answer later through the customer-service message API.
+
+With several Rasa instances the claim of a message, the choice between those
+two ways and the access token are shared in Redis
+(``bot.channels.wechat_shared``): a retry that lands on another instance waits
+for the first instance's answer instead of running the bot again.
 """
 
 import asyncio
@@ -71,6 +76,7 @@ from bot.channels.wechat_api import (
     split_utf8,
 )
 from bot.channels.wechat_replay import ReplayGuard, timestamp_fresh
+from bot.channels.wechat_shared import RetryLedger, SharedToken
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
@@ -349,10 +355,11 @@ class _Pending:
     the customer-service API; retries get ``success``).
     """
 
-    __slots__ = ("task", "openid", "outcome", "passive_text")
+    __slots__ = ("task", "openid", "outcome", "passive_text", "key")
 
-    def __init__(self, openid: Text) -> None:
+    def __init__(self, openid: Text, key: Text = "") -> None:
         self.openid = openid
+        self.key = key
         self.task: Optional["asyncio.Task[Text]"] = None
         self.outcome: Optional[Text] = None
         self.passive_text: Optional[Text] = None
@@ -411,6 +418,7 @@ class WeChatInput(InputChannel):
         max_body_bytes: int = MAX_BODY_BYTES,
         choice_prompt: Text = DEFAULT_CHOICE_PROMPT,
         replay_guard: Optional[ReplayGuard] = None,
+        retry_ledger: Optional[RetryLedger] = None,
     ) -> None:
         self.token = token
         self.appid = appid
@@ -428,7 +436,8 @@ class WeChatInput(InputChannel):
                     "WeChat channel: aes_key must be the 43-character EncodingAESKey"
                 ) from e
         if api_client is None and appid and secret:
-            api_client = WeChatApiClient(appid, secret, api_base or DEFAULT_API_BASE)
+            api_client = WeChatApiClient(appid, secret, api_base or DEFAULT_API_BASE,
+                                         token_store=SharedToken.from_env(appid))
         self.api_client = api_client
         self._pending: TTLCache[Text, _Pending] = TTLCache(
             DEDUP_TTL_SECONDS, DEDUP_MAX_ENTRIES
@@ -436,6 +445,7 @@ class WeChatInput(InputChannel):
         self._choices = _ChoiceMemory(CHOICES_TTL_SECONDS, CHOICES_MAX_ENTRIES)
         self._background: Set["asyncio.Task[Any]"] = set()
         self._replay = replay_guard or ReplayGuard.from_env()
+        self._ledger = retry_ledger or RetryLedger.from_env()
 
     # -- Rasa hooks ---------------------------------------------------------
 
@@ -569,11 +579,17 @@ class WeChatInput(InputChannel):
         openid = str(message.source)
         key = self._dedup_key(message)
         entry = self._pending.get(key)
+        if entry is None and not self._ledger.claim(key):
+            # a retry of a message another instance is answering (or answered)
+            logger.info("WeChat retry of message %s from %s answered by another instance.",
+                        key.rsplit(":", 1)[-1], mask_openid(openid))
+            return self._render_reply(request, message, await self._await_elsewhere(key))
         if entry is None:
             text = self._text_for_bot(message)
             if text is None:
+                self._ledger.decide(key, "api")  # nothing to answer: a retry elsewhere gets success at once
                 return response.text("success")
-            entry = _Pending(openid)
+            entry = _Pending(openid, key)
             user_message = UserMessage(
                 text,
                 WeChatCollectingOutput(),
@@ -592,7 +608,9 @@ class WeChatInput(InputChannel):
                 entry.outcome or "running",
             )
 
-        reply = await self._await_reply(entry)
+        return self._render_reply(request, message, await self._await_reply(entry))
+
+    def _render_reply(self, request: Request, message: BaseMessage, reply: Optional[Text]) -> HTTPResponse:
         if not reply:
             return response.text("success")
         xml = TextReply(content=_cdata_safe(reply), message=message).render()
@@ -716,6 +734,19 @@ class WeChatInput(InputChannel):
             return entry.passive_text
         return None
 
+    async def _await_elsewhere(self, key: Text) -> Optional[Text]:
+        """A retry on an instance that did not run the bot: the passive reply the owner decided on, or None
+        (``success``) once it went to the API, or when none was decided within ``reply_timeout`` (then this
+        instance decides on the API, and the owner delivers there when the bot is done)."""
+        deadline = time.monotonic() + self.reply_timeout
+        while time.monotonic() < deadline:
+            held = self._ledger.outcome(key)
+            if held is not None:
+                return held[1] if held[0] == "passive" else None
+            await asyncio.sleep(0.05)
+        outcome, text = self._ledger.decide(key, "api")
+        return text if outcome == "passive" else None
+
     def _bot_text(self, entry: _Pending) -> Text:
         assert entry.task is not None and entry.task.done()
         if entry.task.cancelled() or entry.task.exception() is not None:
@@ -723,13 +754,23 @@ class WeChatInput(InputChannel):
         return entry.task.result() or ""
 
     def _commit_to_passive(self, entry: _Pending) -> None:
-        entry.outcome = "passive"
         chunks = split_utf8(self._bot_text(entry), MAX_TEXT_BYTES)
-        entry.passive_text = chunks[0] if chunks else None
+        first = chunks[0] if chunks else None
+        outcome, _ = self._ledger.decide(entry.key, "passive", first)
+        if outcome != "passive":  # a retry on another instance gave up waiting and chose the API
+            self._commit_to_api(entry, decided=True)
+            return
+        entry.outcome = "passive"
+        entry.passive_text = first
         if len(chunks) > 1:
             self._deliver_later(entry.openid, "\n".join(chunks[1:]))
 
-    def _commit_to_api(self, entry: _Pending) -> None:
+    def _commit_to_api(self, entry: _Pending, decided: bool = False) -> None:
+        if not decided:
+            outcome, text = self._ledger.decide(entry.key, "api")
+            if outcome == "passive":  # cannot happen from this instance: only its own calls choose passive
+                entry.outcome, entry.passive_text = "passive", text
+                return
         entry.outcome = "api"
         if entry.task is not None and entry.task.done():
             self._deliver_later(entry.openid, self._bot_text(entry))

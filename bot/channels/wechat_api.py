@@ -125,8 +125,11 @@ class WeChatApiClient:
         refresh_margin: float = 300.0,
         max_failures_kept: int = 100,
         clock: Callable[[], float] = time.monotonic,
+        token_store: Optional[Any] = None,
     ) -> None:
+        """``token_store`` (``bot.channels.wechat_shared.SharedToken``) shares the token between instances."""
         self.appid = appid
+        self.token_store = token_store
         self.secret = secret
         self.api_base = (api_base or DEFAULT_API_BASE).rstrip("/")
         self.timeout = timeout
@@ -232,9 +235,11 @@ class WeChatApiClient:
         self._token = None
         self._token_expires_at = 0.0
 
-    async def get_access_token(self, force_refresh: bool = False) -> Text:
-        """Returns a valid access token, fetching a new one when needed."""
-        stale = self._token
+    async def get_access_token(self, force_refresh: bool = False, refused: Optional[Text] = None) -> Text:
+        """Returns a valid access token, fetching a new one when needed (``force_refresh``: the current one
+        was refused; ``refused``: which one). With a shared store, the token another instance fetched is used,
+        and only one instance at a time fetches."""
+        stale = refused if refused is not None else self._token
         if not force_refresh and self._token and self._clock() < self._token_expires_at:
             return self._token
         async with self._get_token_lock():
@@ -242,37 +247,66 @@ class WeChatApiClient:
             if self._token and self._clock() < self._token_expires_at:
                 if not force_refresh or self._token != stale:
                     return self._token
-            data = await self._request(
-                "GET",
-                "/cgi-bin/token",
-                params={
-                    "grant_type": "client_credential",
-                    "appid": self.appid,
-                    "secret": self.secret,
-                },
-            )
-            token = data.get("access_token")
-            if not token:
-                raise self._record(
-                    WeChatApiError(
-                        "could not get an access token: "
-                        f"{data.get('errcode')} {data.get('errmsg')}",
-                        errcode=data.get("errcode"),
-                        errmsg=data.get("errmsg"),
-                        endpoint="/cgi-bin/token",
-                    )
+            store = self.token_store
+            if store is None or not store.available:
+                return await self._fetch_token()
+            deadline = self._clock() + 15.0
+            while True:
+                shared = store.get()
+                if shared is not None and (not force_refresh or shared[0] != stale):
+                    return self._adopt(*shared)
+                if store.try_lock():
+                    break
+                if self._clock() > deadline:   # the holder is stuck: fetch ourselves rather than fail
+                    break
+                await asyncio.sleep(0.1)
+            try:
+                shared = store.get()  # fetched by the previous holder just before we locked?
+                if shared is not None and (not force_refresh or shared[0] != stale):
+                    return self._adopt(*shared)
+                token = await self._fetch_token()
+                store.put(token, self._token_expires_at - self._clock())
+                return token
+            finally:
+                store.unlock()
+
+    def _adopt(self, token: Text, valid_s: float) -> Text:
+        self._token = token
+        self._token_expires_at = self._clock() + valid_s
+        return token
+
+    async def _fetch_token(self) -> Text:
+        data = await self._request(
+            "GET",
+            "/cgi-bin/token",
+            params={
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+            },
+        )
+        token = data.get("access_token")
+        if not token:
+            raise self._record(
+                WeChatApiError(
+                    "could not get an access token: "
+                    f"{data.get('errcode')} {data.get('errmsg')}",
+                    errcode=data.get("errcode"),
+                    errmsg=data.get("errmsg"),
+                    endpoint="/cgi-bin/token",
                 )
-            expires_in = float(data.get("expires_in") or 7200)
-            # Refresh `refresh_margin` seconds early; for (test) tokens that
-            # live shorter than the margin, use half their life instead.
-            margin = self.refresh_margin
-            if margin >= expires_in:
-                margin = expires_in / 2
-            self._token = str(token)
-            self._token_expires_at = self._clock() + expires_in - margin
-            self.tokens_fetched += 1
-            logger.debug("Fetched a WeChat access token (expires_in=%s).", expires_in)
-            return self._token
+            )
+        expires_in = float(data.get("expires_in") or 7200)
+        # Refresh `refresh_margin` seconds early; for (test) tokens that
+        # live shorter than the margin, use half their life instead.
+        margin = self.refresh_margin
+        if margin >= expires_in:
+            margin = expires_in / 2
+        self._token = str(token)
+        self._token_expires_at = self._clock() + expires_in - margin
+        self.tokens_fetched += 1
+        logger.debug("Fetched a WeChat access token (expires_in=%s).", expires_in)
+        return self._token
 
     async def call(
         self,
@@ -288,8 +322,9 @@ class WeChatApiClient:
         non-zero errcode.
         """
         data: Dict[Text, Any] = {}
+        token: Optional[Text] = None
         for attempt in range(2):
-            token = await self.get_access_token(force_refresh=attempt > 0)
+            token = await self.get_access_token(force_refresh=attempt > 0, refused=token)
             query = dict(params or {})
             query["access_token"] = token
             data = await self._request(method, path, params=query, json_body=json_body)

@@ -46,10 +46,27 @@ class CompactSQLTrackerStore(BoundedViewSettings, SQLTrackerStore):
         super().__init__(domain, dialect, host, port, db, username, password, event_broker, login_db, query,
                          **kwargs)
         self.domain = self._domain          # through the setter: SESSION_IDLE_MINUTES
+        self._resilient_engine()
         self.table = archive.events_table()
         _views_metadata.create_all(self.engine)
         archive.events_table()              # attaches the (sender_id, id) index
         archive._INDEX.create(self.engine, checkfirst=True)  # type: ignore[union-attr]
+
+    def _resilient_engine(self) -> None:
+        """Rasa's engine, plus a liveness check of pooled connections (after a database outage the first turn
+        would otherwise fail on a dead connection) and a connect timeout (the store is called on the event
+        loop: an unreachable server must not hold every conversation of the instance for minutes)."""
+        from rasa.core.tracker_store import create_engine_kwargs
+        from sqlalchemy.orm import sessionmaker
+
+        url = self.engine.url
+        if url.get_backend_name() != "postgresql":
+            return
+        kwargs = create_engine_kwargs(url)
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "connect_timeout": 5}
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **kwargs)
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
     # -- reading ------------------------------------------------------------------------------------
     def _read(self, sender_id: Text) -> Optional[Tuple[List[Dict[str, Any]], List[int], List[Dict[str, Any]]]]:

@@ -10,9 +10,12 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import sessionmaker
 
 from bot.db import session_factory
@@ -181,10 +184,29 @@ class KnowledgeStore:
         self._factory = factory or session_factory()
         self._lock = threading.Lock()
         self._cached: Optional[Knowledge] = None
+        self._stale_since = 0.0
 
     def get(self) -> Knowledge:
+        try:
+            return self._get()
+        except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+            # The database is unreachable: answer from the version already loaded (nothing can be published
+            # while it is down, so it is still the current one) rather than not at all.
+            cached = self._cached
+            if cached is None:
+                raise
+            if not self._stale_since:
+                log.warning("knowledge store unreachable (%s); answering from version %d", type(exc).__name__,
+                            cached.version)
+                self._stale_since = time.monotonic()
+            return cached
+
+    def _get(self) -> Knowledge:
         with self._factory() as session:
             current = timeline.current_version_id(session)
+            if self._stale_since:
+                log.info("knowledge store reachable again")
+                self._stale_since = 0.0
             cached = self._cached
             if cached is not None and cached.version == current:
                 return cached

@@ -136,6 +136,7 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
             _guarded("review queue", setup_review, app)
     if not any(getattr(r, "canonical", None) == "/" for r in app.router.resources()):
         app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
     return app
 
 
@@ -157,6 +158,12 @@ def _guarded(what: str, setup, *args) -> None:
         setup(*args)
     except Exception:
         log.exception("the %s could not be set up; serving without it", what)
+
+
+async def _healthz(request: web.Request) -> web.StreamResponse:
+    """For the supervisor's health watcher and a load balancer: the process serves requests (no database
+    call: a database outage must not get the app restarted)."""
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

@@ -63,16 +63,21 @@ class RunStack:
         return r.json()
 
     def descendants(self) -> List[int]:
-        """Process ids of everything run.sh started (its process group)."""
-        pgid = os.getpgid(self.proc.pid)
-        out = []
+        """Process ids of everything run.sh started, however deep (supervisord gives each service a process
+        group of its own, so the tree is walked by parent id)."""
+        parents = {}
         for d in Path("/proc").iterdir():
             if d.name.isdigit():
                 try:
-                    if os.getpgid(int(d.name)) == pgid:
-                        out.append(int(d.name))
-                except OSError:
+                    stat = (d / "stat").read_text()
+                    parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
                     pass
+        out, frontier = [], [self.proc.pid]
+        while frontier:
+            pid = frontier.pop()
+            out.append(pid)
+            frontier += [child for child, parent in parents.items() if parent == pid]
         return out
 
 
