@@ -17,6 +17,7 @@ export LOCK_STORE=redis SOCKETIO_MANAGER=redis
 # instance holding its lock is killed (nothing releases the lock; it expires). 30 s covers the first with
 # room to spare and keeps the second short.
 export TICKET_LOCK_LIFETIME="${TICKET_LOCK_LIFETIME:-30}"
+export RABBITMQ_PASSWORD="${RABBITMQ_PASSWORD:-guest}"   # the event broker's (run.sh sets the same default)
 source scripts/env.sh
 .venv/bin/python -m bot.deploy.database "$KNOWLEDGE_DB_URL" "$TRACKER_DB_URL"
 exec bash scripts/run.sh --cluster

@@ -294,6 +294,9 @@ def start_cluster(model: str, work: Path, rasa: int = 2, actions: int = 2,
         "WECHAT_SECRET": wechat["secret"], "WECHAT_API_BASE": wechat["api_base"],
         "ACTION_ENDPOINT_URL": layout.action_url, "RASA_URL": layout.rasa_url,
         "RASA_HOST": "127.0.0.1", "ACTIONS_HOST": "127.0.0.1", "DESK_HOST": "127.0.0.1",
+        # the event broker and its consumer run too, on a queue and exchange of this cluster's own
+        "RABBITMQ_PASSWORD": os.environ.get("RABBITMQ_PASSWORD", "guest"),
+        "EVENT_QUEUE": f"{prefix}_events", "EVENT_EXCHANGE": f"{prefix}_exchange",
     })
     env.update(extra_env or {})
     subprocess.run([str(BIN / "python"), "-m", "bot.runtime_config", "--out", str(work)], env=env, cwd=ROOT,
