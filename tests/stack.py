@@ -105,7 +105,7 @@ def start_stack(model: str, workdir: Path, wechat_api_base: Optional[str] = None
         encoding="utf-8")
     os.environ["XINGHE_WEBCHAT_KEY"] = WEBCHAT_KEY  # the relays the tests start in this process
     env = dict(os.environ, KNOWLEDGE_DB_URL=db_url, RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT),
-               XINGHE_VAR_DIR=str(workdir), XINGHE_WEBCHAT_KEY=WEBCHAT_KEY, XINGHE_INSTANCE=f"rasa-{rasa_port}",
+               XINGHE_VAR_DIR=str(workdir), XINGHE_WEBCHAT_KEY=WEBCHAT_KEY, XINGHE_SPOOL_NAME=f"rasa-{rasa_port}",
                **(extra_env or {}))
     stack = Stack(workdir, db_url, token, rasa_port, actions_port, env, wechat=wechat)
     log_a = open(workdir / "actions.log", "w")

@@ -57,7 +57,8 @@ CLOSE_FLUSH_S = 3.0       # at shutdown, how long to try sending what is spooled
 
 def default_spool_path() -> Path:
     var = Path(os.environ.get("XINGHE_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
-    instance = os.environ.get("XINGHE_INSTANCE") or f"pid{os.getpid()}"
+    # a cluster instance's name (r1, r2 …), else the server's own (rasa-5005, set by bot.services.rasa_server)
+    instance = os.environ.get("XINGHE_INSTANCE") or os.environ.get("XINGHE_SPOOL_NAME") or f"pid{os.getpid()}"
     return var / f"event-spool-{instance}.db"
 
 
@@ -72,7 +73,7 @@ class Spool:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise RuntimeError(f"event spool {self.path} is in use by another process: give each Rasa "
-                               f"process its own XINGHE_INSTANCE") from None
+                               f"process its own XINGHE_INSTANCE (or XINGHE_SPOOL_NAME)") from None
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # patrons' messages: owner only
         os.close(fd)
         self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)

@@ -41,8 +41,9 @@ def main(argv=None) -> None:
     from bot.privacy import install_masking_filter
     from bot.services import message_gate
 
-    # names this process's event spool (bot.analytics.broker): one per Rasa server, kept across restarts
-    os.environ.setdefault("XINGHE_INSTANCE", f"rasa-{args.port}")
+    # names this process's event spool (bot.analytics.broker): one per Rasa server, kept across restarts.
+    # Not XINGHE_INSTANCE: that one names cluster instances (r1, r2 …) and turns on shared socket/WeChat state.
+    os.environ.setdefault("XINGHE_SPOOL_NAME", f"rasa-{args.port}")
     message_gate.install()
     install_masking_filter()
     from bot import rasa_speedups
