@@ -453,7 +453,8 @@
   $("reply-text").addEventListener("input", () => { suggest.active = 0; renderSuggest(); });
   $("reply-text").addEventListener("blur", () => setTimeout(() => $("canned-suggest").classList.add("hidden"), 150));
   $("reply-text").addEventListener("keydown", (e) => {
-    if (suggest.items.length && !$("canned-suggest").classList.contains("hidden")) {
+    // the list may have been hidden by a blur (a live update took focus a moment): the shortcut still picks
+    if (suggest.items.length && (!$("canned-suggest").classList.contains("hidden") || slashQuery() !== null)) {
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
         e.preventDefault();
         suggest.active = (suggest.active + (e.key === "ArrowDown" ? 1 : suggest.items.length - 1)) % suggest.items.length;
