@@ -279,13 +279,15 @@ def test_kill9_of_a_rasa_instance_mid_conversation(cluster):
     stop.set()
     for t in threads:
         t.join(90)
-    # nginx kept every conversation going on the other instance
-    assert all(n > 0 for n in after_kill.values()), (after_kill, failed)
+    # nginx kept the conversations going on the other instance. One whose turn was in flight on the killed
+    # instance waits for its Redis lock to expire (TICKET_LOCK_LIFETIME, 30 s; nothing can release it), so
+    # inside this 10 s window at most that one may not have moved; below, every conversation is answered.
+    assert sum(n > 0 for n in after_kill.values()) >= len(senders) - 1, (after_kill, failed)
     print(f"\nkill -9 of rasa-1: {sum(acked.values())} messages acknowledged, {len(failed)} not ({failed[:3]})")
     for s in senders:
         tracker = cluster.tracker(s)
         assert user_texts(tracker).count("学生呢") >= acked[s]   # nothing acknowledged is lost
-        reply = cluster.text(cluster.lb, s, "那周二呢")           # and the context is there
+        reply = "\n".join(m.get("text", "") for m in cluster.say(cluster.lb, s, "那周二呢", timeout=120))  # context kept
         assert "周二" in reply and "元" in reply, reply
     # supervisord restarted it (and logged why), and it serves again
     wait_until(lambda: cluster.info("rasa-1")["pid"] not in (0, old), timeout=30, what="rasa-1 restarted")
