@@ -82,8 +82,8 @@ class ActionComplain(Action):
             turn = answer_turn(k, ctx, "complaint", 1.0, folded, [])
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot())]
-        if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and \
-                not assess(text, complaints, "complain").threat and not assess(text, complaints).angry:
+        mood = assess(text, complaints)
+        if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and not (mood.angry or mood.threat):
             # 「哦那音响呢，几个声道」 after a hall question: a follow-up that names a complaint word, not a complaint
             events = answering.answer(dispatcher, tracker, None, 0.0)
             if events is not None:

@@ -369,7 +369,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         if said and minutes >= 0:
             label = said.group(0)  # in the patron's words: 「一个多小时」, not 1.5小时
         if day_label:
-            label = f"超过24小时（{day_label}的场）"
+            label = f"（{day_label}的场）2小时以上"  # a later day's show is past the longest window; no hour count claimed
         d.utter_message(response="utter_refund_for_time", minutes_label=label if minutes >= 0 else "（已开场）",
                         verdict=verdict.text)
         return {"minutes": str(minutes)}

@@ -282,7 +282,7 @@ class Anger(Strict):
 
 class Escalation(Strict):
     human_online: str
-    human_next: str = "马上为您接通人工客服，请稍候。"  # nobody ahead: never 「您前面还有0位」
+    human_next: str  # nobody ahead: never 「您前面还有0位」
     human_offline: str
     timeout: str
     handback: str

@@ -3,22 +3,18 @@ breaches, and the bot's conversations (handled alone, not understood). The funct
 the analytics turns the event consumer writes."""
 from __future__ import annotations
 
-import asyncio
 import collections
 import datetime as dt
-import json
 import logging
 import statistics
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set
 
 from sqlalchemy import select
 
 from bot.analytics import read as analytics
 
-from bot.models import Conversation, Ticket, TicketEvent, utcnow
-from bot.services.common.rasa import RasaError
-from bot.services.desk.core import BOT_ACTORS, Desk
-from bot.services.desk.tracker_views import _ts
+from bot.models import Ticket, TicketEvent, utcnow
+from bot.services.desk.core import BOT_ACTORS
 from bot.tickets import store as tickets
 from bot.tickets._common import to_local
 
