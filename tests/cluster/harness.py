@@ -297,6 +297,8 @@ def start_cluster(model: str, work: Path, rasa: int = 2, actions: int = 2,
         # the event broker and its consumer run too, on a queue and exchange of this cluster's own
         "RABBITMQ_PASSWORD": os.environ.get("RABBITMQ_PASSWORD", "guest"),
         "EVENT_QUEUE": f"{prefix}_events", "EVENT_EXCHANGE": f"{prefix}_exchange",
+        # the kill -9 test's patrons talk non-stop: the per-sender flood limit is lifted as in tests/stack.py
+        "XINGHE_LIMIT_MESSAGE_SENDER": "100000/60", "XINGHE_LIMIT_MESSAGE_IP": "100000/60",
     })
     env.update(extra_env or {})
     subprocess.run([str(BIN / "python"), "-m", "bot.runtime_config", "--out", str(work)], env=env, cwd=ROOT,
