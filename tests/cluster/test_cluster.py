@@ -10,7 +10,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Set
 
 import pytest
 import requests
@@ -251,6 +251,7 @@ def test_kill9_of_a_rasa_instance_mid_conversation(cluster):
         assert "IMAX" in cluster.text(cluster.lb, s, "IMAX周六多少钱")
     acked: Dict[str, int] = {s: 0 for s in senders}
     failed: List[str] = []
+    cut_off: Set[str] = set()   # senders whose request was lost with the killed instance
     after_kill: Dict[str, int] = {s: 0 for s in senders}
     killed = threading.Event()
     stop = threading.Event()
@@ -261,6 +262,7 @@ def test_kill9_of_a_rasa_instance_mid_conversation(cluster):
                 reply = "\n".join(replies_of(cluster.say(cluster.lb, s, "学生呢", timeout=60)))
             except requests.RequestException as e:   # not acknowledged (e.g. in flight on the killed one)
                 failed.append(type(e).__name__)
+                cut_off.add(s)
                 continue
             if "学生" in reply:
                 acked[s] += 1
@@ -279,10 +281,13 @@ def test_kill9_of_a_rasa_instance_mid_conversation(cluster):
     stop.set()
     for t in threads:
         t.join(90)
-    # nginx kept the conversations going on the other instance. One whose turn was in flight on the killed
-    # instance waits for its Redis lock to expire (TICKET_LOCK_LIFETIME, 30 s; nothing can release it), so
-    # inside this 10 s window at most that one may not have moved; below, every conversation is answered.
-    assert sum(n > 0 for n in after_kill.values()) >= len(senders) - 1, (after_kill, failed)
+    # nginx kept the conversations going on the other instance. A conversation whose turn was in flight on the
+    # killed instance (its request failed) waits for its Redis lock to expire (TICKET_LOCK_LIFETIME, 30 s;
+    # nothing can release it), so inside this 10 s window only those may not have moved — with six patrons
+    # talking non-stop across two instances that can be up to three. Below, every conversation is answered.
+    stalled = {s for s, n in after_kill.items() if n == 0}
+    assert stalled <= cut_off, (after_kill, failed, cut_off)
+    assert len(stalled) < len(senders) // 2 + 1, (after_kill, failed)
     print(f"\nkill -9 of rasa-1: {sum(acked.values())} messages acknowledged, {len(failed)} not ({failed[:3]})")
     for s in senders:
         tracker = cluster.tracker(s)
