@@ -8,7 +8,7 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering, form_values
@@ -19,7 +19,7 @@ from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
-from bot.answers.topics import COMPLAINT_QUESTION, TOPICS
+from bot.answers.topics import COMPLAINT_QUESTION, INTENT_TOPIC, TOPICS
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -48,6 +48,8 @@ def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
 
 
 INFORMATIONAL = set(TOPICS) - {"complaint"}
+# a question answered instead of a complaint: the complaint form the rule would start next is not started
+NO_FORM = FollowupAction("action_listen")
 WISH_CLAUSE = re.compile(r"希望|要求|想要|给个说法|给我个说法|给个解释|退钱|退票|退款|赔偿|补偿|道歉|改签")
 
 
@@ -62,6 +64,20 @@ def _when_from(values: Dict[str, str], least: int = 2) -> Optional[Text]:
     """The showing the patron named (hall, date, time, film), if they named at least ``least`` of them."""
     parts = [values.get(key) for key in ("hall", "hall_type", "date", "time", "film") if values.get(key)]
     return " ".join(parts) if len(parts) >= least else None
+
+
+def _question_not_complaint(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: DialogueContext,
+                            folded: Text) -> Optional[List[Dict[Text, Any]]]:
+    ranking = [r for r in (tracker.latest_message or {}).get("intent_ranking") or []
+               if r.get("name") not in ("complain", "nlu_fallback")]
+    topic = INTENT_TOPIC.get(ranking[0]["name"]) if ranking else None
+    turn = answer_turn(knowledge(), ctx, topic, float(ranking[0].get("confidence") or 0) if ranking else 0.0,
+                       folded, (tracker.latest_message or {}).get("entities") or [])
+    if not (turn.handled and (turn.facet or turn.decided)):
+        return None
+    answering.suggest_follow_ups(turn)
+    turn.replies.replay(dispatcher)
+    return [SlotSet(answering.CONTEXT_SLOT, turn.context.to_slot())]
 
 
 # --------------------------------------------------------------------------- complaints
@@ -81,13 +97,22 @@ class ActionComplain(Action):
             # 「多久给我回复」「能补偿点啥吗」 about the complaint just made: answered, no second complaint
             turn = answer_turn(k, ctx, "complaint", 1.0, folded, [])
             turn.replies.replay(dispatcher)
-            return [SlotSet("topic_context", turn.context.to_slot())]
+            return [SlotSet("topic_context", turn.context.to_slot()), NO_FORM]
         mood = assess(text, complaints)
         if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and not (mood.angry or mood.threat):
             # 「哦那音响呢，几个声道」 after a hall question: a follow-up that names a complaint word, not a complaint
             events = answering.answer(dispatcher, tracker, None, 0.0)
             if events is not None:
-                return events
+                return events + [NO_FORM]
+        asked = re.sub(r"一([\u4e00-\u9fff])不\1", "", folded)  # 「一动不动」 is no 「动不动」 question
+        if STRONG_QUESTION.search(asked) and is_question(asked) and not (mood.angry or mood.threat) \
+                and complaint_category(k, folded) is \
+                k.section("complaints")["categories"][-1]:
+            # 「导盲犬也不行？」「最长那部是哪个」: a question with no complaint in it, read as one by the
+            # classifier; answered when a specific question or the next likeliest topic decides it
+            events = _question_not_complaint(dispatcher, tracker, ctx, folded)
+            if events is not None:
+                return events + [NO_FORM]
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEYWORD_SCORE = 0.62
 ALIAS_WEIGHT = 0.7
-FILLERS = re.compile(r"请问|我想|你们|一下|这个|那个|就是|然后|[的了吗呢吧啊呀哦嘛哈么嗯我,.，。!！?？~～、 ]")
+FILLERS = re.compile(r"请问|我想|你们|一下|这个|那个|这部|那部|这片|就是|然后|它|[的了吗呢吧啊呀哦嘛哈么嗯我,.，。!！?？~～、 ]")
 DIGITS = re.compile(r"\d+(\.\d+)?")
 DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]|"
                   r"工作日|平日|平时|周末|节假日|假日")
@@ -49,20 +49,29 @@ class FacetIndex:
     version: int
     facets: List[Facet]
     masks: List[Tuple[str, str]] = field(default_factory=list)  # (name, placeholder), longest first
+    synonyms: List[Tuple[str, str]] = field(default_factory=list)  # (variant, usual word), longest first
     _vectorizer: Any = None
     _matrix: Any = None
     _owner: List[int] = field(default_factory=list)
+    _synonym_pattern: Any = None
+    _synonym_map: Dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, sections: Dict[str, Any], masks: Iterable[Tuple[str, str]]) -> "FacetIndex":
-        facets = [Facet(q["topic"], q["key"], tuple(q["examples"]), q["answer"])
+        # examples are read as the patron's messages are (Cantonese and chat words folded by the lexicon)
+        from bot.text.normalise import fold, lexicon_from_section
+        lexicon = lexicon_from_section(sections.get("lexicon"))
+        facets = [Facet(q["topic"], q["key"], tuple(fold(e, lexicon).text for e in q["examples"]), q["answer"])
                   for q in (sections.get("questions") or {}).get("questions", [])]
         for topic, (section, key) in KEYWORD_TOPICS.items():
             for item in (sections.get(section) or {}).get(key, []):
                 words = tuple(w for w in (item["name"], *item.get("aliases", [])) if w)
                 facets.append(Facet(topic, item["key"], words, item["answer"], keywords=words, templated=False))
         masks = {(m.upper(), sign) for m, sign in masks if len(m) >= 2 and m not in UNMASKED}
-        index = cls(version, facets, sorted(masks, key=lambda m: -len(m[0])))
+        synonyms = {(v.upper(), e["to"].upper()) for e in (sections.get("questions") or {}).get("synonyms", [])
+                    for v in e["variants"] if v}
+        index = cls(version, facets, sorted(masks, key=lambda m: -len(m[0])),
+                    sorted(synonyms, key=lambda s: -len(s[0])))
         index._fit()
         return index
 
@@ -87,8 +96,16 @@ class FacetIndex:
         out = text.upper()
         for name, sign in self.masks:
             out = out.replace(name, sign)
+        if self.synonyms:  # one pass, longest first, so a replacement is never replaced again
+            out = self._synonym_re().sub(lambda m: self._synonym_map[m.group(0)], out)
         out = DIGITS.sub("", DAYS.sub("", out))
         return FILLERS.sub("", out) or out
+
+    def _synonym_re(self) -> "re.Pattern":
+        if self._synonym_pattern is None:
+            self._synonym_map = dict(self.synonyms)
+            self._synonym_pattern = re.compile("|".join(re.escape(v) for v, _ in self.synonyms))
+        return self._synonym_pattern
 
     def match(self, text: str, topics: Optional[Sequence[str]] = None) -> List[Match]:
         """Facets (of ``topics``, or all) by score, best first."""

@@ -211,13 +211,13 @@ def hall_types_named(k: Knowledge, text: str) -> List[Any]:
 COMPARE = re.compile(r"哪个|哪一个|哪种|比较|更贵|更便宜|差多少|区别")
 WORKDAY = re.compile(r"工作日|平日|平时")
 DATE_SAID = re.compile(r"周[一二三四五六日天]|星期|[今明后]天|\d+月|\d+[号日]")
-ELDERLY_AGE = re.compile(r"([6-9]\d)\s*(?:岁|周岁)")
+ELDERLY_AGE = re.compile(r"([6-9]\d)\s*(?:岁|周岁|了|多了|多岁)|(?:今年|已经|都)([6-9]\d)(?!\d)")
 
 
 def elderly_by_age(k: Knowledge, text: str) -> Optional[Dict[str, Any]]:
     """「我爸65岁了」 → the elderly ticket type (its age from the store's text is 60)."""
     m = ELDERLY_AGE.search(text or "")
-    if not m or int(m.group(1)) < 60:
+    if not m or int(m.group(1) or m.group(2)) < 60:
         return None
     return next((t for t in k.section("prices")["ticket_types"] if t["code"] == "elderly"), None)
 

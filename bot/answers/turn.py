@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from bot.answers import facets, templates
-from bot.answers.ask import Ask, entity_values, now
+from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
+from bot.answers.topics import (COMPLAINT_QUESTION, LONGEST, SHORTEST, TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
@@ -49,7 +49,7 @@ SAME_QUESTION = re.compile(r"(也|还)?(有|是|能|可以|行|算|一样)(吗|�
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
-STACKING = re.compile(r"叠加|一起用|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起")
+STACKING = re.compile(r"叠加|一起用|一齐用|一起打|一齐|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起")
 STACKING_FACET = "price_stacking"
 STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
@@ -112,6 +112,8 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
             return True
     if topic == "hall_types":
         return bool(values.get("hall_type"))
+    if topic == "film_info" and (LONGEST.search(text or "") or SHORTEST.search(text or "") or genre_asked(k, text)):
+        return True  # 「最长那部是哪个」「有喜剧片吗」: the topic's own answer picks the films
     if topic == "refund_policy" and values.get("minutes"):
         if ticket_price_in(text) is not None:
             return True
@@ -176,6 +178,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     value the patron names can make it informational (greetings, thanks, goodbyes); ``open_topics`` lets a
     question match the facets of any topic as if related (a side question inside a form)."""
     fresh = entity_values(text, entities)
+    if ctx.topic == "complaint" and intent_topic in (None, "complaint") and COMPLAINT_QUESTION.search(text or "") \
+            and is_question(text):
+        # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
+        replies = Replies()
+        ask = Ask(text, ctx.values_for("complaint", fresh, text))
+        TOPICS["complaint"](replies, k, ask)
+        return Turn(replies, ctx.after("complaint", None, ask.values), True, "complaint", None, [], True)
     if intent_topic in ("film_info", "showtimes") and ("film" not in fresh or k.film_named(fresh["film"]) is not None):
         guessed = unknown_title(k, text)
         if guessed and ("film" not in fresh or (fresh["film"] in guessed and len(guessed) > len(fresh["film"]) + 1)):
@@ -196,6 +205,12 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         replies = Replies()
         used = TOPICS["showtimes"](replies, k, ask)
         return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
+    if genre and "film" not in fresh:  # 「那最近有喜剧片吗」: the films of the genre, no film's facet
+        ask = Ask(text, ctx.values_for("film_info", fresh, text))
+        replies = Replies()
+        used = TOPICS["film_info"](replies, k, ask)
+        return Turn(replies, ctx.after("film_info", None, {**ask.values, **(used or {})}), True, "film_info",
+                    None, [], True)
     index = facets.index_for(k)
     candidates = index.match(text)
     best: Optional[facets.Match] = None

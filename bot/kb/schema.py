@@ -414,6 +414,8 @@ class QuestionDoc(Strict):
 
 class Questions(Strict):
     questions: List[QuestionDoc]
+    # words that mean the same in a question (咋→怎么, 超了→超出), folded by the matcher only
+    synonyms: List[LexiconEntry] = []
 
 
 class Lexicon(Strict):
