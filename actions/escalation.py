@@ -92,12 +92,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
 def _publish(kind: Text, payload: Dict[Text, Any]) -> None:
     """Tell the agent desk at once (Redis pub/sub); the desk also polls the database, so this may fail."""
     try:
-        import os
+        from bot import redis_conn
 
-        import redis
-
-        r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"), port=int(os.environ.get("REDIS_PORT", "6379")),
-                        socket_connect_timeout=0.5, socket_timeout=0.5)
+        r = redis_conn.client(socket_connect_timeout=0.5, socket_timeout=0.5)
         r.publish("xinghe:desk", json.dumps({"kind": kind, **payload}, ensure_ascii=False))
     except Exception:
         logger.debug("desk notification not published", exc_info=True)
