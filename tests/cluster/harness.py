@@ -208,9 +208,9 @@ def _drop(c: Cluster) -> None:
     from sqlalchemy.engine import make_url
 
     try:
-        import redis
+        from bot import redis_conn
 
-        r = redis.Redis(host="127.0.0.1", port=6379)
+        r = redis_conn.client()
         for key in r.scan_iter(f"{c.prefix}:*", count=1000):
             r.delete(key)
     except Exception:
