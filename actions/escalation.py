@@ -84,8 +84,11 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     ticket = number or client_ref[:8]
     # Inside service hours nobody is online: say that, not that it is outside the hours.
     wording = escalation.get("human_no_agent") if open_now and escalation.get("human_no_agent") else escalation["human_offline"]
+    if not number and escalation.get("human_queued"):
+        # kept in the durable queue: a reference now, the number in this channel once it is stored
+        wording = escalation["human_queued"]
     dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
-        start=hours["start"], end=hours["end"], ticket=ticket, due=due))
+        start=hours["start"], end=hours["end"], ticket=ticket, ref=ticket, due=due))
     return events
 
 

@@ -59,6 +59,7 @@ class Settings:
     redis_retry_s: float = 30.0
     handoff_timeout_s: float = 300.0
     expire_every_s: float = 15.0
+    notice_every_s: float = 5.0     # how often ticket numbers owed after an outage are told (desk.notices)
     heartbeat_s: float = 15.0
     poll_s: float = 2.0
     ping_s: float = 15.0
