@@ -125,6 +125,25 @@ def test_wechat_retry_on_the_other_instance_is_not_answered_again(cluster):
     assert len([m for m in stub_log(cluster) if m.get("touser") == openid]) <= 1
 
 
+def test_wechat_digit_on_the_other_instance_picks_the_choice_shown(cluster):
+    """The numbered suggestions shown by instance 1 are what 「1」 means when it reaches instance 2."""
+    from tools.wechat_send import build_message_xml, reply_content, signed_query
+
+    openid = "oDig" + new_sender("w")[2:]
+
+    first = reply_content(_wechat_post(cluster.rasa(1), cluster.wechat["token"],
+                                       build_message_xml(openid, "停车怎么收费"), signed_query(cluster.wechat["token"])))
+    first = first or wait_until(   # past the passive window: through the customer-service API
+        lambda: [m["text"]["content"] for m in stub_log(cluster) if m.get("touser") == openid][-1:], what="reply")[0]
+    choice = re.search(r"回复数字选择：\n1\. (.+)", first)
+    assert choice, first
+    _wechat_post(cluster.rasa(2), cluster.wechat["token"], build_message_xml(openid, "1"),
+                 signed_query(cluster.wechat["token"]))
+    texts = wait_until(lambda: len(user_texts(cluster.tracker(openid))) == 2 and user_texts(cluster.tracker(openid)),
+                       what="the second turn")
+    assert texts == ["停车怎么收费", choice.group(1)]   # the suggestion, not the digit
+
+
 def _agent_message(cluster, base: str, sender: str, text: str) -> None:
     """What the desk does for an agent's reply (bot.services.desk.deliver_desk_action), on one instance."""
     params = {"token": cluster.token}
