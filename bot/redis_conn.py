@@ -38,6 +38,18 @@ class RedisSettings:
             kw.update(ssl=True, ssl_ca_certs=self.ca_file, ssl_certfile=self.cert_file, ssl_keyfile=self.key_file)
         return kw
 
+    def client(self, **extra: Any):
+        """A ``redis.Redis`` on these settings (``extra``: timeouts, ``decode_responses``…)."""
+        import redis
+
+        return redis.Redis(**{**self.client_kwargs(), **extra})
+
+    def async_client(self, **extra: Any):
+        """The same for ``redis.asyncio``."""
+        import redis.asyncio as aioredis
+
+        return aioredis.Redis(**{**self.client_kwargs(), **extra})
+
     def url(self) -> str:
         """A redis:// or rediss:// URL with the credentials (for clients configured by URL: socket.io's
         manager); keep it out of logs — ``safe_url`` is the one to show."""
@@ -83,16 +95,12 @@ def settings(env: Optional[Mapping[str, str]] = None) -> RedisSettings:
 
 def client(**extra: Any):
     """A ``redis.Redis`` for this environment's Redis (``extra``: timeouts, ``decode_responses``…)."""
-    import redis
-
-    return redis.Redis(**{**settings().client_kwargs(), **extra})
+    return settings().client(**extra)
 
 
 def async_client(**extra: Any):
     """The same as ``client`` for ``redis.asyncio``."""
-    import redis.asyncio as aioredis
-
-    return aioredis.Redis(**{**settings().client_kwargs(), **extra})
+    return settings().async_client(**extra)
 
 
 def shared_redis():

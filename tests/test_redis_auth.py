@@ -160,8 +160,10 @@ def test_every_part_logs_in_with_the_password(locked_redis, monkeypatch):
                 break
         assert got.done() and got.result()["data"] == {"text": "您好"}
         await listener.aclose()
-        # and the desk's notification listener (redis.asyncio) logs in the same way
-        client = redis_conn.async_client(socket_connect_timeout=1)
+        # and the desk's notification listener (redis.asyncio, on the web app's settings) logs in the same way
+        from bot.services.app import Settings
+
+        client = Settings.from_env(secret_key=b"k" * 32).redis.async_client(socket_connect_timeout=1)
         assert await client.ping()
         await client.close()
     asyncio.run(rooms())
