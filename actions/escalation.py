@@ -84,20 +84,20 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
     ticket = number or client_ref[:8]
     # Inside service hours nobody is online: say that, not that it is outside the hours.
     wording = escalation.get("human_no_agent") if open_now and escalation.get("human_no_agent") else escalation["human_offline"]
+    if not number and escalation.get("human_queued"):
+        # kept in the durable queue: a reference now, the number in this channel once it is stored
+        wording = escalation["human_queued"]
     dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
-        start=hours["start"], end=hours["end"], ticket=ticket, due=due))
+        start=hours["start"], end=hours["end"], ticket=ticket, ref=ticket, due=due))
     return events
 
 
 def _publish(kind: Text, payload: Dict[Text, Any]) -> None:
     """Tell the agent desk at once (Redis pub/sub); the desk also polls the database, so this may fail."""
     try:
-        import os
+        from bot import redis_conn
 
-        import redis
-
-        r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"), port=int(os.environ.get("REDIS_PORT", "6379")),
-                        socket_connect_timeout=0.5, socket_timeout=0.5)
+        r = redis_conn.client(socket_connect_timeout=0.5, socket_timeout=0.5)
         r.publish("xinghe:desk", json.dumps({"kind": kind, **payload}, ensure_ascii=False))
     except Exception:
         logger.debug("desk notification not published", exc_info=True)

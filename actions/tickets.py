@@ -11,9 +11,10 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import TZ, knowledge, now
+from actions.common import knowledge, now
 from bot.db import ROOT, database_url, session_factory
 from bot.privacy import mask_text
+from bot.tickets._common import due_label as ticket_due_label
 from bot.tickets.durable import Receipt, TicketWriter
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ def transcript(tracker: Tracker, limit: int = 12) -> List[Dict[str, Any]]:
 
 def due_label(due_utc: dt.datetime) -> Text:
     """「今天18:30」「明天10:00」「11月25日 10:00」 in the cinema's time zone."""
-    local = due_utc.replace(tzinfo=dt.timezone.utc).astimezone(TZ).replace(tzinfo=None)
-    today = now().date()
-    day = {0: "今天", 1: "明天"}.get((local.date() - today).days, f"{local.month}月{local.day}日 ")
-    return f"{day}{local:%H:%M}"
+    return ticket_due_label(due_utc, now().date())
 
 
 def log_ticket(dispatcher: CollectingDispatcher, tracker: Tracker, *, type: Text, facts: Dict[str, Any],

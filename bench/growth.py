@@ -188,9 +188,9 @@ def old_sessions(template: Template, total_events: int, per_session: int = 50) -
 
 def redis_bytes(sender: str) -> Optional[int]:
     try:
-        import redis
+        from bot import redis_conn
 
-        r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"), port=int(os.environ.get("REDIS_PORT", "6379")))
+        r = redis_conn.client()
         total = 0
         for key in r.scan_iter(match=f"{BENCH_PREFIX}*", count=1000):
             if sender.encode() in key:
@@ -225,9 +225,9 @@ def settle(kind: str, sender: str, limit: float = 90) -> None:
     the steady state, not the one-off move of thousands of events on the same CPU."""
     if kind != "redis":
         return
-    import redis
+    from bot import redis_conn
 
-    r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"), port=int(os.environ.get("REDIS_PORT", "6379")))
+    r = redis_conn.client()
     key = f"{BENCH_PREFIX}:conv:{sender}:meta"
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -246,9 +246,9 @@ def sizes(kind: str, sender: str) -> Dict[str, Optional[int]]:
 def cleanup(kind: str) -> None:
     if kind in ("redis", "rasa-redis"):
         try:
-            import redis
+            from bot import redis_conn
 
-            r = redis.Redis(host=os.environ.get("REDIS_HOST", "127.0.0.1"), port=int(os.environ.get("REDIS_PORT", "6379")))
+            r = redis_conn.client()
             keys = list(r.scan_iter(match=f"{BENCH_PREFIX}*", count=1000))
             for i in range(0, len(keys), 500):
                 r.delete(*keys[i:i + 500])

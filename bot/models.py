@@ -83,6 +83,10 @@ class Ticket(Base):
     assignee = Column(String(64), nullable=True)
     resolution = Column(Text, nullable=True)
     client_ref = Column(String(64), nullable=True, unique=True)  # idempotency key for queued writes
+    # A ticket stored from the durable queue owes the patron its number (bot.tickets.notice): due → sending
+    # → sent (told in the channel) or desk (the channel could not carry it; the desk tells them)
+    number_notice = Column(String(8), nullable=True, index=True)
+    number_notice_at = Column(DateTime, nullable=True)
     history = relationship("TicketEvent", lazy="selectin", order_by="TicketEvent.id")
 
 

@@ -11,14 +11,13 @@ from typing import Any, Dict, Optional
 
 import yaml
 
+from bot import redis_conn
 from bot.db import ROOT
 
 
-def redis_reachable(host: str, port: int) -> bool:
+def redis_reachable() -> bool:
     try:
-        import redis
-
-        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=1).ping())
+        return bool(redis_conn.client(socket_connect_timeout=1).ping())
     except Exception:
         return False
 
@@ -40,20 +39,19 @@ def endpoints() -> Dict[str, Any]:
     # Rasa resolves ${...} from its environment when it reads the file, so the secret is never written down.
     data.setdefault("action_endpoint", {})["headers"] = {"X-Xinghe-Action-Token": "${XINGHE_ACTION_TOKEN}"}
     store = os.environ.get("TRACKER_STORE", "auto")
-    host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), int(os.environ.get("REDIS_PORT", "6379"))
     prefix = os.environ.get("TRACKER_KEY_PREFIX", "xinghe")
-    if store == "redis" or (store == "auto" and redis_reachable(host, port)):
-        # Bounded per-turn work and per-patron size; finished sessions go to TRACKER_DB_URL (read by the
-        # store from the environment, so a database password never lands in this file).
-        data["tracker_store"] = {"type": "bot.conversations.redis_store.CompactRedisTrackerStore", "url": host,
-                                 "port": port, "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix}
+    if store == "redis" or (store == "auto" and redis_reachable()):
+        # Bounded per-turn work and per-patron size; finished sessions go to TRACKER_DB_URL. Redis's address,
+        # password and TLS and the database's password are read by the store from the environment
+        # (bot.redis_conn), so no password lands in this file.
+        data["tracker_store"] = {"type": "bot.conversations.redis_store.CompactRedisTrackerStore",
+                                 "key_prefix": prefix}
         expiry = tracker_expiry_s()
         if expiry:  # an idle patron's hot state expires after TRACKER_EXPIRY_S (their events stay archived)
             data["tracker_store"]["hot_ttl_days"] = expiry / 86400
     elif store == "rasa-redis":
         # Rasa's own Redis store (one JSON value per patron, rewritten every turn): for comparisons.
-        data["tracker_store"] = {"type": "redis", "url": host, "port": port,
-                                 "db": int(os.environ.get("REDIS_DB", "0")), "key_prefix": prefix,
+        data["tracker_store"] = {**rasa_redis_settings(), "type": "redis", "key_prefix": prefix,
                                  "record_exp": tracker_expiry_s()}
     elif store in ("sql", "rasa-sql"):
         # sql: Rasa's events table with the bounded working view; rasa-sql: Rasa's own SQL store.
@@ -64,7 +62,7 @@ def endpoints() -> Dict[str, Any]:
     broker = event_broker()
     if broker:
         data["event_broker"] = broker
-    lock = lock_store(host, port, prefix)
+    lock = lock_store(prefix)
     if lock:
         data["lock_store"] = lock
     return data
@@ -86,11 +84,32 @@ def event_broker() -> Optional[Dict[str, Any]]:
 
 
 
-def lock_store(host: str, port: int, prefix: str) -> Optional[Dict[str, Any]]:
+def rasa_redis_settings() -> Dict[str, Any]:
+    """Address and TLS of Redis for Rasa's own Redis stores; the password as ``${REDIS_PASSWORD}``, which
+    Rasa expands from its environment when it reads the file (so it needs REDIS_PASSWORD, not a password
+    inside REDIS_URL)."""
+    s = redis_conn.settings()
+    out: Dict[str, Any] = {"url": s.host, "port": s.port, "db": s.db}
+    if s.username:
+        out["username"] = s.username
+    if s.password:
+        if not os.environ.get("REDIS_PASSWORD"):
+            raise SystemExit("TRACKER_STORE=rasa-redis: give Redis's password in REDIS_PASSWORD (Rasa's own store "
+                             "reads it from the environment), not inside REDIS_URL")
+        out["password"] = "${REDIS_PASSWORD}"
+    if s.tls:
+        out.update(use_ssl=True, **{k: v for k, v in (("ssl_ca_certs", s.ca_file), ("ssl_certfile", s.cert_file),
+                                                      ("ssl_keyfile", s.key_file)) if v})
+    return out
+
+
+def lock_store(prefix: str) -> Optional[Dict[str, Any]]:
     """``LOCK_STORE=redis`` (``make run-cluster``): Rasa's RedisLockStore, so two instances never process
     messages of one conversation at the same time and they are handled in arrival order. One instance keeps
     Rasa's in-memory lock store (the default). The lock's lifetime is ``TICKET_LOCK_LIFETIME`` (Rasa reads
-    it from the environment; scripts/run-cluster.sh explains the value)."""
+    it from the environment; scripts/run-cluster.sh explains the value). The store is Rasa's RedisLockStore
+    connected to the Redis of ``bot.redis_conn`` (REDIS_URL, REDIS_PASSWORD, TLS), read from the environment
+    by ``bot.conversations.locks`` so the password is never written here."""
     kind = os.environ.get("LOCK_STORE", "memory").strip().lower()
     if kind == "memory":
         return None
@@ -98,8 +117,7 @@ def lock_store(host: str, port: int, prefix: str) -> Optional[Dict[str, Any]]:
         raise SystemExit("LOCK_STORE must be memory or redis")
     if not prefix.isalnum():  # Rasa ignores a prefix with other characters and would share keys silently
         raise SystemExit("TRACKER_KEY_PREFIX must be letters and digits only (it is the lock store's key_prefix)")
-    return {"type": "redis", "url": host, "port": port, "db": int(os.environ.get("REDIS_DB", "0")),
-            "key_prefix": prefix}
+    return {"type": "bot.conversations.locks.EnvRedisLockStore", "key_prefix": prefix}
 
 
 def sql_tracker_store(url: str) -> Dict[str, Any]:

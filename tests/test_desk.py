@@ -36,10 +36,11 @@ def make_users(db_url: str) -> None:
 
 
 def settings_for(db_url: str, **overrides):
+    from bot.redis_conn import RedisSettings
     from bot.services.app import Settings
 
     values = dict(db_url=db_url, secret_key=b"s" * 32, secure_cookies=False, background_tasks=False,
-                  rasa_url="http://127.0.0.1:9", redis_port=9, tracker_store="memory")
+                  rasa_url="http://127.0.0.1:9", redis=RedisSettings(port=9), tracker_store="memory")
     values.update(overrides)
     return Settings(**values)
 

@@ -29,10 +29,11 @@ def make_users(db_url: str) -> None:
 
 
 def editor_settings(db_url: str, rasa_url: str = "http://127.0.0.1:9", **overrides):
+    from bot.redis_conn import RedisSettings
     from bot.services.app import Settings
 
     values = dict(db_url=db_url, secret_key=b"e" * 32, secure_cookies=False, background_tasks=False,
-                  rasa_url=rasa_url, rasa_token=RASA_TOKEN, redis_port=9, tracker_store="memory")
+                  rasa_url=rasa_url, rasa_token=RASA_TOKEN, redis=RedisSettings(port=9), tracker_store="memory")
     values.update(overrides)
     return Settings(**values)
 

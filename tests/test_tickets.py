@@ -475,6 +475,106 @@ def test_background_flusher_and_dead_letter(tmp_path, factory):
         assert s.execute(select(func.count()).select_from(Ticket)).scalar_one() == 1
 
 
+# --------------------------------------------------------------------------- the number owed after an outage
+def test_a_replayed_ticket_owes_its_number_once(tmp_path, factory):
+    from bot.tickets import notice
+
+    queue_dir = tmp_path / "q"
+    direct = TicketWriter(factory, queue_dir).submit(**ticket_kwargs(sender_id="told", now=local(2025, 3, 14)))
+    queued = TicketWriter(_unreachable_sqlite(tmp_path), queue_dir).submit(**ticket_kwargs(now=local(2025, 3, 14)))
+    keep = TicketWriter(factory, queue_dir).pending()[0].read_bytes()
+    up = TicketWriter(factory, queue_dir)
+    assert up.flush() == 1
+    with factory() as s:
+        owed = notice.owed(s)
+        assert [(o.number, o.ref, o.sender_id, o.channel) for o in owed] == [
+            ("T20250314-0002", queued.client_ref[:8], "u1", "wechat")]   # the directly stored one owes nothing
+        assert get_by_number(s, direct.number).number_notice is None
+        assert notice.claim(s, owed[0].ticket_id)
+        s.commit()
+        assert notice.owed(s) == []                       # claimed: not offered to another notifier
+        notice.settle(s, owed[0].ticket_id, notice.SENT, note="已告知")
+        s.commit()
+    # the file replayed again (a crash between commit and delete): the debt is not revived
+    (queue_dir / "00000000000000000001-x.json").write_bytes(keep)
+    assert up.flush() == 1
+    with factory() as s:
+        t = get_by_number(s, "T20250314-0002")
+        assert t.number_notice == notice.SENT and notice.owed(s) == []
+        assert t.history[-1].action == "note" and t.history[-1].detail["note"] == "已告知"
+        assert s.execute(select(func.count()).select_from(Ticket)).scalar_one() == 2
+
+
+def test_concurrent_flushers_store_and_owe_each_ticket_once_postgresql(tmp_path, pg_factory):
+    """Two instances replaying the same queued requests at once (copies of the files in two queue
+    directories, the worst case: no shared flush lock) store each ticket once and owe its number once."""
+    import shutil
+    import threading
+
+    from bot.tickets import notice
+
+    first = tmp_path / "a"
+    down = TicketWriter(_unreachable_sqlite(tmp_path), first)
+    refs = [down.submit(**ticket_kwargs(sender_id=f"p{i}", now=local(2025, 3, 14))).client_ref for i in range(8)]
+    shutil.copytree(first, tmp_path / "b")
+    writers = [TicketWriter(pg_factory, tmp_path / d) for d in ("a", "b", "a")]   # two on a: the flock
+    start = threading.Barrier(len(writers))
+    done = []
+
+    def run(w):
+        start.wait()
+        done.append(w.flush())
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(done) == [0, 8, 8]     # each directory flushed completely, once (a's second flusher: nothing)
+    assert not list((tmp_path / "a").glob("*.json")) and not list((tmp_path / "b").glob("*.json"))
+    with pg_factory() as s:
+        rows = s.execute(select(Ticket.client_ref, Ticket.number_notice)).all()
+        assert sorted(r.client_ref for r in rows) == sorted(refs)
+        assert {r.number_notice for r in rows} == {notice.DUE}
+        assert len(notice.owed(s)) == 8
+
+
+def test_only_one_notifier_claims_a_debt_postgresql(tmp_path, pg_factory):
+    import threading
+
+    from bot.tickets import notice
+
+    TicketWriter(_unreachable_sqlite(tmp_path), tmp_path / "q").submit(**ticket_kwargs(now=local(2025, 3, 14)))
+    assert TicketWriter(pg_factory, tmp_path / "q").flush() == 1
+    with pg_factory() as s:
+        (owed,) = notice.owed(s)
+    start = threading.Barrier(6)
+    wins = []
+
+    def claim():
+        with pg_factory() as s:
+            start.wait()
+            won = notice.claim(s, owed.ticket_id)
+            s.commit()
+            wins.append(won)
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(wins) == [False] * 5 + [True]
+    with pg_factory() as s:
+        later = dt.datetime.utcnow() + dt.timedelta(seconds=notice.LEASE_S + 1)
+        assert notice.owed(s) == [] and len(notice.owed(s, now=later)) == 1   # an abandoned claim comes back
+        notice.release(s, owed.ticket_id)                                      # Rasa did not answer: retry
+        s.commit()
+        assert notice.claim(s, owed.ticket_id)
+        notice.settle(s, owed.ticket_id, notice.DESK, note="请联系顾客告知工单号")
+        s.commit()
+        assert notice.owed(s, now=later) == [] and not notice.claim(s, owed.ticket_id)
+
+
 # --------------------------------------------------------------------------- handoff
 def test_handoff_queue_position_claim_release(session):
     t0 = local(2025, 3, 14, 10)

@@ -17,11 +17,13 @@ import json
 import logging
 import os
 import re
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import engineio
 import socketio
 from redis.exceptions import RedisError
+
+from bot import redis_conn
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +86,12 @@ class ClusterSocketServer(socketio.AsyncServer):
         return TaggedEngineIO
 
 
-def redis_url() -> str:
-    host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), os.environ.get("REDIS_PORT", "6379")
-    return f"redis://{host}:{port}/{os.environ.get('REDIS_DB', '0')}"
+def redis_options() -> Dict[str, Any]:
+    """The manager's Redis (``bot.redis_conn``: REDIS_URL, REDIS_PASSWORD, TLS) as a URL and the TLS files."""
+    s = redis_conn.settings()
+    files = {k: v for k, v in (("ssl_ca_certs", s.ca_file), ("ssl_certfile", s.cert_file),
+                               ("ssl_keyfile", s.key_file)) if v and s.tls}
+    return {"url": s.url(), "redis_options": files}
 
 
 def server(**kwargs: Any) -> socketio.AsyncServer:
@@ -97,8 +102,9 @@ def server(**kwargs: Any) -> socketio.AsyncServer:
         raise RuntimeError(f"{MANAGER_ENV} must be memory or redis")
     if manager == "redis":
         channel = os.environ.get("TRACKER_KEY_PREFIX", "xinghe") + ":socketio"
-        kwargs["client_manager"] = JsonRedisManager(redis_url(), channel=channel)
-        log.info("socket.io: rooms shared through Redis channel %s (instance %s)", channel, tag or "-")
+        kwargs["client_manager"] = JsonRedisManager(channel=channel, **redis_options())
+        log.info("socket.io: rooms shared through Redis channel %s on %s (instance %s)", channel,
+                 redis_conn.settings().safe_url(), tag or "-")
     sio = ClusterSocketServer(**kwargs)
     sio.eio.tag = tag
     return sio

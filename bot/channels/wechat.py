@@ -22,7 +22,7 @@ goes back as a passive XML reply; if not, the channel answers ``success`` and
 delivers the answer later through the customer-service message API.
 
 With several Rasa instances the claim of a message, the choice between those
-two ways and the access token are shared in Redis
+two ways, the numbered choices last shown and the access token are shared in Redis
 (``bot.channels.wechat_shared``): a retry that lands on another instance waits
 for the first instance's answer instead of running the bot again.
 """
@@ -76,7 +76,7 @@ from bot.channels.wechat_api import (
     split_utf8,
 )
 from bot.channels.wechat_replay import ReplayGuard, timestamp_fresh
-from bot.channels.wechat_shared import RetryLedger, SharedToken
+from bot.channels.wechat_shared import RetryLedger, SharedChoices, SharedToken
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
@@ -235,23 +235,37 @@ def _cdata_safe(text: Text) -> Text:
 
 
 class _ChoiceMemory:
-    """Remembers per OpenID the payloads of the numbered choices last shown."""
+    """Remembers per OpenID the payloads of the numbered choices last shown.
 
-    def __init__(self, ttl: float, max_entries: int) -> None:
+    With ``shared`` (``SharedChoices``: cluster instances) they live in Redis, so a digit answered on
+    another instance picks the same choice; a single process (or Redis gone) keeps them here.
+    """
+
+    def __init__(self, ttl: float, max_entries: int, shared: Optional[SharedChoices] = None) -> None:
         self._cache: TTLCache[Text, List[Text]] = TTLCache(ttl, max_entries)
+        self._shared = shared
 
     def remember(self, openid: Text, payloads: List[Text]) -> None:
+        if self._shared is not None and self._shared.put(openid, payloads):
+            return
         if payloads:
             self._cache.put(openid, list(payloads))
         else:
             # A newer answer without choices: digits no longer refer to them.
             self._cache.pop(openid)
 
+    def _payloads(self, openid: Text) -> Optional[List[Text]]:
+        if self._shared is not None:
+            shared = self._shared.get(openid)
+            if shared is not None:
+                return shared
+        return self._cache.get(openid)
+
     def resolve(self, openid: Text, text: Text) -> Optional[Text]:
         text = text.strip()
         if not DIGIT_REPLY_PATTERN.match(text):
             return None
-        payloads = self._cache.get(openid)
+        payloads = self._payloads(openid)
         if not payloads:
             return None
         number = int(text)
@@ -419,6 +433,7 @@ class WeChatInput(InputChannel):
         choice_prompt: Text = DEFAULT_CHOICE_PROMPT,
         replay_guard: Optional[ReplayGuard] = None,
         retry_ledger: Optional[RetryLedger] = None,
+        shared_choices: Optional[SharedChoices] = None,
     ) -> None:
         self.token = token
         self.appid = appid
@@ -442,7 +457,8 @@ class WeChatInput(InputChannel):
         self._pending: TTLCache[Text, _Pending] = TTLCache(
             DEDUP_TTL_SECONDS, DEDUP_MAX_ENTRIES
         )
-        self._choices = _ChoiceMemory(CHOICES_TTL_SECONDS, CHOICES_MAX_ENTRIES)
+        self._choices = _ChoiceMemory(CHOICES_TTL_SECONDS, CHOICES_MAX_ENTRIES,
+                                      shared_choices or SharedChoices.from_env())
         self._background: Set["asyncio.Task[Any]"] = set()
         self._replay = replay_guard or ReplayGuard.from_env()
         self._ledger = retry_ledger or RetryLedger.from_env()

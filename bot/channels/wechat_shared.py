@@ -10,10 +10,13 @@
   lives in Redis with its remaining lifetime; a refresh is done by the holder of a short Redis lock while the
   others wait for its result.
 
+- ``SharedChoices``: the numbered choices last shown to a patron (WeChat has no buttons; a reply of 「2」
+  picks the second). The patron's next message may land on another instance, which must read the same list.
+
 Shared when this process is one of several instances (``XINGHE_INSTANCE`` set, as ``make run-cluster`` does)
 or ``WECHAT_SHARED_STATE=redis``; a single instance keeps them in memory (``WECHAT_SHARED_STATE=memory``
 forces that). Keys: ``{prefix}:wechat:retry:{key}:claim|outcome`` (10 minutes), ``{prefix}:wechat:token:{appid}`` and
-``…:lock``. The stored passive reply is the bot's own text (no patron message) and expires with the retry
+``…:lock``, ``{prefix}:wechat:choices:{openid}`` (a JSON list of payloads, 10 minutes). The stored passive reply is the bot's own text (no patron message) and expires with the retry
 window.
 """
 from __future__ import annotations
@@ -24,13 +27,14 @@ import os
 import re
 import time
 import uuid
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from bot.redis_conn import shared_redis
 
 log = logging.getLogger(__name__)
 
 RETRY_TTL_S = 600
+CHOICES_TTL_S = 600
 LOCK_TTL_S = 15
 
 
@@ -191,3 +195,57 @@ class SharedToken(_Fallback):
                         "return 0", 1, self.name + ":lock", self._owner)
         except Exception as exc:
             self._lost(exc)
+
+
+class SharedChoices(_Fallback):
+    """Per OpenID, the payloads of the numbered choices last shown: ``put`` (an empty list forgets them: a
+    newer answer without choices means digits no longer refer to the old ones) and ``get``. ``None`` from
+    ``get`` with ``available`` False means "ask your own memory" (Redis is not used or went away)."""
+
+    def __init__(self, client, ttl: int = CHOICES_TTL_S) -> None:
+        self._redis = client
+        self.ttl = ttl
+
+    @classmethod
+    def from_env(cls) -> Optional["SharedChoices"]:
+        client = _shared_client()
+        return cls(client) if client is not None else None
+
+    @property
+    def available(self) -> bool:
+        return self._redis is not None
+
+    def _key(self, openid: str) -> str:
+        return f"{_prefix()}:wechat:choices:{openid}"
+
+    def put(self, openid: str, payloads: List[str]) -> bool:
+        """True when stored in Redis (False: the caller keeps them in memory)."""
+        client = self._client()
+        if client is None:
+            return False
+        try:
+            if payloads:
+                client.set(self._key(openid), json.dumps(list(payloads), ensure_ascii=False), ex=self.ttl)
+            else:
+                client.delete(self._key(openid))
+            return True
+        except Exception as exc:
+            self._lost(exc)
+            return False
+
+    def get(self, openid: str) -> Optional[List[str]]:
+        client = self._client()
+        if client is None:
+            return None
+        try:
+            raw = client.get(self._key(openid))
+        except Exception as exc:
+            self._lost(exc)
+            return None
+        if raw is None:
+            return []
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return []
+        return [str(p) for p in data] if isinstance(data, list) else []

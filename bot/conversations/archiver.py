@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     cfg = dict((yaml.safe_load(open(args.endpoints, encoding="utf-8")) or {}).get("tracker_store") or {})
     if not str(cfg.pop("type", "")).endswith("CompactRedisTrackerStore"):
         raise SystemExit(f"{args.endpoints}: the tracker store is not CompactRedisTrackerStore; nothing to archive")
-    store = CompactRedisTrackerStore(Domain.load(args.domain), host=cfg.pop("url", "localhost"),
+    store = CompactRedisTrackerStore(Domain.load(args.domain), host=cfg.pop("url", None),
                                      start_archiver=False, **cfg)
     archiver = Archiver(store, interval=float(cfg.get("archive_interval", 30.0)),
                         idle_minutes=cfg.get("archive_idle_minutes"), hot_ttl_days=float(cfg.get("hot_ttl_days", 30)))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Text, Tuple
 
@@ -36,6 +35,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.conversations import compaction
 from bot.conversations.archive import tracker_db_url
 from bot.conversations.view_settings import SYNC_ATTR, BoundedViewSettings, sync_of
+from bot.redis_conn import settings
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ return {after, conflict}
 class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrackerAsText):
     """Bounded working view per patron in Redis, append-only writes, finished sessions archived to SQL."""
 
-    def __init__(self, domain: Optional[Domain] = None, host: Text = "localhost", port: int = 6379, db: int = 0,
-                 username: Optional[Text] = None, password: Optional[Text] = None,
+    def __init__(self, domain: Optional[Domain] = None, host: Optional[Text] = None, port: Optional[int] = None,
+                 db: Optional[int] = None, username: Optional[Text] = None, password: Optional[Text] = None,
                  event_broker: Optional[EventBroker] = None, key_prefix: Optional[Text] = "xinghe",
                  archive_url: Optional[Text] = None, max_turns: int = 10, keep_turns: int = 5,
                  carry_over_slots: Optional[Sequence[Text]] = None, session_idle_minutes: Optional[float] = None,
@@ -92,9 +92,12 @@ class CompactRedisTrackerStore(BoundedViewSettings, TrackerStore, SerializedTrac
                  hot_ttl_days: float = 30.0, start_archiver: bool = True, **kwargs: Any) -> None:
         import redis
 
-        self.red = redis.StrictRedis(host=host, port=port, db=db, username=username,
-                                     password=password or os.environ.get("REDIS_PASSWORD") or None,
-                                     decode_responses=True)
+        # where Redis is and the credentials come from the environment (bot.redis_conn: REDIS_URL,
+        # REDIS_PASSWORD, TLS), so endpoints.yml carries no password; explicit arguments win (tests, tools)
+        conn = settings().client_kwargs()
+        conn.update({k: v for k, v in (("host", host), ("port", port), ("db", db), ("username", username),
+                                       ("password", password)) if v is not None})
+        self.red = redis.StrictRedis(decode_responses=True, **conn)
         self.key_prefix = key_prefix or "xinghe"
         self._init_view_settings(max_turns, keep_turns, carry_over_slots, session_idle_minutes)
         self._retrieve_script = self.red.register_script(_RETRIEVE)

@@ -289,6 +289,8 @@ class Escalation(Strict):
     human_no_agent: Optional[str] = None  # inside service hours, but no agent online
     agent_joined: Optional[str] = None  # an agent took the conversation ({agent}: display name)
     agent_prefix: Optional[str] = None  # before an agent's message where only text shows (WeChat)
+    # the database is unreachable: the request is kept, the number comes later ({ref}, {due}, {start}, {end})
+    human_queued: Optional[str] = None
 
 
 class Satisfaction(Strict):
@@ -307,6 +309,10 @@ class Followup(Strict):
     """回访: the outcome of a resolved ticket told in the patron's channel ({ticket}, {resolution})."""
     resolved: str
     call_note: str  # the follow-up task a ticket keeps when the channel cannot carry the message
+    # a ticket kept during an outage is stored: its number told in the channel ({ref}, {ticket}, {due})
+    stored: Optional[str] = None
+    stored_told: Optional[str] = None  # the ticket's note when that was sent
+    stored_call: Optional[str] = None  # the ticket's note when the channel could not carry it
 
 
 class Emergency(Strict):

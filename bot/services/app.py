@@ -11,7 +11,7 @@ Settings come from the environment (``Settings.from_env``):
 | ``RASA_TOKEN`` | unset | Rasa HTTP API token |
 | ``DESK_SECRET_KEY`` | generated per process | 32+ bytes; keys the session and CSRF digests |
 | ``DESK_INSECURE_COOKIES`` | unset | ``1``: cookies without ``Secure`` (plain-http localhost only) |
-| ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB`` | ``127.0.0.1``, ``6379``, ``0`` | desk notifications, tracker store for stats |
+| ``REDIS_URL`` or ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB``; ``REDIS_PASSWORD`` | ``127.0.0.1``, ``6379``, ``0`` | desk notifications, tracker store for stats (``bot.redis_conn``) |
 | ``HANDOFF_TIMEOUT_S`` | ``300`` | a queued patron nobody claims goes back to the bot after this |
 | ``TRACKER_STORE`` | ``auto`` | where the statistics read conversations: ``auto``, ``redis``, ``sql``, ``memory`` |
 | ``DESK_HOST`` | ``127.0.0.1`` | listen address when ``--host`` is not given |
@@ -32,6 +32,8 @@ from aiohttp import web
 
 from bot.db import ROOT, database_url
 from bot.privacy import install_masking_filter
+from bot.redis_conn import RedisSettings
+from bot.redis_conn import settings as redis_settings
 from bot.services.auth import setup_auth
 from bot.services.common.web import SETTINGS, TEMPLATES, error_pages
 from bot.services.desk import setup_desk
@@ -52,13 +54,12 @@ class Settings:
     rasa_token: Optional[str] = None
     secret_key: bytes = b""
     secure_cookies: bool = True
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_db: int = 0
+    redis: RedisSettings = field(default_factory=RedisSettings)
     redis_channel: str = "xinghe:desk"
     redis_retry_s: float = 30.0
     handoff_timeout_s: float = 300.0
     expire_every_s: float = 15.0
+    notice_every_s: float = 5.0     # how often ticket numbers owed after an outage are told (desk.notices)
     heartbeat_s: float = 15.0
     poll_s: float = 2.0
     ping_s: float = 15.0
@@ -90,9 +91,7 @@ class Settings:
             rasa_token=env.get("RASA_TOKEN") or None,
             secret_key=key,
             secure_cookies=not _env_bool("DESK_INSECURE_COOKIES"),
-            redis_host=env.get("REDIS_HOST", "127.0.0.1"),
-            redis_port=int(env.get("REDIS_PORT", "6379")),
-            redis_db=int(env.get("REDIS_DB", "0")),
+            redis=redis_settings(env),
             handoff_timeout_s=float(env.get("HANDOFF_TIMEOUT_S", "300")),
             tracker_store=store,
             tracker_db_url=env.get("TRACKER_DB_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",

@@ -2,6 +2,7 @@
 
 * ``bot.tickets.store``   – create/transition/list tickets, numbering, SLA, log masking
 * ``bot.tickets.durable`` – ``TicketWriter``: commit or queue on local disk while the DB is down
+* ``bot.tickets.notice``  – the number a ticket stored after an outage still owes its patron
 * ``bot.tickets.handoff`` – waiting queue, claim/release, expiry, agent presence, service hours
 """
 from bot.tickets.durable import Receipt, TicketWriter

@@ -30,6 +30,14 @@ def to_local(value: dt.datetime | None = None) -> dt.datetime:
     return utc_naive(value).replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TZ)
 
 
+def due_label(due: dt.datetime, today: dt.date | None = None) -> str:
+    """A reply deadline as the patron reads it: 「今天18:30」「明天10:00」「11月25日 10:00」 (cinema time)."""
+    local = to_local(due)
+    today = today or to_local().date()
+    day = {0: "今天", 1: "明天"}.get((local.date() - today).days, f"{local.month}月{local.day}日 ")
+    return f"{day}{local:%H:%M}"
+
+
 def local_to_utc_naive(value: dt.datetime) -> dt.datetime:
     """An Asia/Shanghai wall-clock datetime (naive or aware) as naive UTC."""
     if value.tzinfo is None:

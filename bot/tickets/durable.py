@@ -5,6 +5,10 @@ unavailable the request is written as one JSON file (fsync'd, atomic rename, dir
 into ``queue_dir`` with a ``client_ref``; ``flush`` replays the files in submission order and
 deletes each only after its ticket is committed. ``client_ref`` makes every replay idempotent,
 so a crash between commit and delete (or an ambiguous commit) never creates a duplicate.
+
+A replayed ticket is marked as owing the patron its number (``bot.tickets.notice``) in the transaction that
+stores it: the patron was only given a reference, and whoever tells them the number later works from that
+mark, so it is told once however many flushers or restarts there were.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from bot.models import Ticket
+from bot.tickets import notice
 from bot.tickets._common import utc_naive
 from bot.tickets.store import create_ticket, prepare_ticket
 
@@ -118,10 +123,12 @@ class TicketWriter:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ writing
-    def _commit(self, kwargs: dict[str, Any]) -> Ticket:
+    def _commit(self, kwargs: dict[str, Any], replay: bool = False) -> Ticket:
         session = self.session_factory()
         try:
             ticket = create_ticket(session, **kwargs)
+            if replay:  # also when an ambiguous first commit stored it: the patron was told only the reference
+                notice.mark_owed(ticket)
             session.commit()
             return ticket
         except BaseException:
@@ -226,7 +233,7 @@ class TicketWriter:
                 self._dead_letter(path, exc)
                 continue
             try:
-                ticket = self._commit(kwargs)
+                ticket = self._commit(kwargs, replay=True)
             except ValueError as exc:  # invalid request; cannot succeed later either
                 self._dead_letter(path, exc)
                 continue

@@ -1,6 +1,6 @@
 """The cluster layout of ``make run-cluster`` started for tests and benchmarks: supervisord running N Rasa
 servers, M action servers, the web app and nginx (``bot.deploy.layout``), on a PostgreSQL database and a Redis
-key prefix of its own, free loopback ports, and TCP proxies in front of PostgreSQL that a test can cut."""
+key prefix of its own, free loopback ports (from ``XINGHE_TEST_PORTS`` when set), and TCP proxies in front of PostgreSQL that a test can cut."""
 from __future__ import annotations
 
 import json
@@ -28,10 +28,44 @@ ROLES = {"agent1": "agent", "boss": "supervisor"}
 PG = os.environ.get("XINGHE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
-def free_port() -> int:
+#: ``XINGHE_TEST_PORTS=7300-7399``: take ports from this range only (a helper's or CI job's own), so runs
+#: on a shared machine never race each other for a port; unset, the kernel picks free ephemeral ones.
+PORT_RANGE_ENV = "XINGHE_TEST_PORTS"
+_next_in_range: Dict[str, int] = {}
+_range_lock = threading.Lock()
+
+
+def _port_range() -> Optional[range]:
+    spec = os.environ.get(PORT_RANGE_ENV, "").strip()
+    if not spec:
+        return None
+    low, high = (int(x) for x in spec.split("-", 1))
+    return range(low, high + 1)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    ports = _port_range()
+    if ports is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    with _range_lock:   # round the range, never handing out the same port twice in this process
+        start = _next_in_range.get("next", ports.start)
+        for i in range(len(ports)):
+            port = ports.start + (start - ports.start + i) % len(ports)
+            if _bindable(port):
+                _next_in_range["next"] = port + 1 if port + 1 in ports else ports.start
+                return port
+    raise RuntimeError(f"no free port in {PORT_RANGE_ENV}={os.environ[PORT_RANGE_ENV]}")
 
 
 class TcpProxy:
@@ -208,9 +242,9 @@ def _drop(c: Cluster) -> None:
     from sqlalchemy.engine import make_url
 
     try:
-        import redis
+        from bot import redis_conn
 
-        r = redis.Redis(host="127.0.0.1", port=6379)
+        r = redis_conn.client()
         for key in r.scan_iter(f"{c.prefix}:*", count=1000):
             r.delete(key)
     except Exception:
@@ -321,18 +355,16 @@ def start_cluster(model: str, work: Path, rasa: int = 2, actions: int = 2,
 
 
 def _free_run(n: int) -> int:
-    """The first of ``n`` consecutive free ports."""
+    """The first of ``n`` consecutive free ports (inside ``XINGHE_TEST_PORTS`` when set)."""
+    ports = _port_range()
     for _ in range(50):
         first = free_port()
-        ok = True
-        for p in range(first, first + n):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        if ports is not None and first + n - 1 not in ports:
+            continue
+        if all(_bindable(p) for p in range(first, first + n)):
+            if ports is not None:
+                with _range_lock:
+                    _next_in_range["next"] = first + n if first + n in ports else ports.start
             return first
     raise RuntimeError("no run of free ports")
 

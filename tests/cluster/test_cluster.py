@@ -125,6 +125,25 @@ def test_wechat_retry_on_the_other_instance_is_not_answered_again(cluster):
     assert len([m for m in stub_log(cluster) if m.get("touser") == openid]) <= 1
 
 
+def test_wechat_digit_on_the_other_instance_picks_the_choice_shown(cluster):
+    """The numbered suggestions shown by instance 1 are what 「1」 means when it reaches instance 2."""
+    from tools.wechat_send import build_message_xml, reply_content, signed_query
+
+    openid = "oDig" + new_sender("w")[2:]
+
+    first = reply_content(_wechat_post(cluster.rasa(1), cluster.wechat["token"],
+                                       build_message_xml(openid, "停车怎么收费"), signed_query(cluster.wechat["token"])))
+    first = first or wait_until(   # past the passive window: through the customer-service API
+        lambda: [m["text"]["content"] for m in stub_log(cluster) if m.get("touser") == openid][-1:], what="reply")[0]
+    choice = re.search(r"回复数字选择：\n1\. (.+)", first)
+    assert choice, first
+    _wechat_post(cluster.rasa(2), cluster.wechat["token"], build_message_xml(openid, "1"),
+                 signed_query(cluster.wechat["token"]))
+    texts = wait_until(lambda: len(user_texts(cluster.tracker(openid))) == 2 and user_texts(cluster.tracker(openid)),
+                       what="the second turn")
+    assert texts == ["停车怎么收费", choice.group(1)]   # the suggestion, not the digit
+
+
 def _agent_message(cluster, base: str, sender: str, text: str) -> None:
     """What the desk does for an agent's reply (bot.services.desk.deliver_desk_action), on one instance."""
     params = {"token": cluster.token}
@@ -156,12 +175,19 @@ def test_instances_share_one_wechat_access_token(cluster):
 
 
 def test_database_unreachable_for_30_seconds(cluster):
-    from sqlalchemy import create_engine, text
+    """The database cut for 30 s: honest replies, tickets kept on disk and stored once; then each patron is
+    told the number once in their channel (web chat socket, WeChat customer-service message), or the desk
+    keeps the task (REST cannot carry a later message)."""
+    from sqlalchemy import bindparam, create_engine, text
 
     from bot.services.refusals import refusal
+    from tools.wechat_send import build_message_xml, reply_content, signed_query
 
     queue_dir = Path(cluster.env["XINGHE_VAR_DIR"]) / "ticket-queue"
     talker, caller = new_sender("db"), new_sender("dbt")
+    openid = "oOut" + new_sender("w")[2:]
+    ref_re = re.compile(r"登记号([0-9a-f]{8})(?![0-9a-f])")
+    patron = Patron(cluster.lb, transport="polling")     # its socket is on one instance, either
     assert "IMAX" in cluster.text(cluster.lb, talker, "IMAX周六多少钱")
     cut_at = time.time()
     cluster.kb_proxy.cut()            # knowledge, tickets, users, audit
@@ -172,24 +198,57 @@ def test_database_unreachable_for_30_seconds(cluster):
         cluster.tracker_proxy.restore()                    # conversations back, knowledge and tickets still out
         reply = cluster.text(cluster.lb, talker, "那周二呢")  # answered from the knowledge already loaded
         assert "IMAX" in reply and "周二" in reply and "元" in reply, reply
+        refs = {}
         queued = cluster.text(cluster.lb, caller, "转人工")
-        # kept on disk, the patron given its reference (the handoff's wording calls it 工单号)
-        ref = re.search(r"(?:登记号|工单号)([0-9a-f]{8})(?![0-9a-f])", queued)
-        assert ref, queued
-        assert len(list(queue_dir.glob("*.json"))) == 1
+        # kept on disk, the patron given a reference and told the number will follow — no number yet
+        assert ref_re.search(queued) and not TICKET_RE.search(queued), queued
+        refs[caller] = ref_re.search(queued).group(1)
+        web = patron.ask("转人工", "登记号", timeout=60)
+        refs[patron.session_id] = ref_re.search(web).group(1)
+        answer = _wechat_post(cluster.rasa(1), cluster.wechat["token"], build_message_xml(openid, "转人工"),
+                              signed_query(cluster.wechat["token"]))
+        wechat = reply_content(answer) or wait_until(   # passive, or through the API if the turn was slow
+            lambda: next((m["text"]["content"] for m in stub_log(cluster) if m.get("touser") == openid), None),
+            what="the WeChat reply")
+        refs[openid] = ref_re.search(wechat).group(1)
+        assert not TICKET_RE.search(web + wechat)
+        assert len(list(queue_dir.glob("*.json"))) == 3
         time.sleep(max(0.0, 30 - (time.time() - cut_at)))
     finally:
         cluster.kb_proxy.restore()
         cluster.tracker_proxy.restore()
-    wait_until(lambda: not list(queue_dir.glob("*.json")), timeout=60, what="the queue to be flushed")
-    engine = create_engine(cluster.db_url, future=True)
     try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT number, client_ref FROM ticket WHERE sender_id = :s"),
-                                {"s": caller}).all()
+        restored = time.time()
+        wait_until(lambda: not list(queue_dir.glob("*.json")), timeout=60, what="the queue to be flushed")
+        engine = create_engine(cluster.db_url, future=True)
+
+        def rows():
+            with engine.connect() as conn:
+                query = text("SELECT sender_id, number, client_ref, number_notice FROM ticket WHERE sender_id IN :s")
+                return {r.sender_id: r for r in conn.execute(query.bindparams(bindparam("s", expanding=True)),
+                                                             {"s": list(refs)}).all()}
+        try:
+            stored = wait_until(lambda: len(rows()) == 3 and rows(), timeout=30, what="three tickets")
+            for sender, row in stored.items():
+                assert row.client_ref.startswith(refs[sender]), (sender, row)   # stored once, as referenced
+            numbers = {s: r.number for s, r in stored.items()}
+            patron.wait_for(numbers[patron.session_id], timeout=60)             # the socket's instance emitted it
+            wait_until(lambda: any(numbers[openid] in m["text"]["content"] for m in stub_log(cluster)
+                                   if m.get("touser") == openid), timeout=60, what="the WeChat message")
+            told = time.time()
+            settled = wait_until(lambda: all(r.number_notice in ("sent", "desk") for r in rows().values()) and rows(),
+                                 timeout=60, what="every number settled")
+            assert {s: r.number_notice for s, r in settled.items()} == {
+                patron.session_id: "sent", openid: "sent", caller: "desk"}
+            time.sleep(12)   # two more notifier passes and flusher rounds: nothing is told again
+            assert sum(numbers[patron.session_id] in (m.get("text") or "") for m in patron.messages) == 1
+            assert sum(numbers[openid] in m["text"]["content"] for m in stub_log(cluster)
+                       if m.get("touser") == openid) == 1
+            print(f"\nticket numbers told {told - restored:.1f} s after the database came back")
+        finally:
+            engine.dispose()
     finally:
-        engine.dispose()
-    assert len(rows) == 1 and rows[0].client_ref.startswith(ref.group(1)), rows   # stored once
+        patron.close()
     assert user_texts(cluster.tracker(talker)) == ["IMAX周六多少钱", "那周二呢"]  # the refused one is not in it
 
 

@@ -46,8 +46,14 @@ def test_lock_store_in_redis_with_the_key_prefix(monkeypatch):
     monkeypatch.setenv("LOCK_STORE", "redis")
     monkeypatch.setenv("TRACKER_STORE", "memory")
     monkeypatch.setenv("TRACKER_KEY_PREFIX", "shop7")
-    assert runtime_config.endpoints()["lock_store"] == {"type": "redis", "url": "127.0.0.1", "port": 6379,
-                                                        "db": 0, "key_prefix": "shop7"}
+    # Rasa's RedisLockStore, connected to the Redis of bot.redis_conn (no password in the file)
+    assert runtime_config.endpoints()["lock_store"] == {"type": "bot.conversations.locks.EnvRedisLockStore",
+                                                        "key_prefix": "shop7"}
+    from rasa.core.lock_store import LockStore, RedisLockStore
+    from rasa.utils.endpoints import EndpointConfig
+
+    store = LockStore.create(EndpointConfig(**runtime_config.endpoints()["lock_store"]))
+    assert isinstance(store, RedisLockStore) and store.key_prefix == "shop7:lock:"
     monkeypatch.setenv("TRACKER_KEY_PREFIX", "shop-7")   # Rasa would silently drop it
     with pytest.raises(SystemExit):
         runtime_config.endpoints()
@@ -94,6 +100,62 @@ def test_memory_when_not_one_of_several_instances(monkeypatch):
     assert RetryLedger.from_env()._redis is None and SharedToken.from_env("wx1") is None
     monkeypatch.setenv("XINGHE_INSTANCE", "r1")
     assert RetryLedger.from_env()._redis is not None
+
+
+def test_a_digit_answered_on_another_instance_picks_the_same_choice(shared):
+    """Two WeChat channels (two Rasa instances) behind one account: the numbered choices shown by the first
+    are what a digit sent to the second means; a newer answer without choices clears them for both."""
+    from tests.test_wechat_channel import FakeBot, reply_fields, serve, signed_query, text_xml
+    from bot.channels.wechat import WeChatInput
+
+    buttons = [{"title": "星际归途", "payload": '/inform{"film": "星际归途"}'},
+               {"title": "深海回声", "payload": '/inform{"film": "深海回声"}'}]
+
+    def replies(text):
+        return [{"text": "您想看哪部？", "buttons": buttons}] if text == "排片" else [{"text": "好的"}]
+
+    async def scenario():
+        import aiohttp
+
+        bots = [FakeBot(), FakeBot()]
+        for b in bots:
+            b.replies = replies
+        channels = [WeChatInput(token="tok", reply_timeout=2.0) for _ in bots]
+        async with serve(channels[0], bots[0]) as one, serve(channels[1], bots[1]) as two:
+            async with aiohttp.ClientSession() as http:
+                async def send(url, text, openid="oShared1"):
+                    async with http.post(url, params=signed_query("tok"), data=text_xml(text, openid=openid)) as r:
+                        body = await r.text()
+                        assert r.status == 200, body
+                        return reply_fields(body)["Content"]
+
+                assert "2. 深海回声" in await send(one, "排片")
+                await send(two, "2")
+                assert bots[1].texts[-1] == '/inform{"film": "深海回声"}'
+                await send(one, "1")     # the answer to 「2」 had no choices: a plain 1 now, on either instance
+                assert bots[0].texts[-1] == "1"
+                await send(two, "排片")
+                assert [k for k in shared.scan_iter("*:wechat:choices:oShared1")]   # kept in Redis
+                await send(one, "1", openid="oOther")   # someone else's digit is theirs
+                assert bots[0].texts[-1] == "1"
+                await send(one, "1")
+                assert bots[0].texts[-1] == '/inform{"film": "星际归途"}'
+
+    asyncio.run(scenario())
+
+
+def test_choices_stay_in_the_process_without_redis(monkeypatch):
+    from bot.channels.wechat import WeChatInput
+
+    monkeypatch.delenv("WECHAT_SHARED_STATE", raising=False)
+    monkeypatch.delenv("XINGHE_INSTANCE", raising=False)
+    channel = WeChatInput(token="tok")
+    assert channel._choices._shared is None
+    channel._choices.remember("o1", ["/a", "/b"])
+    assert channel._choices.resolve("o1", "2") == "/b" and channel._choices.resolve("o1", "3") is None
+    monkeypatch.setenv("WECHAT_SHARED_STATE", "redis")
+    monkeypatch.setenv("REDIS_PORT", "9")          # nothing listens there: memory, not an error
+    assert WeChatInput(token="tok")._choices._shared is None
 
 
 def test_instances_fetch_one_access_token_and_share_it(shared):

@@ -9,6 +9,8 @@ through it too:
   next patron message is predicted as usual;
 - hand back: ``handoff.release`` + ``resume`` + ``action_handback`` + ``action_listen``;
 - claim: ``handoff.claim`` + ``pause`` (idempotent) + ticket → claimed;
+- ticket numbers owed after an outage: ``notices`` tells them in the patron's channel (or leaves them for
+  the desk) once the durable queue has stored the tickets;
 - timeout: a background task runs ``handoff.expire_waiting`` every few seconds and lets the bot take the
   expired conversations back with ``action_handoff_timeout``; a conversation whose agent has been offline
   that long is returned the same way.
@@ -23,7 +25,8 @@ WeChat: customer-service messages may only be sent within 48 hours of the patron
 the messages it had Rasa send since the patron's last message and refuses beyond that.
 
 Modules: ``core`` (the Desk object, errors, hub), ``tracker_views`` (transcript, channel windows),
-``operations`` (database side), ``workers`` (Rasa-side operations, timeouts, notifications), ``pages``,
+``operations`` (database side), ``workers`` (Rasa-side operations, timeouts, notifications), ``notices``
+(ticket numbers owed after an outage), ``pages``,
 ``api``, ``events`` (server-sent events), ``stats`` (statistics), ``routes`` (every route).
 """
 
@@ -41,6 +44,7 @@ from bot.services.desk.routes import setup_routes
 from bot.services.desk.stats import bot_stats, ticket_stats  # noqa: F401
 from bot.services.desk.tracker_views import (check_can_send, transcript, visible_slots,  # noqa: F401
                                              wechat_window)
+from bot.services.desk.notices import notice_loop
 from bot.services.desk.workers import expire_loop, redis_listener
 from bot.tickets._common import to_local  # noqa: F401 (tests read it from here)
 
@@ -55,6 +59,7 @@ def setup_desk(app: web.Application, settings: Any) -> Desk:
         if settings.background_tasks:
             desk.tasks.append(asyncio.create_task(expire_loop(desk)))
             desk.tasks.append(asyncio.create_task(redis_listener(desk)))
+            desk.tasks.append(asyncio.create_task(notice_loop(desk)))
 
     async def stop(app: web.Application) -> None:
         for task in desk.tasks:

@@ -26,7 +26,8 @@ def _ticket_brief(t: Optional[Ticket], now: Optional[dt.datetime] = None) -> Opt
             "status": t.status, "assignee": t.assignee, "reply_due": iso(t.reply_due),
             "overdue": t.status in tickets.OPEN_STATUSES and t.reply_due < now,
             "created_at": iso(t.created_at), "channel": t.channel, "sender_id": t.sender_id,
-            "followup_status": t.followup_status, "followup_at": iso(t.followup_at)}
+            "followup_status": t.followup_status, "followup_at": iso(t.followup_at),
+            "number_notice": t.number_notice}   # after an outage: due / sending / sent / desk (tell the patron)
 
 
 def _tickets_by_number(s, numbers: Iterable[Optional[str]]) -> Dict[str, Ticket]:

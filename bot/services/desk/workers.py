@@ -77,8 +77,7 @@ async def redis_listener(desk: Desk) -> None:
     while True:
         client = None
         try:
-            client = aioredis.Redis(host=desk.settings.redis_host, port=desk.settings.redis_port,
-                                    socket_connect_timeout=1)
+            client = desk.settings.redis.async_client(socket_connect_timeout=1)
             pubsub = client.pubsub()
             await pubsub.subscribe(desk.settings.redis_channel)
             async for message in pubsub.listen():
