@@ -163,6 +163,12 @@ def test_folding(text, folded):
     ("心脏不好能坐动感座椅吗", "report_emergency", False),
     ("电影里着火那段好逼真", "give_feedback", False),
     ("空调冷死人了", "complain", False),
+    # someone named and what is happening to them, in words the cue list does not have
+    ("我外婆刚才突然嘴唇发紫了", "complain", True),
+    # told afterwards: a complaint or thanks, not an alarm — unless it is happening now
+    ("上周我在你们楼梯摔了一跤，到现在都没人管", "complain", False),
+    ("上次有人晕倒你们叫救护车很及时，谢谢", "give_feedback", False),
+    ("上次也是这样，现在我妈又晕倒了快来人", "complain", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

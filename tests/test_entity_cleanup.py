@@ -54,3 +54,10 @@ def test_store_titles_kept_whatever_the_intent():
     text = "银河快递明天几点有"
     film = dict(ent("film", text, "银河快递"), extractor="KnowledgeEntityExtractor")
     assert values(clean([film, ent("date", text, "明天")], text, "out_of_scope")) == [("film", "银河快递")]
+
+
+def test_hall_type_span_stops_before_its_hall_word():
+    text = "杜比厅和VIP厅今晚多少钱"
+    out = clean([ent("hall_type", text, "杜比厅"), ent("hall_type", text, "VIP厅")], text, "ask_ticket_price")
+    assert [text[e["start"]:e["end"]] for e in out] == ["杜比", "VIP厅"]
+    assert [e["value"] for e in out] == ["杜比厅", "VIP厅"]  # the value the bot reads is kept

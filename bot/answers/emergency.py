@@ -30,6 +30,20 @@ def _cue(text: str, cues) -> bool:
     return any(c and c.upper() in plain for c in cues)
 
 
+# Someone named and what is happening to them, a few characters apart (「旁边大爷捂着胸口叫不应」「我妈突然吐了」):
+# phrasings the cue list does not have still say who and what.
+PERSON = r"(?:人|他|她|大爷|大妈|阿姨|叔叔|老人|老太太|老爷子|小孩|孩子|儿子|女儿|宝宝|娃|朋友|同伴|同事|老公|老婆|" \
+         r"女朋友|男朋友|妈|爸|爷爷|奶奶|外婆|外公|姥姥|姥爷|孕妇|小伙子|姑娘|男的|女的|观众|我)"
+SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|喘气|发紫|发白|发青|冷汗|流血|出血|血|摔|不醒|不动了|没气|" \
+          r"没反应|翻白眼|发烧|高烧|烧到|噎|呛到|卡住了|肿了|发麻|麻了|瘫|不会动|叫不|站不起|起不来|说不出话|心口|胸口|" \
+          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作)"
+PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM)
+# 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
+# or feedback, not an emergency — unless the message says something is happening now
+PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
+NOW = re.compile(r"快来|快点|快派|马上|赶紧|赶快|救命|正在|还在|现在.{0,6}(怎么办|还|又|突然|晕|疼|痛|吐|流|不行|喘)|"
+                 r"此刻|刚刚|刚才|突然|[!！]{2,}|来人")
+
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
 
@@ -40,7 +54,9 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     if ABOUT_FILM.search(text) and not URGENT.search(text):
         return False
-    if _cue(text, cues):
+    if PAST.search(text) and not NOW.search(text):
+        return False  # told afterwards: the complaint or the thanks, not an alarm
+    if _cue(text, cues) or PERSON_SYMPTOM.search(HYPERBOLE.sub("", text)):
         return not rule_question
     if FOLLOW_UP.search(text):
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named

@@ -4,6 +4,7 @@
   head count without a number, a one-character date or time).
 - Adjacent pieces of one expression are joined (「晚上」+「7点后」→「晚上7点后」, 「12月」+「5号」) and cut-off ends are
   completed (「下周」 before 「三」→「下周三」, 「12」 before 「点」→「12点」).
+- A hall type's span stops before its 厅 (「杜比厅」 → 杜比), except VIP厅 (the contract's spelling).
 - Entity types that carry no meaning for the predicted intent are dropped: a ticket type matters to a
   price question, not to an emergency; chit-chat carries no entities. Phone numbers and order ids are
   always kept, since forms rely on them whatever the intent, and so are the store's own film titles.
@@ -86,7 +87,17 @@ def _merge(entities: List[Dict[str, Any]], text: str) -> List[Dict[str, Any]]:
     return out
 
 
+def _hall_span(e: Dict[str, Any], text: str) -> Dict[str, Any]:
+    """The hall type's name without the 厅 after it (「杜比厅」 → span 杜比), as the contract spells hall types
+    (IMAX、杜比、4DX、巨幕、VIP厅); VIP厅 is a name of its own. The value, which the bot reads, is kept."""
+    span = text[e["start"]:e["end"]]
+    if e["entity"] == "hall_type" and len(span) > 2 and span.endswith("厅") and not span.upper().startswith("VIP"):
+        return dict(e, end=e["end"] - 1)
+    return e
+
+
 def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> List[Dict[str, Any]]:
+    entities = [_hall_span(e, text) for e in entities]
     drop = DROP_FOR_INTENT.get(intent or "", set())
     kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
                                                    or e["entity"] not in drop)]
