@@ -56,6 +56,8 @@ def question_part(text: Text) -> Text:
     return split_aside(text)[1]
 
 
+# what a try at a phone number or an order id looks like (digits, or the XH of an order id)
+ATTEMPT = {"phone": re.compile(r"\d{4,}|[零一二三四五六七八九]{4,}"), "order_id": re.compile(r"\d{4,}|[Xx][Hh]")}
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
               "complaint_form": "complaint",  # a complaint's questions: when they hear back, what remedy
@@ -186,7 +188,19 @@ class ServiceFormValidation(FormValidationAction):
             return {slot: None}
         if any(v not in (None, "") for s, v in tracker.slots_to_validate().items() if s not in (slot, "requested_slot")):
             return {slot: None}  # 「是后天晚上的场」 when the phone was asked: another answer, the form asks again
+        if slot in ATTEMPT and not ATTEMPT[slot].search(answering.folded_text(tracker)):
+            # 「日期没错 就是今天这家」 when the order id was asked: no try at a number, so no "wrong format" —
+            # what they said is kept with the details, and the form asks again
+            return {slot: None, **self._more_detail(tracker)}
         return self._retry(slot, dispatcher, tracker, response)
+
+    def _more_detail(self, tracker: Tracker) -> Dict[Text, Any]:
+        """A remark that answers no question of the form, added to the free-text details it has (if any)."""
+        text = (tracker.latest_message.get("text") or "").strip()
+        for detail in ("complaint_detail", "lost_item"):
+            if self.form.startswith(detail.split("_")[0]) and tracker.get_slot(detail) and text:
+                return {detail: f"{tracker.get_slot(detail)}；{text}"[:500]}
+        return {}
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         text = str(value or "").strip()
@@ -196,12 +210,21 @@ class ServiceFormValidation(FormValidationAction):
                 aside = self._side_question(dispatcher, tracker, asked) or {}
                 kept = given if aside else text  # an unanswered question stays part of what they said
                 return {**self._calm(dispatcher, tracker), **aside, **self._accept(slot, kept[:500])}
+            # 「你这回答有什么用？？」: the feeling first (and a person offered the second time), then the answer
+            calmed = self._calm(dispatcher, tracker)
             side = self._side_question(dispatcher, tracker)
             if side is not None:
-                return {slot: None, **side}
+                return {slot: None, **calmed, **side}
+            if calmed and self._asks(text):
+                return {slot: None, **calmed}  # an angry question is no answer to the form's question
         if len(text) < 1:
             return {slot: None}
         return {**self._calm(dispatcher, tracker), **self._accept(slot, text[:500])}
+
+    @staticmethod
+    def _asks(text: Text) -> bool:
+        folded = fold(text, knowledge_names.current().lexicon).text
+        return is_question(folded) or bool(split_aside(folded)[1])
 
     async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> List[Dict[Text, Any]]:
@@ -214,6 +237,11 @@ class ServiceFormValidation(FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         empty = [s for s in required if s != requested and tracker.get_slot(s) in (None, "")]
         found = form_values.prefill(knowledge(), now().date(), empty, text)
+        folded = answering.folded_text(tracker)
+        if folded and folded != text:  # 「想要ｉｍａｘ厅」「聽日」: what the NLU read (width, script, Cantonese folded)
+            for slot, value in form_values.prefill(knowledge(), now().date(),
+                                                   [s for s in empty if s not in found], folded).items():
+                found[slot] = value
         if CORRECTION.search(text):
             # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
             filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
@@ -273,11 +301,6 @@ class ValidateComplaintForm(ServiceFormValidation):
 
     form = "complaint_form"
     locals().update(_free_text_validators("complaint_detail"))
-
-    @staticmethod
-    def _asks(text: Text) -> bool:
-        folded = fold(text, knowledge_names.current().lexicon).text
-        return is_question(folded) or bool(split_aside(folded)[1])
 
     @staticmethod
     def _is_showing(text: Text) -> bool:
@@ -346,6 +369,14 @@ class ValidateGroupBookingForm(ServiceFormValidation):
 class ValidateRefundForm(ServiceFormValidation):
     form = "refund_form"
     locals().update(_free_text_validators("purchase_channel"))
+
+    def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                          domain: DomainDict) -> Dict[Text, Any]:
+        result = super().validate_order_id(value, dispatcher, tracker, domain)
+        if result.get("order_id") and not tracker.get_slot("purchase_channel"):
+            # an order id of the cinema's own format was bought in its mini-program: no need to ask where
+            result["purchase_channel"] = "小程序"
+        return result
 
     def validate_refund_show(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         k = knowledge()

@@ -105,7 +105,7 @@ class ActionComplain(Action):
             if events is not None:
                 return events + [NO_FORM]
         asked = re.sub(r"一([\u4e00-\u9fff])不\1", "", folded)  # 「一动不动」 is no 「动不动」 question
-        if STRONG_QUESTION.search(asked) and is_question(asked) and not (mood.angry or mood.threat) \
+        if (STRONG_QUESTION.search(asked) or re.search(r"[?？]$", asked.strip())) and is_question(asked) and not (mood.angry or mood.threat) \
                 and complaint_category(k, folded) is \
                 k.section("complaints")["categories"][-1]:
             # 「导盲犬也不行？」「最长那部是哪个」: a question with no complaint in it, read as one by the

@@ -7,7 +7,7 @@ import re
 EMERGENCY = "report_emergency"
 CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
-                      r"[吗么][?？]?$|呢[?？]?$")  # 「孩子五岁呢」 follows up a rule question
+                      r"[吗么][?？]?$|呢[?？]?$|(能|可以|行|会|适合|要).{0,6}不[?？]?$")  # 「能坐不」「会有危险不」  # 「孩子五岁呢」 follows up a rule question
 URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}|"
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on

@@ -486,7 +486,7 @@ def parse_party_size(text: str) -> int | None:
     Counts need a person unit (人, 个, 位, 名, 口, 张) unless the text is only a number;
     other units (两桌) and vague amounts (很多人, 一堆人) give ``None``.
     """
-    s = _normalize(text).replace("俩", "两").replace("仨", "三")
+    s = _normalize(text).replace("俩", "两").replace("仨", "三").replace("廿", "二十").replace("卅", "三十")
     if _ARABIC_RANGE_RE.search(s):
         return None
     s = _strip_non_numbers(s)
