@@ -482,13 +482,27 @@ def exchange_item_said(text: str, k: Optional[Knowledge] = None) -> Optional[Dic
     return next((o for o in k.section("membership")["exchange"] if word in o["item"]), None)
 
 
+_POINTS = re.compile(r"([\d,，]+(?:\.\d+)?\s*[kK千w万]?|[零一二两三四五六七八九十百千万]+)\s*(积分|分)")
+_BARE_POINTS = re.compile(r"^(?:那|那么|如果|要是|只有|我有|有)?\s*(\d{3,6}|\d+(?:\.\d+)?\s*[kK千])\s*(?:分|积分)?(?:的话)?\s*(?:呢|的话呢|能换什么|能换啥)?[?？。]*$")
+
+
+def points_said(text: Optional[str]) -> Optional[int]:
+    """Points the patron names: 「900分」「3k分」「两千分」, or a bare 「那1500呢」 in a points conversation."""
+    t = (text or "").strip()
+    hit = _POINTS.search(t) or _BARE_POINTS.search(t)
+    if not hit:
+        return None
+    raw = hit.group(1).replace(",", "").replace("，", "").replace(" ", "")
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kK千w万]?)", raw)
+    if m:
+        return int(float(m.group(1)) * {"": 1, "k": 1000, "K": 1000, "千": 1000, "w": 10000, "万": 10000}[m.group(2)])
+    return parse_number(raw)
+
+
 @topic("member_points")
 def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     m = k.section("membership")
-    points = None
-    hit = re.search(r"([\d,，]+|[零一二两三四五六七八九十百千万]+)\s*(积分|分)", ask.text or "")
-    if hit:
-        points = parse_number(hit.group(1).replace(",", "").replace("，", ""))
+    points = points_said(ask.text)
     item = exchange_item_said(ask.text, k)
     if item and points is None and not re.search(r"退|改签", ask.text):
         d.utter_message(response="utter_text", text=f"{item['item']}需要{item['points']}积分。{m['points']['where']}")

@@ -20,7 +20,7 @@ from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (COMPLAINT_QUESTION, LONGEST, SHORTEST, TOPICS, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
+from bot.answers.topics import (COMPLAINT_QUESTION, LONGEST, SHORTEST, TOPICS, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
@@ -84,7 +84,8 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     if not m:
         return None
     title = m.group(1).strip("·：:")
-    if len(title) < 2 or NOT_TITLES.search(title) or k.film_named(title) or k.find_hall_type(title):
+    if len(title) < 2 or NOT_TITLES.search(title) or k.film_named(title) or k.find_hall_type(title) \
+            or k.film_misspelt(title):
         return None
     known = k.find_film(title)
     if known is not None and not any(len(n) >= len(title) - 1 for n in (known.title, *known.aliases) if n in title):
@@ -123,7 +124,7 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     if topic == "member_points":
         if exchange_item_said(text):
             return True
-        return bool(re.search(r"\d+\s*分|[一二两三四五六七八九十百千万]+\s*分", text))
+        return points_said(text) is not None
     if topic == "parking":
         return hours_parked(text) is not None
     if topic == "member_benefits":
@@ -178,6 +179,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     value the patron names can make it informational (greetings, thanks, goodbyes); ``open_topics`` lets a
     question match the facets of any topic as if related (a side question inside a form)."""
     fresh = entity_values(text, entities)
+    if "film" not in fresh or k.film_by_name(fresh["film"]) is None:
+        misspelt = k.film_misspelt(text)
+        if misspelt is not None:  # 「星际归图今天几点有」: the film meant, not "not showing"
+            fresh["film"] = misspelt.title
     if ctx.topic == "complaint" and intent_topic in (None, "complaint") and COMPLAINT_QUESTION.search(text or "") \
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read

@@ -121,6 +121,24 @@ class Knowledge:
         hits = [(len(n), f) for n, f in self._film_names.items() if n in key and len(n) >= 0.75 * len(key)]
         return max(hits, key=lambda h: h[0])[1] if hits else None
 
+    def film_misspelt(self, text: Optional[str]) -> Optional[FilmInfo]:
+        """A film whose full title (4+ characters) the text spells with one character wrong (「星际归图」
+        「雾都疑按」: homophone typos), when no title is spelt right in it."""
+        t = (text or "").lower()
+        if not t or any(f.title.lower() in t for f in self.films):
+            return None
+        for film in self.films:
+            title = film.title.lower()
+            n = len(title)
+            if n < 4:
+                continue
+            for i in range(0, len(t) - n + 1):
+                window = t[i:i + n]
+                if sum(a != b for a, b in zip(window, title)) == 1 and window[0] == title[0] or \
+                        sum(a != b for a, b in zip(window, title)) == 1 and window[-1] == title[-1]:
+                    return film
+        return None
+
     def film_named(self, text: Optional[str]) -> Optional[FilmInfo]:
         """A film whose title or alias is exactly ``text`` (「星际穿越」 is not 星际归途 by its alias 星际)."""
         return self._film_names.get((text or "").strip().strip("《》「」\"' ").lower())
