@@ -32,6 +32,7 @@ from aiohttp import web
 
 from bot.db import ROOT, database_url
 from bot.privacy import install_masking_filter
+from bot.services.account import setup_account
 from bot.services.auth import setup_auth
 from bot.services.common.web import SETTINGS, TEMPLATES, error_pages
 from bot.services.desk import setup_desk
@@ -124,6 +125,7 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     app["xinghe.templates"] = app[TEMPLATES]
     app.middlewares.append(error_pages())
     setup_auth(app, settings.db_url, settings.secret_key, secure_cookies=settings.secure_cookies)
+    setup_account(app)
     setup_desk(app, settings)
     setup_webchat = _optional("bot.services.webchat", "setup_webchat")
     if setup_webchat is not None:
