@@ -13,6 +13,7 @@ Settings come from the environment (``Settings.from_env``):
 | ``DESK_INSECURE_COOKIES`` | unset | ``1``: cookies without ``Secure`` (plain-http localhost only) |
 | ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB`` | ``127.0.0.1``, ``6379``, ``0`` | desk notifications, tracker store for stats |
 | ``HANDOFF_TIMEOUT_S`` | ``300`` | a queued patron nobody claims goes back to the bot after this |
+| ``SATISFACTION_IDLE_S`` | unset | seconds of patron silence after an answer before the rating is asked (unset: ``complaints.yml`` ``satisfaction.idle_minutes``) |
 | ``TRACKER_STORE`` | ``auto`` | where the statistics read conversations: ``auto``, ``redis``, ``sql``, ``memory`` |
 | ``DESK_HOST`` | ``127.0.0.1`` | listen address when ``--host`` is not given |
 """
@@ -25,7 +26,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import jinja2
 from aiohttp import web
@@ -60,6 +61,9 @@ class Settings:
     redis_retry_s: float = 30.0
     handoff_timeout_s: float = 300.0
     expire_every_s: float = 15.0
+    satisfaction_idle_s: Optional[float] = None  # None: complaints.yml satisfaction.idle_minutes
+    inactivity_every_s: float = 30.0
+    inactivity_channels: Tuple[str, ...] = ("socketio", "wechat")
     heartbeat_s: float = 15.0
     poll_s: float = 2.0
     ping_s: float = 15.0
@@ -95,6 +99,7 @@ class Settings:
             redis_port=int(env.get("REDIS_PORT", "6379")),
             redis_db=int(env.get("REDIS_DB", "0")),
             handoff_timeout_s=float(env.get("HANDOFF_TIMEOUT_S", "300")),
+            satisfaction_idle_s=float(env["SATISFACTION_IDLE_S"]) if env.get("SATISFACTION_IDLE_S") else None,
             tracker_store=store,
             tracker_db_url=env.get("TRACKER_DB_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",
         )
