@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -133,6 +134,8 @@ class User(Base):
     role = Column(String(16), nullable=False)  # agent / supervisor / editor
     failed_logins = Column(Integer, nullable=False, default=0)
     locked_until = Column(DateTime, nullable=True)
+    # a one-time password (first-run admin, ``make user``): the owner sets their own at the first login
+    must_change_password = Column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class AuditLog(Base):

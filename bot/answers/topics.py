@@ -7,8 +7,9 @@ remembering for a follow-up. ``TOPICS`` maps topic names to them; ``INTENT_TOPIC
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
 from bot.answers.resolvers import parse_number, resolve_date, resolve_time_window
@@ -47,11 +48,72 @@ def _version_of(ask: Ask) -> Optional[Text]:
 
 
 # --------------------------------------------------------------------------- showtimes and films
-def _showing_line(k: Knowledge, s: Showing, with_film: bool) -> Text:
-    ht = k.hall_type(s.hall.type_code)
-    price = rules.quote(k, ht, s.date, s.version, start=s.start).price
-    film = f"《{s.film.title}》" if with_film else ""
-    return f"{s.start:%H:%M} {film}{s.hall.name}·{s.hall.type_name} {s.version} {money(price)}元"
+LISTING_LINES = 8  # a listing fits a phone screen: at most this many films, the rest behind 「查看更多」
+MORE_TITLE = "查看更多"
+FILMS_JOINED = "、"  # the 「查看更多」 payload names the films still to show, joined by this
+
+
+def _type_label(k: Knowledge, type_code: str) -> Text:
+    """A hall type as a listing line names it: its short name (the first alias, 「IMAX」「杜比」「巨幕」) when
+    that is shorter than the full name, else the name (「普通厅」)."""
+    ht = k.hall_type(type_code)
+    if ht is None:
+        return type_code
+    short = ht.aliases[0] if ht.aliases else ht.name
+    return short if len(short) < len(ht.name) else ht.name
+
+
+def _times(shows: List[Showing]) -> Text:
+    """「10:00 / 15:40 3D / 21:10」: start times in order, the version said only when it is not 2D."""
+    return " / ".join(f"{s.start:%H:%M}" + (f" {s.version}" if s.version != "2D" else "")
+                      for s in sorted(shows, key=lambda s: s.start))
+
+
+def _grouped(shows: List[Showing], key: Callable[[Showing], Any]) -> List[List[Showing]]:
+    """``shows`` in groups of equal ``key``, each group where its first showing is in time order."""
+    groups: Dict[Any, List[Showing]] = {}
+    for s in sorted(shows, key=lambda s: (s.start, s.hall.number)):
+        groups.setdefault(key(s), []).append(s)
+    return list(groups.values())
+
+
+def _film_lines(k: Knowledge, shows: List[Showing]) -> List[Tuple[Text, Text]]:
+    """One line per film (in the order of its first showing), with its title: 「星际归途（IMAX）：10:00 /
+    15:40 3D / 21:10」, or by hall type when it plays in several: 「星际归途：IMAX 10:00 / 21:10；杜比 18:30」."""
+    out = []
+    for film_shows in _grouped(shows, lambda s: s.film.id):
+        title = film_shows[0].film.title
+        by_type = _grouped(film_shows, lambda s: s.hall.type_code)
+        if len(by_type) == 1:
+            line = f"{title}（{_type_label(k, by_type[0][0].hall.type_code)}）：{_times(by_type[0])}"
+        else:
+            line = f"{title}：" + "；".join(f"{_type_label(k, g[0].hall.type_code)} {_times(g)}" for g in by_type)
+        out.append((title, line))
+    return out
+
+
+def _hall_lines(shows: List[Showing]) -> List[Text]:
+    """One film's showings, one line per hall: 「1号厅·IMAX激光厅：10:00 / 15:40 3D / 21:10」."""
+    return [f"{g[0].hall.name}·{g[0].hall.type_name}：{_times(g)}" for g in _grouped(shows, lambda s: s.hall.number)]
+
+
+def _films_named(k: Knowledge, value: Optional[Text]) -> List[Any]:
+    """The films a 「查看更多」 payload names (``film`` joined by 、); empty for one name."""
+    if not value or FILMS_JOINED not in value:
+        return []
+    films = [k.film_by_name(name) for name in value.split(FILMS_JOINED)]
+    return [f for f in films if f is not None]
+
+
+def _more_button(day: dt.date, films: List[Text], ask: Ask, hall_type: Any, window: Any) -> Dict[str, str]:
+    """「查看更多」: the same listing for the films not shown yet (a payload, so WeChat's numbered choice and a
+    web chat quick reply both ask exactly that)."""
+    values = {"date": day.isoformat(), "film": FILMS_JOINED.join(films)}
+    if window and ask.get("time"):
+        values["time"] = ask.get("time")
+    if hall_type is not None:
+        values["hall_type"] = hall_type.name
+    return {"title": MORE_TITLE, "payload": "/ask_showtimes" + json.dumps(values, ensure_ascii=False)}
 
 
 def _film_plays_in(film: Any, type_code: str) -> bool:
@@ -74,7 +136,11 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
         return used
     film_name = ask.get("film")
-    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text else None)
+    named = _films_named(k, film_name)  # 「查看更多」: the films the first page left out
+    if named:
+        film_name = None
+        used["film"] = ""  # the joined names are no film to remember for a follow-up
+    film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text and not named else None)
     if film_name and film is None:
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
         return {key: v for key, v in used.items() if key != "film"}
@@ -91,6 +157,8 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if window is None and ask.text:
         window = resolve_time_window(ask.text)
     shows = [s for s in k.showings(day) if day > today or s.start > current.time()]
+    if named:
+        shows = [s for s in shows if s.film.id in {f.id for f in named}]
     pool = [s for s in shows if film is None or s.film.id == film.id]
     selected = [s for s in pool
                 if (hall_type is None or s.hall.type_code == hall_type.code)
@@ -105,10 +173,10 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_text", text=f"《{film.title}》不在{hall_type.name}放映，可在{film_halls(k, film)}观看。")
         hall_type, filter_label = None, ""
         selected = [s for s in pool if window is None or window[0] <= s.start <= window[1]]
-    if film is None and hall_type:
+    if film is None and hall_type and not named:
         playing = [f"《{f.title}》" for f in k.films if _film_plays_in(f, hall_type.code)]
         d.utter_message(response="utter_text", text=f"{hall_type.name}放映的影片：{'、'.join(playing) or '暂无'}。")
-    if not selected and film is None and day == today:
+    if not selected and film is None and not named and day == today:
         # nothing left today with these filters: the next day that has some
         for i in range(1, SHOWTIME_DAYS):
             nxt = today + dt.timedelta(days=i)
@@ -122,20 +190,23 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if selected:
         if film:
             d.utter_message(response="utter_showtimes", film=film.title, date_label=label,
-                            filter_label=filter_label, lines=join_lines([_showing_line(k, s, False) for s in selected]))
+                            filter_label=filter_label, lines=join_lines(_hall_lines(selected)))
         else:
+            film_lines = _film_lines(k, selected)
+            rest = [title for title, _ in film_lines[LISTING_LINES:]]
+            buttons = [_more_button(selected[0].date, rest, ask, hall_type, window)] if rest else None
             d.utter_message(response="utter_showtimes_all", date_label=label, filter_label=filter_label,
-                            lines=join_lines([_showing_line(k, s, True) for s in selected[:15]]))
+                            lines=join_lines([line for _, line in film_lines[:LISTING_LINES]]), buttons=buttons)
         return used
     if film:
         alternatives = ""
         if pool:
-            alternatives = f"当天还有：\n" + join_lines([_showing_line(k, s, False) for s in pool])
+            alternatives = "当天还有：\n" + join_lines(_hall_lines(pool))
         else:
             nxt = next((day + dt.timedelta(days=i) for i in range(1, SHOWTIME_DAYS)
                         if any(s.film.id == film.id for s in k.showings(day + dt.timedelta(days=i)))), None)
             if nxt:
-                lines = [_showing_line(k, s, False) for s in k.showings(nxt) if s.film.id == film.id]
+                lines = _hall_lines([s for s in k.showings(nxt) if s.film.id == film.id])
                 alternatives = f"{date_label(nxt, today)}的场次：\n" + join_lines(lines)
         d.utter_message(response="utter_showtimes_none_for_filter", film=film.title, date_label=label,
                         filter_label=filter_label, alternatives=alternatives)

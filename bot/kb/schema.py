@@ -303,6 +303,7 @@ class Satisfaction(Strict):
     skipped: str = ""  # the patron declined to comment
     skip_words: List[str] = []
     low_at_most: conint(ge=1, le=4) = 2
+    idle_minutes: conint(ge=1, le=240) = 10  # asked after this long without a patron message
 
 
 class Followup(Strict):

@@ -13,6 +13,7 @@ Settings come from the environment (``Settings.from_env``):
 | ``DESK_INSECURE_COOKIES`` | unset | ``1``: cookies without ``Secure`` (plain-http localhost only) |
 | ``REDIS_URL`` or ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB``; ``REDIS_PASSWORD`` | ``127.0.0.1``, ``6379``, ``0`` | desk notifications, tracker store for stats (``bot.redis_conn``) |
 | ``HANDOFF_TIMEOUT_S`` | ``300`` | a queued patron nobody claims goes back to the bot after this |
+| ``SATISFACTION_IDLE_S`` | unset | seconds of patron silence after an answer before the rating is asked (unset: ``complaints.yml`` ``satisfaction.idle_minutes``) |
 | ``TRACKER_STORE`` | ``auto`` | where the statistics read conversations: ``auto``, ``redis``, ``sql``, ``memory`` |
 | ``DESK_HOST`` | ``127.0.0.1`` | listen address when ``--host`` is not given |
 """
@@ -25,15 +26,19 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import jinja2
 from aiohttp import web
 
 from bot.db import ROOT, database_url
 from bot.privacy import install_masking_filter
+<<<<<<< HEAD
 from bot.redis_conn import RedisSettings
 from bot.redis_conn import settings as redis_settings
+=======
+from bot.services.account import setup_account
+>>>>>>> s4-s4-12
 from bot.services.auth import setup_auth
 from bot.services.common.web import SETTINGS, TEMPLATES, error_pages
 from bot.services.desk import setup_desk
@@ -59,7 +64,13 @@ class Settings:
     redis_retry_s: float = 30.0
     handoff_timeout_s: float = 300.0
     expire_every_s: float = 15.0
+<<<<<<< HEAD
     notice_every_s: float = 5.0     # how often ticket numbers owed after an outage are told (desk.notices)
+=======
+    satisfaction_idle_s: Optional[float] = None  # None: complaints.yml satisfaction.idle_minutes
+    inactivity_every_s: float = 30.0
+    inactivity_channels: Tuple[str, ...] = ("socketio", "wechat")
+>>>>>>> s4-s4-12
     heartbeat_s: float = 15.0
     poll_s: float = 2.0
     ping_s: float = 15.0
@@ -93,6 +104,7 @@ class Settings:
             secure_cookies=not _env_bool("DESK_INSECURE_COOKIES"),
             redis=redis_settings(env),
             handoff_timeout_s=float(env.get("HANDOFF_TIMEOUT_S", "300")),
+            satisfaction_idle_s=float(env["SATISFACTION_IDLE_S"]) if env.get("SATISFACTION_IDLE_S") else None,
             tracker_store=store,
             tracker_db_url=env.get("TRACKER_DB_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",
         )
@@ -123,6 +135,7 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     app["xinghe.templates"] = app[TEMPLATES]
     app.middlewares.append(error_pages())
     setup_auth(app, settings.db_url, settings.secret_key, secure_cookies=settings.secure_cookies)
+    setup_account(app)
     setup_desk(app, settings)
     setup_webchat = _optional("bot.services.webchat", "setup_webchat")
     if setup_webchat is not None:

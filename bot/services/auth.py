@@ -11,6 +11,9 @@
   send it as header ``X-CSRF-Token`` or form field ``csrf_token``. The login form is protected the same
   way with a token bound to a short-lived pre-login cookie.
 - Roles: ``agent``, ``supervisor``, ``editor``; ``require_role(...)`` on a handler answers 403 otherwise.
+- One-time passwords (first-run admin, ``make user``): until the owner sets their own on the password page
+  (``bot.services.account``), every other protected page redirects there and every API answers 403
+  ``password_change_required``.
 
 Everything under ``PROTECTED_PREFIXES`` (``/desk`` and ``/editor``) needs a login, except the login page.
 """
@@ -49,6 +52,9 @@ BCRYPT_MAX_BYTES = 72
 MIN_PASSWORD_CHARS = 10
 PROTECTED_PREFIXES = ("/desk", "/editor")
 PUBLIC_PATHS = frozenset({"/desk/login", "/editor/login"})
+#: What a session with a one-time password may open (besides the login pages): the password page and logout.
+PASSWORD_PATHS = {"/desk": "/desk/password", "/editor": "/editor/password"}
+ONE_TIME_ALLOWED = frozenset(set(PASSWORD_PATHS.values()) | {"/desk/logout", "/editor/logout"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -108,6 +114,7 @@ class Identity:
     role: str
     csrf: str
     token_hash: str
+    must_change_password: bool = False  # logged in with a one-time password: only the password page opens
 
     def has(self, *roles: str) -> bool:
         return self.role in roles
@@ -190,7 +197,8 @@ class Auth:
             if not done:
                 _audit(s, username, "login", "refused_locked", {"remote": remote})
                 return LoginResult(False, "invalid")
-            role = s.execute(select(users.c.role).where(users.c.username == username)).scalar()
+            role, must_change = s.execute(select(users.c.role, users.c.must_change_password)
+                                          .where(users.c.username == username)).one()
             token = secrets.token_urlsafe(32)
             csrf = secrets.token_urlsafe(32)
             token_hash = self._digest("session", token)
@@ -198,7 +206,7 @@ class Auth:
                                                    created_at=now, last_seen=now))
             s.execute(delete(desk_session).where(desk_session.c.last_seen < now - self.idle))
             _audit(s, username, "login", "ok", {"remote": remote})
-            return LoginResult(True, user=Identity(username, role, csrf, token_hash), token=token)
+            return LoginResult(True, user=Identity(username, role, csrf, token_hash, bool(must_change)), token=token)
 
     async def authenticate(self, request: web.Request, username: str, password: str) -> LoginResult:
         """Check a login (counting failures, locking); on success a new session exists (see ``start_session``).
@@ -240,7 +248,7 @@ class Auth:
                 return None
             if (now - row.last_seen).total_seconds() > 60:
                 s.execute(update(desk_session).where(desk_session.c.token_hash == token_hash).values(last_seen=now))
-            return Identity(user.username, user.role, row.csrf, token_hash)
+            return Identity(user.username, user.role, row.csrf, token_hash, bool(user.must_change_password))
 
     async def identify(self, request: web.Request) -> Optional[Identity]:
         if "xinghe.user" in request:
@@ -259,6 +267,48 @@ class Auth:
         await asyncio.to_thread(self._logout_sync, identity)
         response.del_cookie(self.cookie_name, path="/")
         return response
+
+    # -- the owner's own password change (the page: bot.services.account)
+    def _change_load(self, username: str) -> Optional[str]:
+        with session_scope(self.db_url) as s:
+            user = s.get(User, username)
+            return user.password_hash if user is not None else None
+
+    def _change_store(self, identity: Identity, new_hash: str, remote: str) -> int:
+        users = User.__table__
+        with session_scope(self.db_url) as s:
+            s.execute(update(users).where(users.c.username == identity.username)
+                      .values(password_hash=new_hash, must_change_password=False, failed_logins=0, locked_until=None))
+            # the other sessions were opened with the old password; this one goes on
+            revoked = s.execute(delete(desk_session).where(desk_session.c.username == identity.username,
+                                                           desk_session.c.token_hash != identity.token_hash)).rowcount
+            _audit(s, identity.username, "user", "password_changed",
+                   {"one_time_replaced": identity.must_change_password, "sessions_revoked": revoked or 0,
+                    "remote": remote})
+            return revoked or 0
+
+    async def change_password(self, request: web.Request, identity: Identity, current: str, new: str,
+                              again: str) -> str:
+        """Set the logged-in user's own password; returns ``""`` or what was wrong: ``current`` (the present
+        password is not that), ``mismatch``, ``policy``, ``same`` (the new one is the present one)."""
+        if new != again:
+            return "mismatch"
+        try:
+            check_password_policy(new)
+        except PasswordError:
+            return "policy"
+        if not self._limiter.hit("login_ip", request.remote or ""):
+            return "throttled"  # the present password is checked here too: guesses count like logins
+        stored = await asyncio.to_thread(self._change_load, identity.username)
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(_BCRYPT_POOL, verify_password, current, stored):
+            return "current"
+        if await loop.run_in_executor(_BCRYPT_POOL, verify_password, new, stored):
+            return "same"
+        new_hash = await loop.run_in_executor(_BCRYPT_POOL, hash_password, new)
+        await asyncio.to_thread(self._change_store, identity, new_hash, request.remote or "")
+        request["xinghe.user"] = Identity(identity.username, identity.role, identity.csrf, identity.token_hash, False)
+        return ""
 
     # -- login-form CSRF (before there is a session)
     def prelogin_token(self, request: web.Request, response: web.StreamResponse) -> str:
@@ -327,6 +377,15 @@ def login_redirect(request: web.Request) -> web.StreamResponse:
     return web.HTTPFound(f"{login}?{_urlencode({'next': target})}")
 
 
+def password_redirect(request: web.Request) -> web.StreamResponse:
+    """A session with a one-time password: to the password page of its area (APIs: 403)."""
+    if _wants_json(request):
+        return web.json_response({"error": "password_change_required"}, status=403)
+    area = "/editor" if request.path == "/editor" or request.path.startswith("/editor/") else "/desk"
+    target = request.path_qs if request.method == "GET" else area + "/"
+    return web.HTTPFound(f"{PASSWORD_PATHS[area]}?{_urlencode({'next': target})}")
+
+
 def _urlencode(params: dict) -> str:
     from urllib.parse import urlencode
 
@@ -344,6 +403,8 @@ async def auth_middleware(request: web.Request, handler: Callable[[web.Request],
         if request.method in UNSAFE_METHODS and not await csrf_ok(request, identity):
             log.warning("desk: CSRF check failed for %s %s by %s", request.method, request.path, identity.username)
             return web.json_response({"error": "csrf"}, status=403)
+        if identity.must_change_password and request.path not in ONE_TIME_ALLOWED:
+            return password_redirect(request)
     response = await handler(request)
     if _is_protected(request, prefixes) or request.path in PUBLIC_PATHS:
         response.headers.setdefault("Cache-Control", "no-store")

@@ -11,6 +11,7 @@ Passwords are read from a prompt (twice), with ``--password-stdin`` from the fir
 input, or with ``--generate`` made up and printed once (``make user NAME=… ROLE=…`` does that); they are
 stored as bcrypt hashes only. ``ensure-first-admin`` is what ``make run`` calls: on a database without any
 account it creates the supervisor ``admin`` and prints its password once, so the first run can log in.
+A printed password (``--generate``, the first admin) is one-time: its owner sets their own at the first login.
 Uses ``KNOWLEDGE_DB_URL`` (or ``--db``).
 """
 from __future__ import annotations
@@ -34,7 +35,9 @@ class UserError(ValueError):
 
 
 def create_user(session: Session, username: str, role: str, password: str, *, rounds: int = 12,
-                actor: str = "cli") -> User:
+                actor: str = "cli", one_time: bool = False) -> User:
+    """A new account; ``one_time``: the password was made up and shown once, so its owner must set their own
+    at the first login (the desk and the editor open only the password page until then)."""
     username = (username or "").strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise UserError("the user name must be 1-64 characters without spaces")
@@ -42,20 +45,24 @@ def create_user(session: Session, username: str, role: str, password: str, *, ro
         raise UserError(f"the role must be one of {', '.join(ROLES)}")
     if session.get(User, username) is not None:
         raise UserError(f"user {username!r} exists already")
-    user = User(username=username, role=role, password_hash=hash_password(password, rounds), failed_logins=0)
+    user = User(username=username, role=role, password_hash=hash_password(password, rounds), failed_logins=0,
+                must_change_password=one_time)
     session.add(user)
-    session.add(AuditLog(actor=actor, entity="user", entity_id=username, action="created", after={"role": role}))
+    session.add(AuditLog(actor=actor, entity="user", entity_id=username, action="created",
+                         after={"role": role, "one_time_password": one_time}))
     session.flush()
     return user
 
 
-def set_password(session: Session, username: str, password: str, *, rounds: int = 12, actor: str = "cli") -> None:
+def set_password(session: Session, username: str, password: str, *, rounds: int = 12, actor: str = "cli",
+                 one_time: bool = False) -> None:
     user = session.get(User, username)
     if user is None:
         raise UserError(f"no user {username!r}")
     user.password_hash = hash_password(password, rounds)
     user.failed_logins = 0
     user.locked_until = None
+    user.must_change_password = one_time
     revoked = revoke_sessions(session, username)
     session.add(AuditLog(actor=actor, entity="user", entity_id=username, action="password_set",
                          after={"sessions_revoked": revoked}))
@@ -92,7 +99,7 @@ def ensure_first_admin(session: Session, name: str = FIRST_ADMIN, rounds: int = 
     if session.execute(select(User.username).limit(1)).first() is not None:
         return None
     password = generated_password()
-    create_user(session, name, "supervisor", password, rounds=rounds, actor="first-run")
+    create_user(session, name, "supervisor", password, rounds=rounds, actor="first-run", one_time=True)
     return password
 
 
@@ -147,15 +154,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                 where = f"在 {args.login_url} " if args.login_url else ""
                 print(f"""==> 首次运行：已创建主管账号 {FIRST_ADMIN}
     一次性密码：{password}
-    （只显示这一次，不会保存或写进日志。请{where}登录后，用
-     python -m bot.services.users set-password {FIRST_ADMIN}  换成自己的密码；
+    （只显示这一次，不会保存或写进日志。请{where}登录，首次登录时须设置自己的新密码；
      其他账号：make user NAME=小李 ROLE=agent|supervisor|editor）""", flush=True)
             return 0
         if args.command == "create" and args.generate:
             password = generated_password()
             with session_scope(url) as s:
-                create_user(s, args.name, args.role, password)
-            print(f"created {args.name} ({args.role}); password (shown once): {password}")
+                create_user(s, args.name, args.role, password, one_time=True)
+            print(f"created {args.name} ({args.role}); password (shown once): {password}\n"
+                  "one-time: the desk and the editor ask for a new password at the first login")
             return 0
         if args.command in ("create", "set-password"):
             password = _read_password(args.password_stdin)

@@ -40,6 +40,7 @@ from yarl import URL
 
 from bot.channels import webchat_ids
 from bot.services import socketio_frames
+from bot.services.webchat_presence import WEBCHAT_PRESENCE, SocketPresence
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def setup_webchat(app: web.Application, rasa_url: str, *,
         "key": _session_key(key),
     }
     app[_SOCKETS] = weakref.WeakSet()
+    app[WEBCHAT_PRESENCE] = SocketPresence()
 
     async def _open_session(app_: web.Application) -> None:
         # No total timeout: long-polling GETs are held by the server for up to its ping interval (25 s).
@@ -307,6 +309,9 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
     headers["X-Forwarded-For"] = _client_ip(request)
     body = None
+    presence = request.app[WEBCHAT_PRESENCE]
+    if request.method == "GET":
+        presence.polled(session_id)  # a long-poll: the page is open (marked again when it returns)
     if request.method == "POST":
         try:
             text = (await request.read()).decode("utf-8")
@@ -327,6 +332,8 @@ async def _socket_proxy(request: web.Request) -> web.StreamResponse:
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         logger.warning("web chat: Rasa socket.io at %s unreachable: %s", request.app[_CONFIG]["rasa"], exc)
         return web.Response(status=502, text="chat server unreachable", headers=_cors_headers(request))
+    if request.method == "GET" and status == 200:
+        presence.polled(session_id)
     out.update(_cors_headers(request))
     out["Cache-Control"] = "no-store"
     response = web.Response(status=status, body=payload, headers=out)
@@ -347,6 +354,8 @@ async def _proxy_websocket(request: web.Request, query: dict) -> web.StreamRespo
     client = web.WebSocketResponse(max_msg_size=MAX_MESSAGE)
     await client.prepare(request)
     request.app[_SOCKETS].add(client)
+    presence = request.app[WEBCHAT_PRESENCE]
+    presence.opened(session_id)
 
     async def pump(src, dst, rewrite: bool) -> None:
         async for msg in src:
@@ -370,6 +379,7 @@ async def _proxy_websocket(request: web.Request, query: dict) -> web.StreamRespo
         await asyncio.gather(*tasks, return_exceptions=True)
         await upstream.close()
         await client.close()
+        presence.closed(session_id)
     return client
 
 

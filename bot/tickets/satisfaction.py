@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import SatisfactionRating
+from bot.models import AnalyticsTurn, Conversation, SatisfactionRating, Ticket
 from bot.tickets import store as tickets
 from bot.tickets._common import utc_naive
 
@@ -23,7 +24,14 @@ PAYLOAD = "/satisfaction"
 ASK_AGAIN_AFTER = dt.timedelta(minutes=30)  # one prompt per ending, not one per goodbye
 ANSWER_WITHIN = dt.timedelta(hours=24)
 COMMENT_WITHIN = dt.timedelta(minutes=30)
-TRIGGERS = ("goodbye", "agent_closed", "handback")  # what ended the conversation
+TRIGGERS = ("goodbye", "agent_closed", "handback", "inactivity")  # what ended the conversation
+#: A patron silent longer than this after the bot's answer is asked no more: the conversation is over (and a
+#: later message starts a new one, as Rasa's session_expiration_time of 60 minutes does).
+IDLE_LOOKBACK = dt.timedelta(hours=1)
+CONVERSATION_GAP = dt.timedelta(minutes=60)
+#: Turns that alone do not make a conversation worth rating: the web chat's opening ``/greet``, a 「你好」.
+OPENING_INTENTS = frozenset({"greet"})
+IDLE_CHANNELS = ("socketio", "wechat")  # where a message can reach the patron unprompted
 
 _PAYLOAD_RE = re.compile(r'^/satisfaction\{\s*"score"\s*:\s*([1-5])\s*\}$')
 # a digit first, then nothing, 分/星, or a separator and a comment: 「4」「5分」「2 排队太久」 (not 「5号厅」)
@@ -135,3 +143,69 @@ def history(session: Session, sender_id: str, limit: int = 20) -> List[Satisfact
     return list(session.execute(select(SatisfactionRating).where(SatisfactionRating.sender_id == sender_id,
                                                                  SatisfactionRating.score.is_not(None))
                                 .order_by(SatisfactionRating.id.desc()).limit(limit)).scalars())
+
+
+# --------------------------------------------------------------------------- after inactivity
+@dataclass(frozen=True)
+class IdleConversation:
+    """A conversation whose patron has been silent since the bot answered them (naive UTC times)."""
+
+    sender_id: str
+    channel: str
+    started_at: dt.datetime  # its first patron message
+    last_at: dt.datetime     # its latest patron message
+
+
+def idle_conversations(s: Session, idle: dt.timedelta, now: Optional[dt.datetime] = None, *,
+                       channels: Iterable[str] = IDLE_CHANNELS, limit: int = 100) -> List[IdleConversation]:
+    """Conversations to ask for a rating because the patron went quiet: the latest patron message (the
+    analytics turns, ``bot.analytics``) is between ``idle`` and ``idle + IDLE_LOOKBACK`` old and the bot
+    answered it; the patron asked something (not only the opening greeting); nobody was asked for a rating
+    since the conversation began (its first message after a silence of ``CONVERSATION_GAP``); it is with the
+    bot (not waiting for or talking with an agent); and no emergency ticket of the patron is open."""
+    now = utc_naive(now)
+    newest, oldest = now - idle, now - idle - IDLE_LOOKBACK
+    channels = tuple(channels)
+    latest = list(s.execute(
+        select(AnalyticsTurn.sender_id, func.max(AnalyticsTurn.at))
+        .where(AnalyticsTurn.at >= oldest).group_by(AnalyticsTurn.sender_id)
+        .having(func.max(AnalyticsTurn.at) <= newest).order_by(func.max(AnalyticsTurn.at)).limit(limit * 4)))
+    out: List[IdleConversation] = []
+    for sender, last_at in latest:
+        if len(out) >= limit:
+            break
+        turns = list(s.execute(select(AnalyticsTurn).where(
+            AnalyticsTurn.sender_id == sender, AnalyticsTurn.at >= last_at - dt.timedelta(hours=12))
+            .order_by(AnalyticsTurn.at.desc()).limit(500)).scalars())
+        if not turns or turns[0].channel not in channels or not turns[0].done or turns[0].human:
+            continue  # another channel, the answer still on its way, or a human was asked for
+        conversation = [turns[0]]
+        for turn in turns[1:]:
+            if conversation[-1].at - turn.at > CONVERSATION_GAP:
+                break
+            conversation.append(turn)
+        if all(t.intent in OPENING_INTENTS for t in conversation):
+            continue
+        started_at = conversation[-1].at
+        asked = s.execute(select(SatisfactionRating.id).where(
+            SatisfactionRating.sender_id == sender, SatisfactionRating.requested_at >= started_at).limit(1)).first()
+        if asked is not None:
+            continue
+        state = s.execute(select(Conversation.state).where(Conversation.sender_id == sender)).scalar()
+        if state not in (None, "bot"):
+            continue
+        emergency = s.execute(select(Ticket.id).where(
+            Ticket.sender_id == sender, Ticket.type == "emergency",
+            Ticket.status.in_(tickets.OPEN_STATUSES)).limit(1)).first()
+        if emergency is not None:
+            continue
+        out.append(IdleConversation(sender, turns[0].channel, started_at, last_at))
+    return out
+
+
+def withdraw(session: Session, row_id: int) -> None:
+    """Forget a request that could not be delivered (the patron was never asked)."""
+    row = session.get(SatisfactionRating, row_id)
+    if row is not None and row.score is None:
+        session.delete(row)
+        session.flush()

@@ -11,6 +11,8 @@ through it too:
 - claim: ``handoff.claim`` + ``pause`` (idempotent) + ticket → claimed;
 - ticket numbers owed after an outage: ``notices`` tells them in the patron's channel (or leaves them for
   the desk) once the durable queue has stored the tickets;
+- rating after inactivity: a background task asks a patron who went quiet after an answer for the 1–5
+  rating, once per conversation (``inactivity``);
 - timeout: a background task runs ``handoff.expire_waiting`` every few seconds and lets the bot take the
   expired conversations back with ``action_handoff_timeout``; a conversation whose agent has been offline
   that long is returned the same way.
@@ -45,7 +47,9 @@ from bot.services.desk.stats import bot_stats, ticket_stats  # noqa: F401
 from bot.services.desk.tracker_views import (check_can_send, transcript, visible_slots,  # noqa: F401
                                              wechat_window)
 from bot.services.desk.notices import notice_loop
+from bot.services.desk.inactivity import inactivity_loop
 from bot.services.desk.workers import expire_loop, redis_listener
+from bot.services.webchat_presence import WEBCHAT_PRESENCE
 from bot.tickets._common import to_local  # noqa: F401 (tests read it from here)
 
 
@@ -60,6 +64,10 @@ def setup_desk(app: web.Application, settings: Any) -> Desk:
             desk.tasks.append(asyncio.create_task(expire_loop(desk)))
             desk.tasks.append(asyncio.create_task(redis_listener(desk)))
             desk.tasks.append(asyncio.create_task(notice_loop(desk)))
+            # the web chat (set up after the desk) tells which patrons' pages are open
+            presence = app.get(WEBCHAT_PRESENCE)
+            desk.tasks.append(asyncio.create_task(
+                inactivity_loop(desk, presence.connected if presence is not None else None)))
 
     async def stop(app: web.Application) -> None:
         for task in desk.tasks:
