@@ -54,6 +54,17 @@ def showing(text: str) -> Optional[str]:
     return text.strip()[:200] if SHOWING.search(text or "") else None
 
 
+# what was lost, with its colour or kind when said (「一把蓝色的折叠伞」 → 蓝色的折叠伞)
+LOST = re.compile(r"(?:[红橙黄绿青蓝紫黑白灰粉棕金银卡其米]色的?|[红黄绿蓝紫黑白灰粉]的)?(?:折叠|长柄|无线|蓝牙|儿童|小|大)?"
+                  r"(?:雨伞|伞|手机|钱包|背包|双肩包|挎包|包包|包|钥匙|眼镜|墨镜|耳机|充电宝|外套|羽绒服|衣服|围巾|帽子|身份证|"
+                  r"证件|银行卡|会员卡|手表|平板|iPad|ipad|水杯|保温杯|杯子|玩具|手套|相机|项链|戒指|手链|手串|笔记本电脑|电脑|书包)")
+
+
+def lost_item(text: str) -> Optional[str]:
+    m = LOST.search(text or "")
+    return m.group(0) if m else None
+
+
 SEAT_ANY = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?|[A-Za-z]\s*排\s*\d{0,2}\s*[号座]?|第?\d{1,2}排")
 
 
@@ -79,6 +90,7 @@ def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]
         "booking_time": lambda t: booking_time(t, today),
         "film": lambda t: (k.find_film(t).title if k.find_film(t) else None),
         "hall_pref": lambda t: (k.find_hall_type(t).name if k.find_hall_type(t) else None),
+        "lost_item": lost_item,
         "seat": lambda t: (SEAT_ANY.search(t).group(0) if SEAT_ANY.search(t) else None),
         "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),
         "complaint_when": showing,

@@ -57,7 +57,7 @@ def question_part(text: Text) -> Text:
 
 
 # what a try at a phone number or an order id looks like (digits, or the XH of an order id)
-ATTEMPT = {"phone": re.compile(r"\d{4,}|[零一二三四五六七八九]{4,}"), "order_id": re.compile(r"\d{4,}|[Xx][Hh]")}
+ATTEMPT = {"phone": re.compile(r"\d{3,}|[零一二三四五六七八九]{4,}"), "order_id": re.compile(r"\d{3,}|[Xx][Hh]")}
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
               "complaint_form": "complaint",  # a complaint's questions: when they hear back, what remedy

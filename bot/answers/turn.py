@@ -38,7 +38,8 @@ SURE = 0.90               # an intent this confident overrides an elliptical fol
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
 COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折|优惠|折扣|最便宜"),
-            "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少"),
+            "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少|"
+                                  r"要不要钱|收不收费|收不收钱|要钱吗|收费吗|免费吗|免不免费|怎么收费|怎么算钱"),
             "hall_types": re.compile(r"几个座|多少座|多少个座|座位|几号厅|多少人|多大"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么|要多少积分|多少分|几分"),
             "refund_policy": re.compile(r"能退|可以退|还能|能不能退|收多少|扣多少|退了|退掉|想退|要退|帮我退|退票|手续费|退得"),
@@ -252,6 +253,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text) \
                 and not STACKING.search(text):
             need = 0.95
+        elif m.facet.topic == "ticket_price" and COMPUTED["ticket_price"].search(text) and len(index.prepare(text)) <= 4:
+            need = max(need, 0.60)  # 「票价多少」: the price table, not a look-alike specific question
         if not related:
             # a short follow-up leans on the current topic: another topic's question must match it outright
             need = max(need, FACET_MIN_OTHER_ELLIPTICAL if elliptical and ctx.topic else FACET_MIN_OTHER)
@@ -261,6 +264,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if adj >= need and adj > best_adj:
             best, best_adj = m, adj
     replies = Replies()
+    # 「在哪」「几楼」「收费不」 right after a facility (or rule, or order problem) was answered: that item again
+    # (its answer says where and on what terms), not another topic's look-alike
+    if elliptical and ctx.topic in facets.KEYWORD_TOPICS and ctx.facet and len(text.strip()) <= 5 and (
+            best is None or best.facet.topic != ctx.topic) and (intent_topic in (None, ctx.topic) or confidence < SURE):
+        again = next((f for f in index.facets if f.topic == ctx.topic and f.key == ctx.facet), None)
+        if again is not None and not again.templated:
+            best = facets.Match(again, 0.0)
     # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
     if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL:
         best = candidates[0]
