@@ -169,6 +169,10 @@ def test_folding(text, folded):
     ("上周我在你们楼梯摔了一跤，到现在都没人管", "complain", False),
     ("上次有人晕倒你们叫救护车很及时，谢谢", "give_feedback", False),
     ("上次也是这样，现在我妈又晕倒了快来人", "complain", True),
+    # asking whether someone may watch, whatever the classifier leaned to
+    ("我有高血压 4DX会不会有危险", "report_emergency", False),
+    ("我朋友晚饭喝了不少酒 他能去吗", "report_emergency", False),
+    ("我爸有高血压能坐不", "report_emergency", False),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml
