@@ -52,6 +52,9 @@ VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
 STACKING = re.compile(r"叠加|一起用|一齐用|一起打|一齐|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起")
 STACKING_FACET = "price_stacking"
+# … said outright (「再打几折」「还能再改吗」 are no questions about combining)
+STACKING_STRICT = re.compile(r"叠加|一起用|一齐用|同时用|一起享受|同时享受|一起打|一齐打|一起算|同时使用|一起优惠|同时优惠|"
+                             r"和.{1,8}一起|跟.{1,8}一起|能.{0,4}一起")
 STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
@@ -92,6 +95,31 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     if known is not None and not any(len(n) >= len(title) - 1 for n in (known.title, *known.aliases) if n in title):
         return title  # 「星际穿越」: a longer title around a short alias (星际) is another film
     return None if known is not None else title
+
+
+# Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
+CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
+                       r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
+SPECIAL_TICKET = re.compile(r"半价|会员日|特价|兑换券|观影券|兑的票|换的票")
+REFUND_ASKED = re.compile(r"退|退款|退票")
+FILM_WORDS = re.compile(r"部|片|电影|哪个|哪一个")
+
+
+def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], text: str,
+                    fresh: Dict[str, str]) -> Optional[str]:
+    """The facet a few unmistakable words name (「我家孩子8岁能看吗」 about a film → its age advice;
+    「半价票能退吗」 → the special tickets' rule; 「能跟团体价一起打吗」 → no stacking), else None."""
+    t = text or ""
+    film = fresh.get("film") or ctx.values.get("film")
+    if film and k.film_by_name(film) and CHILD_AGE.search(t) and not re.search(r"4DX|4D|动感|IMAX|票|价|钱", t, re.I) \
+            and (ctx.topic in ("film_info", "showtimes") or intent_topic in ("film_info", "showtimes")):
+        return "film_age"
+    if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
+            SPECIAL_TICKET.search(t) and re.search(r"想退|要退|退掉|能退", t):
+        return "refund_special"
+    if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
+        return STACKING_FACET
+    return None
 
 
 @dataclass
@@ -218,6 +246,22 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return Turn(replies, ctx.after("film_info", None, {**ask.values, **(used or {})}), True, "film_info",
                     None, [], True)
     index = facets.index_for(k)
+    cue = _decisive_facet(k, ctx, intent_topic, text, fresh)
+    if cue is not None:
+        facet = next((f for f in index.facets if f.key == cue), None)
+        if facet is not None:
+            replies = Replies()
+            ask = Ask(text, ctx.values_for(facet.topic, fresh, text))
+            if answer_facet(replies, k, facet, ask):
+                return Turn(replies, ctx.after(facet.topic, facet.key, dict(ask.values)), True, facet.topic,
+                            facet.key, [], True)
+    if (LONGEST.search(text or "") or SHORTEST.search(text or "")) and FILM_WORDS.search(text or "") \
+            and intent_topic not in ("refund_policy", "parking"):
+        ask = Ask(text, ctx.values_for("film_info", fresh, text))  # 「最长那部是哪个」: the film, whatever was read
+        replies = Replies()
+        used = TOPICS["film_info"](replies, k, ask)
+        return Turn(replies, ctx.after("film_info", None, {**ask.values, **(used or {})}), True, "film_info",
+                    None, [], True)
     candidates = index.match(text)
     best: Optional[facets.Match] = None
     best_adj = 0.0
