@@ -182,3 +182,37 @@ def test_emergency_guard(text, intent, emergency):
 
     e = yaml.safe_load((ROOT / "knowledge" / "complaints.yml").read_text(encoding="utf-8"))["emergency"]
     assert decide(text, intent, e["cues"], e["rule_words"]) is emergency
+
+
+def test_misspelt_title_is_the_film_not_an_unknown_one(k):
+    chat = Chat(k)
+    assert "148分钟" in chat.say("星际归图多长时间", "film_info")  # one character wrong: the film meant
+    assert "没有" in chat.say("长风渡口今天有场吗", "showtimes")  # an unknown title stays unknown
+
+
+def test_points_said_as_a_bare_number_in_a_points_conversation(k):
+    chat = Chat(k)
+    assert "中杯可乐" in chat.say("我有900分能换啥", "member_points")
+    assert "观影券" in chat.say("那1500呢", None, 0.5)
+    assert "双人套餐" in chat.say("3k分能换什么", "member_points")
+
+
+def test_facility_follow_up_and_decisive_words(k):
+    chat = Chat(k)
+    chat.say("手机没电了哪里充电", "facilities")
+    assert "5楼大厅" in chat.say("在哪", None, 0.36)  # the facility again, not the cinema's address
+    chat = Chat(k)
+    chat.say("雾都疑案讲什么的", "film_info", entities=[("film", "雾都疑案")])
+    assert "16岁" in chat.say("我家孩子8岁能看吗", "viewing_rules", 0.6)  # the film's age advice
+    assert "不支持退票" in Chat(k).say("会员日买的半价票能退吗", "refund_policy")
+    reply = Chat(k).say("老人本来就有八折，能跟团体价一起打吗", "group_booking")
+    assert "不可叠加" in reply
+
+
+def test_matcher_folds_synonyms_and_lexicon(k):
+    from bot.answers import facets
+
+    index = facets.index_for(k)
+    # 咋/怎么, 超了/超出: the same question in other words
+    assert index.match("停车超了咋收费", ["parking"])[0].facet.key == "parking_overtime"
+    assert index.prepare("请问在哪里停车") == index.prepare("在哪儿停车")
