@@ -24,9 +24,10 @@ WEBCHAT_LIVE_S = 30 * 60  # a web chat patron silent longer than this has probab
 LIVE_CHANNELS = ("socketio", "wechat")
 
 
-async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s: Optional[float] = None,
-              channels: tuple = LIVE_CHANNELS) -> bool:
-    """Send ``{"text", "agent"?, "buttons"?}`` when the channel allows it now; True when it was sent."""
+async def reachable(desk: Desk, sender: str, *, live_within_s: Optional[float] = None,
+                    channels: tuple = LIVE_CHANNELS) -> bool:
+    """Whether a message can reach ``sender`` now: a live channel, WeChat inside its window, the web chat
+    used within ``live_within_s`` (raises ``RasaError`` when Rasa does not answer)."""
     tracker = await desk.rasa.tracker(sender)
     channel = tracker.get("latest_input_channel")
     events = tracker.get("events") or []
@@ -39,6 +40,14 @@ async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s
         _, at = last_patron_message(events)
         if at is None or at < utcnow().replace(tzinfo=dt.timezone.utc).timestamp() - live_within_s:
             return False
+    return True
+
+
+async def say(desk: Desk, sender: str, message: Dict[str, Any], *, live_within_s: Optional[float] = None,
+              channels: tuple = LIVE_CHANNELS) -> bool:
+    """Send ``{"text", "agent"?, "buttons"?}`` when the channel allows it now; True when it was sent."""
+    if not await reachable(desk, sender, live_within_s=live_within_s, channels=channels):
+        return False
     try:
         await deliver_desk_action(desk, sender, "action_agent_message",
                                   pre=[{"event": "slot", "name": "agent_message", "value": message}])

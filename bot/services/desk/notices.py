@@ -12,36 +12,20 @@ channels) the ticket keeps the task for the desk: a note, and a follow-up call w
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from typing import Dict, List
 
 from bot.models import Ticket, utcnow
 from bot.services.common.rasa import RasaError
 from bot.services.desk.core import Desk
-from bot.services.desk.followup import LIVE_CHANNELS, WEBCHAT_LIVE_S
+from bot.services.desk.followup import WEBCHAT_LIVE_S, reachable
 from bot.services.desk.knowledge import complaints_wording
-from bot.services.desk.tracker_views import channel_window, last_patron_message
 from bot.services.desk.workers import deliver_desk_action
 from bot.tickets import notice
 from bot.tickets import store as tickets
 from bot.tickets._common import due_label
 
 log = logging.getLogger(__name__)
-
-
-async def _channel_open(desk: Desk, sender: str) -> bool:
-    """Whether a message can reach ``sender`` now (raises ``RasaError`` when Rasa does not answer)."""
-    tracker = await desk.rasa.tracker(sender)
-    channel = tracker.get("latest_input_channel")
-    events = tracker.get("events") or []
-    if channel not in LIVE_CHANNELS:
-        return False
-    window = channel_window(channel, events)
-    if window["limited"]:
-        return bool(window["open"])
-    _, at = last_patron_message(events)
-    return at is not None and at >= utcnow().replace(tzinfo=dt.timezone.utc).timestamp() - WEBCHAT_LIVE_S
 
 
 async def tell_one(desk: Desk, owed: notice.Owed, wording: Dict[str, str]) -> str:
@@ -53,7 +37,7 @@ async def tell_one(desk: Desk, owed: notice.Owed, wording: Dict[str, str]) -> st
         return ""
     outcome = notice.DESK
     try:
-        if owed.sender_id and wording.get("stored") and await _channel_open(desk, owed.sender_id):
+        if owed.sender_id and wording.get("stored") and await reachable(desk, owed.sender_id, live_within_s=WEBCHAT_LIVE_S):
             text = wording["stored"].format(ref=owed.ref, ticket=owed.number, due=due_label(owed.reply_due))
             await deliver_desk_action(desk, owed.sender_id, "action_agent_message",
                                       pre=[{"event": "slot", "name": "agent_message", "value": {"text": text}}])
