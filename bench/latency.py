@@ -4,6 +4,7 @@
     .venv/bin/python bench/latency.py                         # everything (ours + stock, both trained): ~15 min
     .venv/bin/python bench/latency.py --messages 60 --skip-train   # quick look
     .venv/bin/python bench/latency.py --url http://127.0.0.1:5005 --skip-stock --skip-train
+    .venv/bin/python bench/latency.py --skip-train --rounds 6    # + 6 interleaved 20-sender rounds, ours vs stock
 
 What it does:
   1. starts our stack (tests.stack.start_stack: action server + Rasa server, throwaway SQLite knowledge
@@ -14,7 +15,11 @@ What it does:
   3. (d) times `rasa train --force` of our project into a temporary --out dir (--skip-train skips it);
   4. (e) does the same for a stock `rasa init --no-prompt` moodbot (its training inside `rasa init`
      is timed; served with `rasa run --enable-api`) with its own English messages (--skip-stock skips it);
-  5. prints a table of both and the ratios ours/stock.
+  5. prints a table of both and the ratios ours/stock;
+  6. with --rounds N (N > 1), keeps both servers up and runs N more --concurrency phases alternating between
+     them (who goes first alternates), printing each round's throughput, p95 and the CPU the servers' processes
+     spent per message (Rasa, and our action server), then the median ratio and its range: single runs drift
+     with the machine's load more than the bots differ.
 
 Every loop is bounded by --messages and --time-budget; all traffic goes to 127.0.0.1; every server this
 script started is stopped at the end, also on Ctrl-C. A few warm-up messages per server are not counted.
@@ -195,9 +200,15 @@ def bench_ours(args, workdir: Path, procs: List[subprocess.Popen]) -> dict:
     _print_phase("rest", "1 sender", res["seq"])
     _print_phase("rest", f"{args.concurrency} senders", res["conc"])
     res["rss"] = _rss_line("ours", pid or pid_listening_on(port))
+    res["url"] = url
+    res["pids"] = {"rasa": pid or pid_listening_on(port)}
     if not args.url:
-        for p in stack.procs:
-            stop_process(p)
+        res["pids"]["actions"] = stack.procs[0].pid
+        if args.rounds > 1 and not args.skip_stock:
+            res["stop"] = stack.procs  # measured again in the interleaved rounds, stopped after them
+        else:
+            for p in stack.procs:
+                stop_process(p)
     return res
 
 
@@ -239,8 +250,81 @@ def bench_stock(args, workdir: Path, procs: List[subprocess.Popen]) -> dict:
     _print_phase("stock rest", "1 sender", res["seq"])
     _print_phase("stock rest", f"{args.concurrency} senders", res["conc"])
     res["rss"] = _rss_line("stock", server.pid)
-    stop_process(server)
+    res["url"] = url
+    res["pids"] = {"rasa": server.pid}
+    if args.rounds > 1:
+        res["stop"] = [server]
+    else:
+        stop_process(server)
     return res
+
+
+# -- interleaved rounds -------------------------------------------------------------------------------
+
+def cpu_seconds(pid: Optional[int]) -> float:
+    """User + system CPU time of a process so far (s), from /proc; NaN if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return float("nan")
+
+
+async def _one_round(url: str, conversations, messages: int, concurrency: int, time_budget: float, tag: str,
+                     pids: Dict[str, Optional[int]]) -> dict:
+    """One --concurrency phase against a warm server, with the CPU its processes spent per answered message."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                                     connector=aiohttp.TCPConnector(limit=concurrency + 2)) as session:
+        async def send(sender: str, text: str) -> str:
+            async with session.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"HTTP {r.status}: {(await r.text())[:120]}")
+                await r.json()
+            return "ok"
+
+        before = {k: cpu_seconds(p) for k, p in pids.items()}
+        result = await run_load(send, conversations, concurrency, messages, time_budget, tag)
+        after = {k: cpu_seconds(p) for k, p in pids.items()}
+    out = dict(summarize(result.latencies, result.wall), errors=len(result.errors))
+    n = max(out["n"], 1)
+    out["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / n for k in pids}
+    return out
+
+
+def interleaved_rounds(args, ours: dict, stock: dict) -> List[dict]:
+    """--rounds alternating --concurrency phases, ours and stock (who goes first alternates), so both see the
+    same load on a shared machine; returns one row per round."""
+    rows = []
+    for i in range(args.rounds):
+        order = [("ours", ours, OUR_CONVERSATIONS), ("stock", stock, STOCK_CONVERSATIONS)]
+        if i % 2:
+            order.reverse()
+        row: dict = {"load": loadavg()}
+        for name, res, conversations in order:
+            row[name] = asyncio.run(_one_round(res["url"], conversations, args.messages, args.concurrency,
+                                               args.time_budget, f"bench-{name}-round{i}", res["pids"]))
+        row["ratio"] = row["ours"]["rate"] / row["stock"]["rate"] if row["stock"]["rate"] else float("nan")
+        cpu = lambda r: " + ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms"].items())  # noqa: E731
+        print(f"round {i + 1}/{args.rounds} (load {row['load']}): ours {row['ours']['rate']:.1f} msg/s, "
+              f"p95 {fmt_ms(row['ours']['p95'])}, CPU ms/msg {cpu(row['ours'])}; stock {row['stock']['rate']:.1f} "
+              f"msg/s, p95 {fmt_ms(row['stock']['p95'])}, CPU ms/msg {cpu(row['stock'])}; ratio {row['ratio']:.2f}"
+              + (f"; errors {row['ours']['errors']}/{row['stock']['errors']}"
+                 if row["ours"]["errors"] or row["stock"]["errors"] else ""), flush=True)
+        rows.append(row)
+    return rows
+
+
+def rounds_summary(rows: List[dict]) -> Dict[str, float]:
+    """Median and range of the per-round throughput ratio ours/stock, and the medians of both rates."""
+    from _common import percentile
+
+    ratios = [r["ratio"] for r in rows]
+    return {"median": percentile(ratios, 50), "low": min(ratios), "high": max(ratios),
+            "ours": percentile([r["ours"]["rate"] for r in rows], 50),
+            "stock": percentile([r["stock"]["rate"] for r in rows], 50)}
 
 
 # -- report -------------------------------------------------------------------------------------------
@@ -288,13 +372,16 @@ def main(argv=None) -> int:
     parser.add_argument("--tracker-store", default="memory", choices=("memory", "redis", "rasa-redis", "sql", "rasa-sql"),
                         help="tracker store of our stack: memory (default), redis (what `make run` uses), "
                              "rasa-redis (Rasa's own Redis store), sql (PostgreSQL)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="after both servers were measured, N more --concurrency phases alternating between "
+                             "them (both kept running): per-round ratio, its median and range (default 1: none)")
     parser.add_argument("--skip-stock", action="store_true", help="don't set up and measure the stock rasa init bot")
     parser.add_argument("--skip-train", action="store_true", help="don't time `rasa train` of our project")
     parser.add_argument("--show-replies", action="store_true", help="print the first reply to each distinct message")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, models)")
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.concurrency < 1:
-        parser.error("--messages and --concurrency must be at least 1")
+    if args.messages < 1 or args.concurrency < 1 or args.rounds < 1:
+        parser.error("--messages, --concurrency and --rounds must be at least 1")
 
     setup_env()
     workdir = Path(tempfile.mkdtemp(prefix="xinghe-bench-"))
@@ -309,6 +396,15 @@ def main(argv=None) -> int:
             ours["train"] = train_ours(workdir, procs)
         if not args.skip_stock:
             stock.update(bench_stock(args, workdir, procs))
+        if args.rounds > 1 and ours.get("stop") and stock.get("stop"):
+            rows = interleaved_rounds(args, ours, stock)
+            summary = rounds_summary(rows)
+            ours["rounds"] = summary
+            print(f"interleaved rounds: ours/stock throughput median {summary['median']:.2f}x "
+                  f"(range {summary['low']:.2f}-{summary['high']:.2f}), ours {summary['ours']:.1f} vs stock "
+                  f"{summary['stock']:.1f} msg/s (medians)", flush=True)
+        for p in ours.pop("stop", []) + stock.pop("stop", []):
+            stop_process(p)
 
     def cleanup() -> None:
         if args.tracker_store != "memory":

@@ -8,8 +8,19 @@ the issue note): each removes repeated work and changes nothing Rasa decides.
 - ``Event.resolve_by_type`` walks every subclass of ``Event`` for each event it deserialises (a tracker
   load deserialises them all): the class for a type name is remembered, and looked up afresh on a miss.
 
+More, one module each in ``bot/speedups/`` (measured with py-spy at 20 senders, see the README):
+
+- ``linear_scores`` (bot/speedups/sklearn_predict.py): the ensemble's logistic regression without a 10 MB
+  copy of its coefficients per message, and its feature union without joblib set-up;
+- ``rule_keys`` (bot/speedups/rule_keys.py): RulePolicy's first filter over every rule remembered per
+  newest state;
+- ``action_keepalive`` (bot/speedups/action_keepalive.py): calls to the action server reuse their
+  connections instead of opening one per call.
+
 Installed when Rasa imports ``bot.nlu`` to load the model's custom components, so it applies to any Rasa
-server process that serves this project's model, however it was started.
+server process that serves this project's model, however it was started. ``XINGHE_RASA_SPEEDUPS=0``
+installs none; ``XINGHE_RASA_SPEEDUPS_OFF=rule_keys,linear_scores`` leaves out the ones named (names in
+``SPEEDUPS``).
 """
 from __future__ import annotations
 
@@ -65,14 +76,52 @@ def _cached_event_types() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
-def install() -> None:
-    """Apply both (once per process); ``XINGHE_RASA_SPEEDUPS=0`` leaves Rasa as shipped (to measure the gain)."""
-    global _installed
+def _linear_scores() -> None:
+    from bot.speedups import sklearn_predict
+
+    sklearn_predict.install()
+
+
+def _rule_keys() -> None:
+    from bot.speedups import rule_keys
+
+    rule_keys.install()
+
+
+def _action_keepalive() -> None:
+    from bot.speedups import action_keepalive
+
+    action_keepalive.install()
+
+
+#: name → installer, in installation order
+SPEEDUPS = {
+    "action_schema": _cached_action_validation,
+    "event_types": _cached_event_types,
+    "linear_scores": _linear_scores,
+    "rule_keys": _rule_keys,
+    "action_keepalive": _action_keepalive,
+}
+
+
+def enabled() -> list:
+    """The names ``install`` applies under the current environment."""
     if os.environ.get("XINGHE_RASA_SPEEDUPS", "1") == "0":
-        return
+        return []
+    off = {n.strip() for n in os.environ.get("XINGHE_RASA_SPEEDUPS_OFF", "").split(",") if n.strip()}
+    unknown = off - set(SPEEDUPS)
+    if unknown:
+        raise ValueError(f"XINGHE_RASA_SPEEDUPS_OFF names unknown speed-ups {sorted(unknown)}; known: {list(SPEEDUPS)}")
+    return [name for name in SPEEDUPS if name not in off]
+
+
+def install() -> None:
+    """Apply the enabled speed-ups (once per process); ``XINGHE_RASA_SPEEDUPS=0`` leaves Rasa as shipped."""
+    global _installed
+    names = enabled()
     with _lock:
         if _installed:
             return
-        _cached_action_validation()
-        _cached_event_types()
+        for name in names:
+            SPEEDUPS[name]()
         _installed = True

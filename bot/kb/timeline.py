@@ -11,10 +11,11 @@ The *current version* is the one that took effect last; its id is what the bot's
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.kb import schema
@@ -63,15 +64,20 @@ def entry(session: Session, version_id: int) -> Optional[Entry]:
     return next((e for e in entries(session) if e.id == version_id), None)
 
 
+@functools.lru_cache(maxsize=1)
+def _current_version_query():
+    # Built once: the Rasa server runs this query for every message (KnowledgeVocabulary), and building the
+    # statement and its cache key each time cost more than running it (0.77 vs 0.28 ms per check).
+    eff = _effective_at()
+    return (select(KnowledgeVersion.id)
+            .outerjoin(KnowledgeEffect, KnowledgeEffect.version_id == KnowledgeVersion.id)
+            .where(KnowledgeEffect.cancelled_at.is_(None), eff <= bindparam("at"))
+            .order_by(eff.desc(), KnowledgeVersion.id.desc()).limit(1))
+
+
 def current_version_id(session: Session, at: Optional[dt.datetime] = None) -> int:
     """The version that took effect last by ``at`` (now by default); 0 when none did. One small query."""
-    at = at or utcnow()
-    eff = _effective_at()
-    row = session.execute(
-        select(KnowledgeVersion.id)
-        .outerjoin(KnowledgeEffect, KnowledgeEffect.version_id == KnowledgeVersion.id)
-        .where(KnowledgeEffect.cancelled_at.is_(None), eff <= at)
-        .order_by(eff.desc(), KnowledgeVersion.id.desc()).limit(1)).first()
+    row = session.execute(_current_version_query(), {"at": at or utcnow()}).first()
     return row[0] if row else 0
 
 
