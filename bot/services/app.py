@@ -33,12 +33,9 @@ from aiohttp import web
 
 from bot.db import ROOT, database_url
 from bot.privacy import install_masking_filter
-<<<<<<< HEAD
 from bot.redis_conn import RedisSettings
 from bot.redis_conn import settings as redis_settings
-=======
 from bot.services.account import setup_account
->>>>>>> s4-s4-12
 from bot.services.auth import setup_auth
 from bot.services.common.web import SETTINGS, TEMPLATES, error_pages
 from bot.services.desk import setup_desk
@@ -64,13 +61,10 @@ class Settings:
     redis_retry_s: float = 30.0
     handoff_timeout_s: float = 300.0
     expire_every_s: float = 15.0
-<<<<<<< HEAD
     notice_every_s: float = 5.0     # how often ticket numbers owed after an outage are told (desk.notices)
-=======
     satisfaction_idle_s: Optional[float] = None  # None: complaints.yml satisfaction.idle_minutes
     inactivity_every_s: float = 30.0
     inactivity_channels: Tuple[str, ...] = ("socketio", "wechat")
->>>>>>> s4-s4-12
     heartbeat_s: float = 15.0
     poll_s: float = 2.0
     ping_s: float = 15.0
