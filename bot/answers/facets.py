@@ -101,6 +101,11 @@ class FacetIndex:
         out = DIGITS.sub("", DAYS.sub("", out))
         return FILLERS.sub("", out) or out
 
+    def facet(self, key: Optional[str], topic: Optional[str] = None) -> Optional[Facet]:
+        """The facet of this key (and topic, when given), if the store has it."""
+        return next((f for f in self.facets if f.key == key and (topic is None or f.topic == topic)), None) \
+            if key else None
+
     def _synonym_re(self) -> "re.Pattern":
         if self._synonym_pattern is None:
             self._synonym_map = dict(self.synonyms)

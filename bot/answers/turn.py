@@ -50,11 +50,12 @@ SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
-STACKING = re.compile(r"叠加|一起用|一齐用|一起打|一齐|同时用|一起享受|同时享受|再打|还能再|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起")
 STACKING_FACET = "price_stacking"
 # … said outright (「再打几折」「还能再改吗」 are no questions about combining)
-STACKING_STRICT = re.compile(r"叠加|一起用|一齐用|同时用|一起享受|同时享受|一起打|一齐打|一起算|同时使用|一起优惠|同时优惠|"
-                             r"和.{1,8}一起|跟.{1,8}一起|能.{0,4}一起")
+COMBINING = r"叠加|一起用|一齐用|同时用|一起享受|同时享受|一起打|一起算|同时使用|一起优惠|同时优惠|和.{1,8}一起"
+STACKING_STRICT = re.compile(COMBINING + r"|一齐打|跟.{1,8}一起|能.{0,4}一起")
+# … or hinted (「还能再打折吗」), which a combining question's wording also leans to
+STACKING = re.compile(COMBINING + r"|一齐|再打|还能再")
 STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
@@ -201,6 +202,24 @@ def answer_facet(replies: Replies, k: Knowledge, facet: facets.Facet, ask: Ask) 
     return True
 
 
+def _topic_turn(k: Knowledge, ctx: DialogueContext, topic: str, text: str, fresh: Dict[str, str]) -> Turn:
+    """The topic's own answer for this turn, and the context after it."""
+    ask = Ask(text, ctx.values_for(topic, fresh, text))
+    replies = Replies()
+    used = TOPICS[topic](replies, k, ask)
+    return Turn(replies, ctx.after(topic, None, {**ask.values, **(used or {})}), True, topic, None, [], True)
+
+
+def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: str,
+                fresh: Dict[str, str]) -> Optional[Turn]:
+    """The facet's answer for this turn (None when it needs a film the patron has not named)."""
+    replies = Replies()
+    ask = Ask(text, ctx.values_for(facet.topic, fresh, text))
+    if not answer_facet(replies, k, facet, ask):
+        return None
+    return Turn(replies, ctx.after(facet.topic, facet.key, dict(ask.values)), True, facet.topic, facet.key, [], True)
+
+
 def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
                 entities: List[Dict[str, Any]], allow_follow_up: bool = True, open_topics: bool = False) -> Turn:
     """Answer an informational turn (see the module doc). ``intent_topic`` is the topic the classifier
@@ -215,10 +234,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if ctx.topic == "complaint" and intent_topic in (None, "complaint") and COMPLAINT_QUESTION.search(text or "") \
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
-        replies = Replies()
-        ask = Ask(text, ctx.values_for("complaint", fresh, text))
-        TOPICS["complaint"](replies, k, ask)
-        return Turn(replies, ctx.after("complaint", None, ask.values), True, "complaint", None, [], True)
+        return _topic_turn(k, ctx, "complaint", text, fresh)
     if intent_topic in ("film_info", "showtimes") and ("film" not in fresh or k.film_named(fresh["film"]) is not None):
         guessed = unknown_title(k, text)
         if guessed and ("film" not in fresh or (fresh["film"] in guessed and len(guessed) > len(fresh["film"]) + 1)):
@@ -240,28 +256,15 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         used = TOPICS["showtimes"](replies, k, ask)
         return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
     if genre and "film" not in fresh:  # 「那最近有喜剧片吗」: the films of the genre, no film's facet
-        ask = Ask(text, ctx.values_for("film_info", fresh, text))
-        replies = Replies()
-        used = TOPICS["film_info"](replies, k, ask)
-        return Turn(replies, ctx.after("film_info", None, {**ask.values, **(used or {})}), True, "film_info",
-                    None, [], True)
+        return _topic_turn(k, ctx, "film_info", text, fresh)
     index = facets.index_for(k)
-    cue = _decisive_facet(k, ctx, intent_topic, text, fresh)
-    if cue is not None:
-        facet = next((f for f in index.facets if f.key == cue), None)
-        if facet is not None:
-            replies = Replies()
-            ask = Ask(text, ctx.values_for(facet.topic, fresh, text))
-            if answer_facet(replies, k, facet, ask):
-                return Turn(replies, ctx.after(facet.topic, facet.key, dict(ask.values)), True, facet.topic,
-                            facet.key, [], True)
+    cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))
+    decided = _facet_turn(k, ctx, cue, text, fresh) if cue is not None else None
+    if decided is not None:
+        return decided
     if (LONGEST.search(text or "") or SHORTEST.search(text or "")) and FILM_WORDS.search(text or "") \
             and intent_topic not in ("refund_policy", "parking"):
-        ask = Ask(text, ctx.values_for("film_info", fresh, text))  # 「最长那部是哪个」: the film, whatever was read
-        replies = Replies()
-        used = TOPICS["film_info"](replies, k, ask)
-        return Turn(replies, ctx.after("film_info", None, {**ask.values, **(used or {})}), True, "film_info",
-                    None, [], True)
+        return _topic_turn(k, ctx, "film_info", text, fresh)  # 「最长那部是哪个」: the film, whatever was read
     candidates = index.match(text)
     best: Optional[facets.Match] = None
     best_adj = 0.0
@@ -312,7 +315,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     # (its answer says where and on what terms), not another topic's look-alike
     if elliptical and ctx.topic in facets.KEYWORD_TOPICS and ctx.facet and len(text.strip()) <= 5 and (
             best is None or best.facet.topic != ctx.topic) and (intent_topic in (None, ctx.topic) or confidence < SURE):
-        again = next((f for f in index.facets if f.topic == ctx.topic and f.key == ctx.facet), None)
+        again = index.facet(ctx.facet, ctx.topic)
         if again is not None and not again.templated:
             best = facets.Match(again, 0.0)
     # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
@@ -333,7 +336,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         follow_topic in COMPUTED and COMPUTED[follow_topic].search(text))
     if best is None and follow_topic and ctx.facet and (
             same_again or not _has_parameters(k, follow_topic, ctx.values_for(follow_topic, fresh, text), text)):
-        facet = next((f for f in index.facets if f.topic == follow_topic and f.key == ctx.facet), None)
+        facet = index.facet(ctx.facet, follow_topic)
         if facet is not None:
             best = facets.Match(facet, 0.0)
     if best is not None:

@@ -134,8 +134,8 @@ class Knowledge:
                 continue
             for i in range(0, len(t) - n + 1):
                 window = t[i:i + n]
-                if sum(a != b for a, b in zip(window, title)) == 1 and window[0] == title[0] or \
-                        sum(a != b for a, b in zip(window, title)) == 1 and window[-1] == title[-1]:
+                wrong = sum(a != b for a, b in zip(window, title))
+                if wrong == 1 and (window[0] == title[0] or window[-1] == title[-1]):
                     return film
         return None
 
