@@ -173,6 +173,22 @@ def test_folding(text, folded):
     ("我有高血压 4DX会不会有危险", "report_emergency", False),
     ("我朋友晚饭喝了不少酒 他能去吗", "report_emergency", False),
     ("我爸有高血压能坐不", "report_emergency", False),
+    # a what-if, a facility question, or over already: no alarm, whatever the classifier read
+    ("如果有人晕倒你们怎么处理", "report_emergency", False),
+    ("着火了应该往哪跑", "report_emergency", False),
+    ("刚才那个晕倒的大爷已经被120接走了，谢谢你们", "report_emergency", False),
+    ("孩子发烧了来不了，今天的票能退吗", "report_emergency", False),
+    ("孩子的外套落在IMAX厅了", "report_lost_item", False),
+    ("我儿子的书包不见了", "report_lost_item", False),
+    ("救命，买错场次了，还能改签吗", "report_emergency", False),
+    ("后排有人在抽烟，烟味好大", "report_emergency", False),
+    ("星际归途结尾那场爆炸我都哭了", "report_emergency", False),
+    # a child missing now, help asked for, or what is seen described
+    ("我弟弟才七岁，说去厕所就一直没回来", "complain", True),
+    ("我肚子好痛 痛得站不起来 我怀孕了 在卫生间这 能不能来个人", "report_emergency", True),
+    ("厕所里有人抽烟把垃圾桶点着了", "complain", True),
+    ("不是开玩笑 真的有人晕倒了 就在你们大厅 没人管吗", "report_emergency", True),
+    ("3号厅这烟到底是特效还是真着火了？？味道好呛", "report_emergency", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

@@ -12,8 +12,28 @@ QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不�
 # 「他能去吗」「4DX会不会有危险」: asking whether someone may watch or sit in, with nothing happening yet
 RULE_ASK = re.compile(r"(能|可以|适合|能不能|可不可以|会不会|行不行|适不适合).{0,4}(去|看|坐|进|玩|入场|观看|体验|买票)|"
                       r"有没有危险|危险吗|会不会有危险|有危险吗|危不危险|要紧吗|要不要紧|受得了吗|扛得住吗")  # 「孩子五岁呢」 follows up a rule question
-URGENT = re.compile(r"快|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|了$|了[!！。，,？?]|啊[!！]|[!！]{2,}|"
-                    r"怎么还没|还没来|还没到|人呢|保安呢|来人")
+URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|(?<![不得])了$|(?<![不得])了[!！。，,？?]|啊[!！]|[!！]{2,}|"
+                    r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|去看看|帮忙|求求|真的有人|没人管")
+# Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
+# facility, 「已经被120接走了」「还好没事」「开玩笑的」 say it is over or never was — unless the patron calls for help now.
+HYPOTHETICAL = re.compile(r"如果|万一|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
+                          r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
+                          r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
+                          r"急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
+SETTLED = re.compile(r"已经.{0,8}(接走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|差点|差一点|开玩笑|发错了|原来是|"
+                     r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了")
+STRONG = re.compile(r"过来|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
+# 「孩子的外套落在IMAX厅了」「女儿的布娃娃丢在卖品部」: a lost thing, however upset the child is
+LEFT_THING = re.compile(r"(落在|丢在|忘在|掉在|遗落|忘了拿|落下了|丢了个|丢了一个)")
+# 「后排有人抽烟」「救命，买错场次了」: smoke of a cigarette, a ticket in trouble — nobody in danger
+SMOKING = re.compile(r"抽烟|吸烟|电子烟")
+FIRE = re.compile(r"点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
+ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|取票|订单")
+# 「孩子发烧了来不了，票能退吗」: nobody at the cinema is in danger; the patron asks about the ticket
+NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成")
+# 「我儿子去厕所一直没回来」「小孩丢了」: a child (or a frail relative) missing now
+MISSING = re.compile(r"(孩子|小孩|儿子|女儿|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
+                     r"(?!的).{0,16}?(不见了|不在座位|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
 OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|救护车(已经)?(来了|到了)|处理好了|已经好了|人好了|"
                   r"醒过来了|已经醒了|火灭了|找到了|找着了|已经解决|警察来了|工作人员(已经)?(来了|到了)")
@@ -22,10 +42,12 @@ OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医�
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
-ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角")
+ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角|音效|纪录片|好不好看|好看|感人|太爽|震撼|好评|"
+                        r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|大片")
 
 
-HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震)得.{0,4}")
+HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵)得.{0,4}|"
+                       r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
 
 
 def _cue(text: str, cues) -> bool:
@@ -36,17 +58,20 @@ def _cue(text: str, cues) -> bool:
 
 # Someone named and what is happening to them, a few characters apart (「旁边大爷捂着胸口叫不应」「我妈突然吐了」):
 # phrasings the cue list does not have still say who and what.
-PERSON = r"(?:人|他|她|大爷|大妈|阿姨|叔叔|老人|老太太|老爷子|小孩|孩子|儿子|女儿|宝宝|娃|朋友|同伴|同事|老公|老婆|" \
-         r"女朋友|男朋友|妈|爸|爷爷|奶奶|外婆|外公|姥姥|姥爷|孕妇|小伙子|姑娘|男的|女的|观众|我)"
+PERSON = r"(?:人|他|她|弟弟|妹妹|哥哥|姐姐|老婆婆|老伯|阿伯|大爷|大妈|阿姨|叔叔|老人|老太太|老爷子|小孩|孩子|儿子|女儿|宝宝|娃|朋友|同伴|同事|老公|老婆|" \
+         r"女朋友|男朋友|妈|爸|爷爷|奶奶|外婆|外公|姥姥|姥爷|孕妇|小伙子|姑娘|男的|女的|观众|先生|女士|大叔|大哥|大姐|小伙|" \
+         r"同学|婆婆|公公|岳父|岳母|老伴|家人|有位|有个|我)"
 SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|喘气|发紫|发白|发青|冷汗|流血|出血|满脸是血|摔|不醒|不动了|没气|" \
           r"没反应|翻白眼|发烧|高烧|烧到|噎|呛到|卡住了|肿了|发麻|麻了|瘫|不会动|叫不|站不起|起不来|说不出话|心口疼|胸口|" \
-          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作)"
+          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|吞了|噎住|哽|" \
+          r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
+          r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM)
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
 # or feedback, not an emergency — unless the message says something is happening now
 PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
-NOW = re.compile(r"快来|快点|快派|马上|赶紧|赶快|救命|正在|还在|现在.{0,6}(怎么办|还|又|突然|晕|疼|痛|吐|流|不行|喘)|"
-                 r"此刻|刚刚|刚才|突然|[!！]{2,}|来人")
+NOW = re.compile(r"快来|快点|快派|马上|赶紧|赶快|救命|正在|还在|现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
+                 r"此刻|刚刚|刚才|[!！]{2,}|来人")
 
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
@@ -54,18 +79,30 @@ RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a
 def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float = 0.0) -> bool:
     """Whether the message is an emergency (True), given the classifier's intent (and how likely it
     found an emergency, when it chose something else)."""
-    text = (text or "").upper()
+    text = (text or "").upper().replace("不是开玩笑", "")
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
-    if ABOUT_FILM.search(text) and not URGENT.search(text):
+    strong = bool(STRONG.search(text))
+    if ABOUT_FILM.search(text) and not strong and not NOW.search(text):
         return False
     if PAST.search(text) and not NOW.search(text):
         return False  # told afterwards: the complaint or the thanks, not an alarm
+    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
+        return False  # a what-if, a rule or facility question, or over already
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
-    if _cue(text, cues) or PERSON_SYMPTOM.search(HYPERBOLE.sub("", text)):
+    plain = HYPERBOLE.sub("", text)
+    if LEFT_THING.search(text) and not PERSON_SYMPTOM.search(plain):
+        return False  # a thing left behind is a lost item
+    if MISSING.search(plain):
+        return True
+    if SMOKING.search(text) and not FIRE.search(text):
+        return False
+    if _cue(text, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(text):
         return not rule_question
+    if ORDER.search(text):
+        return False
     if FOLLOW_UP.search(text):
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
     if intent == EMERGENCY:
-        return not (rule_question and _cue(text, rule_words))
-    return emergency_confidence >= RUNNER_UP and bool(URGENT.search(HYPERBOLE.sub("", text))) and not rule_question
+        return not rule_question  # nothing said to be happening, asked as a question: a question
+    return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question
