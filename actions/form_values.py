@@ -79,6 +79,15 @@ def prefill(k: Knowledge, today, slots, text: str, skip=()) -> Dict[str, str]:
     return found
 
 
+COUNTER = "前台"
+
+
+def refunded_elsewhere(k: Knowledge, channel: Optional[str]) -> bool:
+    """Whether a ticket bought there is refunded by the platform or at the counter, not through a ticket."""
+    channel = channel or ""
+    return COUNTER in channel or any(p in channel for p in k.section("refund")["third_party"]["platforms"])
+
+
 def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]:
     """Slot → function reading that slot's value from a sentence (None when the sentence has none)."""
     return {

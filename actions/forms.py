@@ -370,6 +370,14 @@ class ValidateRefundForm(ServiceFormValidation):
     form = "refund_form"
     locals().update(_free_text_validators("purchase_channel"))
 
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> Optional[Dict[Text, Any]]:
+        # bought on another platform or at the counter: nothing for the bot to register — the form ends and
+        # its submit says where the refund is made (「我是在猫眼上买的」「我是在前台付现金买的」)
+        if form_values.refunded_elsewhere(knowledge(), tracker.get_slot("purchase_channel")):
+            return SlotSet("requested_slot", None)
+        return await super().next_requested_slot(dispatcher, tracker, domain)
+
     def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                           domain: DomainDict) -> Dict[Text, Any]:
         result = super().validate_order_id(value, dispatcher, tracker, domain)

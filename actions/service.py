@@ -361,6 +361,10 @@ class ActionSubmitRefund(Action):
         if any(p in channel for p in refund["third_party"]["platforms"]):
             dispatcher.utter_message(response="utter_text", text=refund["third_party"]["text"])
             return events
+        if form_values.COUNTER in channel:  # bought at the counter: refunded there, with the proof of purchase
+            dispatcher.utter_message(response="utter_refund_self_help", own_channels=refund["own_channels"],
+                                     arrival=refund["arrival"])
+            return events
         current = now()
         show = find_showing(k, tracker.get_slot("refund_show") or "", current.date())
         facts: Dict[str, Any] = {"order_id": tracker.get_slot("order_id"), "purchase_channel": channel,

@@ -370,6 +370,21 @@ def _find_clock(s: str, start: int = 0) -> tuple[re.Match[str], tuple[int, int]]
     return None
 
 
+def resolve_clock(text: str) -> dt.time | None:
+    """The first clock time said (「今晚9点」 → 21:00, 「下午3点半」 → 15:30), read with its day part."""
+    s = _normalize(text)
+    found = _find_clock(s) if s else None
+    if found is None:
+        return None
+    match, (hour, minute) = found
+    meridiem = _MERIDIEM_RE.match(s, match.end())
+    if meridiem:
+        hour = hour % 12 + (12 if meridiem.group("ampm").lower() == "p" else 0)
+    else:
+        hour = _to_24h(hour, _context(s[:match.end()]))
+    return _time_of(hour * 60 + minute)
+
+
 def resolve_time_window(text: str) -> tuple[dt.time, dt.time] | None:
     """Resolve a time-of-day expression into a ``(start, end)`` window.
 

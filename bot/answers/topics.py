@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
-from bot.answers.resolvers import parse_number, resolve_date, resolve_time_window
+from bot.answers.resolvers import parse_number, resolve_clock, resolve_date, resolve_time_window
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
 
@@ -408,6 +408,27 @@ def minutes_before_show(text: str) -> Optional[float]:
     return -minutes if started else minutes
 
 
+_NOW_SAID = re.compile(r"(现在|而家|目前)(才|是|已经|都)?")
+_SHOW_CLOCK = re.compile(r"(今晚|今天|晚上|下午|上午|中午|早上|凌晨|夜里)?.{0,2}(\d{1,2}[:：]\d{2}|[\d一二两三四五六七八九十]{1,3}点[半\d]*)")
+
+
+def minutes_until_clock(text: str, current: dt.datetime) -> Optional[float]:
+    """Minutes from now (or the time the patron says it is) to today's show at the clock time said:
+    「是今晚9点的，现在才下午3点」 → 360. None without a clock time, or when a later day is named."""
+    if not text or resolve_date(text, current.date()) not in (None, current.date()):
+        return None
+    said_now = _NOW_SAID.search(text)
+    show_part, now_part = (text[:said_now.start()], text[said_now.end():]) if said_now else (text, "")
+    if not _SHOW_CLOCK.search(show_part):
+        return None
+    show = resolve_clock(show_part)
+    if show is None:
+        return None
+    told = resolve_clock(now_part) if now_part else None
+    base = told or current.time()
+    return float((show.hour * 60 + show.minute) - (base.hour * 60 + base.minute))
+
+
 @topic("refund_policy")
 def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     refund = k.section("refund")
@@ -422,6 +443,8 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         day = next((d for d in (resolve_date(x, today) for x in (ask.get("date"), ask.text) if x) if d), None)
         if day is not None and day > today:
             minutes, day_label = float((day - today).days * 24 * 60), date_label(day, today)
+    if minutes is None:
+        minutes = minutes_until_clock(ask.text, now())  # 「是今晚9点的，现在才下午3点」
     if minutes is None and ask.get("minutes") and ticket_price_in(ask.text) is not None:
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:

@@ -21,7 +21,7 @@ from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (COMPLAINT_QUESTION, LONGEST, SHORTEST, TOPICS, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
-                                 hours_parked, minutes_before_show, ticket_price_in)
+                                 hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
 
@@ -160,8 +160,8 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     if topic == "member_benefits":
         return bool(text) and rules.level_by_text(k, text) is not None
     if topic == "refund_policy":
-        if minutes_before_show(text) is not None:
-            return True
+        if minutes_before_show(text) is not None or minutes_until_clock(text, now()) is not None:
+            return True  # 「还有40分钟开场」「是今晚9点的」
         day = resolve_date(values.get("date") or text or "", now().date())
         return day is not None and day > now().date()  # 「明天中午的场」: more than any window away
     return False
