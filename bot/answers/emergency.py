@@ -13,18 +13,25 @@ QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不�
 RULE_ASK = re.compile(r"(能|可以|适合|能不能|可不可以|会不会|行不行|适不适合).{0,4}(去|看|坐|进|玩|入场|观看|体验|买票)|"
                       r"有没有危险|危险吗|会不会有危险|有危险吗|危不危险|要紧吗|要不要紧|受得了吗|扛得住吗")  # 「孩子五岁呢」 follows up a rule question
 URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|(?<![不得])了$|(?<![不得])了[!！。，,？?]|啊[!！]|[!！]{2,}|"
-                    r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|去看看|帮忙|求求|真的有人|没人管")
+                    r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|不对|先别管|去看看|帮忙|求求|真的有人|没人管")
 # Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
 # facility, 「已经被120接走了」「还好没事」「开玩笑的」 say it is over or never was — unless the patron calls for help now.
 HYPOTHETICAL = re.compile(r"如果|万一|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
                           r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
                           r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
                           r"急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
-SETTLED = re.compile(r"已经.{0,8}(接走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|差点|差一点|开玩笑|发错了|原来是|"
+SETTLED = re.compile(r"已经.{0,8}(接走|带走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|没破皮|没受伤|没大碍|不严重|"
+                     r"就是提醒|想反馈|反馈一下|表扬|哈哈|哈$|可爱|搵返|找返|搵到|差点|差一点|开玩笑|发错了|原来是|"
                      r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了")
 STRONG = re.compile(r"过来|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
+WAY_OF_SPEAKING = re.compile(r"饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
+HURRY = re.compile(r"^(快点?|快快快?|快一点|搞快点|赶紧|赶快|人呢|在吗|有人吗|还要多久|怎么还没人)[!！?？。.~～,，\s]*$")
 # 「孩子的外套落在IMAX厅了」「女儿的布娃娃丢在卖品部」: a lost thing, however upset the child is
 LEFT_THING = re.compile(r"(落在|丢在|忘在|掉在|遗落|忘了拿|落下了|丢了个|丢了一个)")
+ILL_NOW = re.compile(r"犯了|发作|不行了|快来|现在")
+# 「车里锁着个小孩」: a child shut in a car
+LOCKED_IN = re.compile(r"(锁着|锁在|锁车里|关在车里|困在车里).{0,12}(小孩|孩子|宝宝|娃|婴儿|宝宝)|"
+                       r"(小孩|孩子|宝宝|娃|婴儿).{0,12}(锁在|锁着|关在车里|困在车里|还在车里|在安全座椅)")
 # 「后排有人抽烟」「救命，买错场次了」: smoke of a cigarette, a ticket in trouble — nobody in danger
 SMOKING = re.compile(r"抽烟|吸烟|电子烟")
 FIRE = re.compile(r"点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
@@ -42,18 +49,22 @@ OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医�
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
-ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|那段|镜头|特效|预告|演的|主角|音效|纪录片|好不好看|好看|感人|太爽|震撼|好评|"
+# 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
+# stand down only when nobody is said to be unwell
+FILM_EFFECT = re.compile(r"那段|特效|音效")
+ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|镜头|预告|演的|主角|纪录片|好不好看|好看|感人|太爽|震撼|好评|灾难片|打斗场面|血腥场面|"
                         r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|大片")
 
 
-HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵)得.{0,4}|"
-                       r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
+HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
+                       r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕|饿晕|饿死|困死|逼疯|疯了|(跟|像).{0,6}一样|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
 
 
 def _cue(text: str, cues) -> bool:
     # 「闷得喘不过气」「笑得喘不过气」 are ways of speaking, not a patron in danger
     plain = HYPERBOLE.sub("", text)
-    return any(c and c.upper() in plain for c in cues)
+    squeezed = plain.replace(" ", "")  # 「kuai lai ren」: pinyin cues are kept without their spaces
+    return any(c and (c.upper() in plain or c.upper() in squeezed) for c in cues)
 
 
 # Someone named and what is happening to them, a few characters apart (「旁边大爷捂着胸口叫不应」「我妈突然吐了」):
@@ -63,14 +74,14 @@ PERSON = r"(?:人|他|她|弟弟|妹妹|哥哥|姐姐|老婆婆|老伯|阿伯|�
          r"同学|婆婆|公公|岳父|岳母|老伴|家人|有位|有个|我)"
 SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|喘气|发紫|发白|发青|冷汗|流血|出血|满脸是血|摔|不醒|不动了|没气|" \
           r"没反应|翻白眼|发烧|高烧|烧到|噎|呛到|卡住了|肿了|发麻|麻了|瘫|不会动|叫不|站不起|起不来|说不出话|心口疼|胸口|" \
-          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|吞了|噎住|哽|" \
+          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|在抽(?!烟|奖|签|纸)|一抽一抽|不出声|没声了|滑到地上|往下滑|眼前发黑|脸白|吞了|噎住|哽|" \
           r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
           r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM)
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
 # or feedback, not an emergency — unless the message says something is happening now
 PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
-NOW = re.compile(r"快来|快点|快派|马上|赶紧|赶快|救命|正在|还在|现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
+NOW = re.compile(r"快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!到)现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
                  r"此刻|刚刚|刚才|[!！]{2,}|来人")
 
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
@@ -84,6 +95,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     strong = bool(STRONG.search(text))
     if ABOUT_FILM.search(text) and not strong and not NOW.search(text):
         return False
+    if FILM_EFFECT.search(text) and not strong and not NOW.search(text) and not PERSON_SYMPTOM.search(text):
+        return False
     if PAST.search(text) and not NOW.search(text):
         return False  # told afterwards: the complaint or the thanks, not an alarm
     if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
@@ -91,9 +104,11 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
     plain = HYPERBOLE.sub("", text)
-    if LEFT_THING.search(text) and not PERSON_SYMPTOM.search(plain):
+    if LEFT_THING.search(text) and not PERSON_SYMPTOM.search(plain) and not ILL_NOW.search(text):
         return False  # a thing left behind is a lost item
-    if MISSING.search(plain):
+    if HURRY.match(text.strip()):
+        return False  # 「快点！！！」 after asking for a person: impatience, with nobody said to be in danger
+    if MISSING.search(plain) or LOCKED_IN.search(text):
         return True
     if SMOKING.search(text) and not FIRE.search(text):
         return False
@@ -104,5 +119,6 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if FOLLOW_UP.search(text):
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
     if intent == EMERGENCY:
-        return not rule_question  # nothing said to be happening, asked as a question: a question
+        # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」)
+        return not rule_question and not WAY_OF_SPEAKING.search(text)
     return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question

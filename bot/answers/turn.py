@@ -38,7 +38,7 @@ SURE = 0.90               # an intent this confident overrides an elliptical fol
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
 COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎么卖|贵不贵|便宜|打折|优惠|折扣|最便宜"),
-            "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少|"
+            "parking": re.compile(r"免费?.{0,4}(多久|几个?小时|几个钟|多长)|停多久|能停几|交多少|收多少|多少钱|要付|付多少|"
                                   r"要不要钱|收不收费|收不收钱|要钱吗|收费吗|免费吗|免不免费|怎么收费|怎么算钱"),
             "hall_types": re.compile(r"几个座|多少座|多少个座|座位|几号厅|多少人|多大"),
             "member_points": re.compile(r"能换|换什么|换啥|可以换|兑换什么|要多少积分|多少分|几分"),

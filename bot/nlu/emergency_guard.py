@@ -42,7 +42,11 @@ class EmergencyGuard(GraphComponent):
             ranking = [dict(r) for r in message.get(INTENT_RANKING_KEY) or []]
             likely = next((r["confidence"] for r in ranking if r[INTENT_NAME_KEY] == EMERGENCY), 0.0)
             emergency = decide(message.get(TEXT) or "", intent, names.emergency_cues, names.rule_words, likely)
-            if emergency and intent != EMERGENCY:
+            if emergency and intent == EMERGENCY and message.get(INTENT)["confidence"] < CONFIDENCE:
+                # an emergency the classifier was unsure of stays one: the fallback must not swallow it
+                ranking = [{INTENT_NAME_KEY: EMERGENCY, "confidence": CONFIDENCE}] + \
+                          [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
+            elif emergency and intent != EMERGENCY:
                 ranking = [{INTENT_NAME_KEY: EMERGENCY, "confidence": CONFIDENCE}] + \
                           [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
             elif not emergency and intent == EMERGENCY:
