@@ -105,6 +105,59 @@ async def test_change_signs_out_the_other_sessions(desk_db):
     assert after["sessions_revoked"] == 1
 
 
+async def test_any_user_changes_their_own_password_from_the_top_bar(client, desk_db):
+    """The voluntary change: linked from the desk's and the editor's top bar, the present password asked,
+    the same rules as the forced change, CSRF, a confirmation and the way back; nobody else's account."""
+    assert (await client.get("/desk/password", allow_redirects=False)).headers["Location"].startswith("/desk/login")
+    await _login(client, "agent1")
+    page = await (await client.get("/desk/tickets")).text()
+    assert 'id="password-link" href="/desk/password?next=/desk/tickets"' in page
+    page = await (await client.get("/desk/password?next=/desk/tickets")).text()
+    assert "修改密码" in page and "首次登录" not in page and 'href="/desk/tickets" id="password-back"' in page
+    token = _form_token(page)
+    form = {"csrf_token": token, "next": "/desk/tickets", "current_password": PASSWORDS["agent1"],
+            "new_password": NEW, "new_password_again": NEW}
+    for changes, said in (({"current_password": ""}, "当前密码不正确"),
+                          ({"current_password": PASSWORDS["agent2"]}, "当前密码不正确"),
+                          ({"new_password_again": NEW + "x"}, "两次输入的新密码不一致"),
+                          ({"new_password": "short", "new_password_again": "short"}, "至少 10 个字符"),
+                          ({"new_password": PASSWORDS["agent1"], "new_password_again": PASSWORDS["agent1"]},
+                           "不能与当前密码相同")):
+        r = await client.post("/desk/password", data={**form, **changes}, allow_redirects=False)
+        assert r.status == 400 and said in await r.text(), changes
+    r = await client.post("/desk/password", data={**form, "csrf_token": "forged"}, allow_redirects=False)
+    assert r.status == 403
+    assert _audits(desk_db, "password_changed") == []
+    # an agent has no editor: its password page is the desk's; a next page of another site is not followed
+    r = await client.get("/editor/password?next=/desk/", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/desk/password?next=/desk/"
+    page = await (await client.get("/desk/password?next=//evil.example/")).text()
+    assert 'name="next" value="/desk/"' in page
+
+    r = await client.post("/desk/password", data=form, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/desk/password?done=1&next=/desk/tickets"
+    page = await (await client.get(r.headers["Location"])).text()
+    assert "密码已修改" in page and 'href="/desk/tickets" id="password-back"' in page and "current_password" not in page
+    assert (await client.get("/desk/tickets", allow_redirects=False)).status == 200  # this session goes on
+    [(actor, entity_id, after)] = _audits(desk_db, "password_changed")
+    assert actor == entity_id == "agent1" and after["one_time_replaced"] is False
+    client.session.cookie_jar.clear()
+    assert "error=invalid" in (await _login(client, "agent1")).headers["Location"]  # the old one is gone
+    assert (await _login(client, "agent1", NEW)).headers["Location"] == "/desk/"
+
+    # an editor, from the editor's top bar
+    client.session.cookie_jar.clear()
+    await _login(client, "ed")
+    page = await (await client.get("/editor/")).text()
+    assert 'id="password-link" href="/editor/password?next=/editor/"' in page
+    page = await (await client.get("/editor/password?next=/editor/")).text()
+    r = await client.post("/editor/password", data={
+        "csrf_token": _form_token(page), "next": "/editor/", "current_password": PASSWORDS["ed"],
+        "new_password": NEW, "new_password_again": NEW}, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"].startswith("/editor/password?done=1")
+    assert [a[0] for a in _audits(desk_db, "password_changed")] == ["agent1", "ed"]
+
+
 def test_generated_and_first_run_passwords_are_one_time(tmp_path, capsys):
     from bot.db import session_scope
     from bot.models import User

@@ -320,6 +320,33 @@ def test_transcript_marks_agent_messages_and_pauses():
                                     "needs_human": False, "party_size": 12}}) == {"party_size": 12, "phone": "13812345678"}
 
 
+def test_ticket_page_hides_payloads_and_names_history_values(tmp_path):
+    """A ticket's excerpt leaves out /greet (no patron typed it); its history says 已完成, not ``done``."""
+    from bot.db import session_scope
+    from bot.services.app import create_app
+    from bot.services.auth import Identity
+    from bot.services.common.web import TEMPLATES
+    from bot.services.desk.operations import ticket_detail
+    from bot.tickets import store
+
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    with session_scope(url) as s:
+        t = store.create_ticket(s, type="handoff", channel="socketio", sender_id="web-1", facts={},
+                                transcript=[{"who": "patron", "text": "/greet"}, {"who": "bot", "text": "您好"},
+                                            {"who": "patron", "text": "转人工"}],
+                                sla={"default": 240})
+        store.transition(s, t, actor="boss", followup_at=store.add_working_days(dt.datetime.utcnow(), 1))
+        store.transition(s, t, actor="boss", followup_done=True)
+        detail = ticket_detail(s, t)
+    assert [m["text"] for m in detail["transcript"]] == ["您好", "转人工"]
+    env = create_app(settings_for(url))[TEMPLATES]
+    html = env.get_template("desk/ticket.html").render(
+        t={**detail, "phone_masked": "", "reveals": []}, categories=[], fmt=lambda v, *a: v or "", error=None,
+        done=None, revealed=None, followup=None, user=Identity("boss", "supervisor", "", "", False), csrf="",
+        path="/desk/tickets/x")
+    assert "回访状态：已完成" in html and "回访状态：待回访" in html and "done" not in html.split("处理记录")[1]
+
+
 def test_ticket_statistics(tmp_path):
     from bot.db import session_scope
     from bot.services.desk import ticket_stats

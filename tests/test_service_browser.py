@@ -21,6 +21,7 @@ from tests.test_desk import round_the_clock  # noqa: F401 (a fixture)
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 320, "height": 568}
 
 
 def _patron_page(browser, base: str):
@@ -87,17 +88,33 @@ def test_patron_sees_the_agent_and_rates_the_service(stack, secure_desk, desk_br
         expect(chat.get_by_role("textbox", name="输入您的问题")).to_be_enabled()
         sid = _session_id(chat)
 
-        # a long answer (today's showtimes) fits the phone: folded to eight lines with 「查看更多」
+        # today's showtimes, one line per film (at most eight), fit the phone's screen whole: nothing folded
+        responses = chat.locator(".rw-response")
+        before = responses.count()
         _send(chat, "今天有哪些场次")
-        more = chat.locator(".rw-response.xh-long .xh-more").last
-        expect(more).to_have_text("查看更多")
-        folded = chat.locator(".rw-response.xh-long .rw-message-text").last
-        assert folded.bounding_box()["height"] < PHONE["height"] / 2
+        listing = responses.nth(before)  # the bot's answer (this one, whatever comes later)
+        expect(listing).to_contain_text("场次")
+        chat.wait_for_timeout(1000)
+        assert listing.bounding_box()["height"] < log.bounding_box()["height"]
+        expect(listing.locator(".xh-more")).to_have_count(0)
+        # on a smaller phone a long answer (the price list) folds to the whole lines that fit, 「展开全文」/「收起」
+        chat.set_viewport_size(SMALL_PHONE)
+        _send(chat, "票价多少")
+        prices = chat.locator(".rw-response", has_text="票价（每张）").last
+        more = prices.locator(".xh-more")
+        expect(more).to_have_text("展开全文")
+        folded = prices.locator(".rw-message-text")
+        expect(listing.locator(".xh-more")).to_have_count(0)  # the listing that fitted stays whole
+        shown = folded.evaluate("el => [el.clientHeight, el.scrollHeight, parseFloat(getComputedStyle(el).lineHeight)]")
+        assert shown[0] < shown[1] and shown[0] % shown[2] == 0, shown  # whole lines, never half of one
+        assert folded.bounding_box()["height"] <= log.bounding_box()["height"] - 150
         chat.screenshot(path=str(ARTIFACTS / "service-phone-long-answer.png"))
         more.click()
         expect(more).to_have_text("收起")
         assert folded.evaluate("el => el.scrollHeight <= el.clientHeight + 1")  # all of it shows now
         more.click()
+        expect(more).to_have_text("展开全文")
+        chat.set_viewport_size(PHONE)
 
         nobody_ahead = _queue_length(stack.db_url) == 0
         _send(chat, "转人工")

@@ -274,6 +274,11 @@ def parse_local_datetime(value: Optional[str]) -> Optional[dt.datetime]:
     return local_to_utc_naive(parsed)
 
 
+def _typed_messages(transcript: Optional[List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+    """A ticket's conversation excerpt without the payloads no patron typed (``/greet`` of a new web chat)."""
+    return [m for m in transcript or [] if not (m.get("who") == "patron" and str(m.get("text") or "").startswith("/"))]
+
+
 def ticket_detail(s, ticket: Ticket, user: Optional[Identity] = None) -> Dict[str, Any]:
     """A ticket for the desk; the conversation excerpt only for ``user``s who may read that conversation
     (see ``may_read``) or hold the ticket."""
@@ -284,7 +289,7 @@ def ticket_detail(s, ticket: Ticket, user: Optional[Identity] = None) -> Dict[st
     conv = handoff.get_conversation(s, ticket.sender_id) if ticket.sender_id else None
     row = {"state": conv.state, "agent": conv.agent} if conv else None
     readable = user is None or ticket.assignee == user.username or may_read(row, user)
-    return {**brief, "facts": ticket.facts or {}, "transcript": (ticket.transcript or []) if readable else [],
+    return {**brief, "facts": ticket.facts or {}, "transcript": _typed_messages(ticket.transcript) if readable else [],
             "transcript_hidden": not readable,
             "contact_name": ticket.contact_name, "contact_phone": tickets.mask_phone(ticket.contact_phone),
             "has_phone": bool(ticket.contact_phone),  # the full number only through reveal (audited)

@@ -34,12 +34,13 @@
     retry: '重试',
     inputWaiting: '正在连接客服，连接后即可输入',
     agent: '人工客服',
-    more: '查看更多',
+    more: '展开全文',   // not 「查看更多」: that is the bot's own quick reply asking for the next films
     less: '收起',
     bot: '智能客服小星'
   };
   var FAIL_AFTER_MS = 12000;   // the first connection has this long before the patron is told what to do
-  var LONG_LINES = 8;          // a longer answer is folded to this many lines on the screen, with 「查看更多」
+  var LONG_LINES = 8;          // an answer is never folded to fewer lines than this
+  var FOLD_RESERVE_PX = 200;   // room kept on the screen under a folded answer (its quick replies, the question)
 
   var COLORS = {
     main: '#3b2f8f',        // header, launcher, quick-reply border (white text on it: contrast 10:1)
@@ -75,6 +76,59 @@
 
   function setAttr(el, name, value) {
     if (el && el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
+
+  /* The height (px from the top of ``body``) of the last whole line of text that ends within ``budget``:
+     a folded answer never shows half of a line (a film's showtimes wrapped over two rows on a phone). */
+  function wholeLinesHeight(body, budget) {
+    var top = body.getBoundingClientRect().top;
+    var range = document.createRange();
+    var walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT, null);
+    var best = 0, node;
+    range.setStart(body, 0);
+    while ((node = walker.nextNode())) {
+      var text = node.nodeValue, ends = [], at = -1;
+      while ((at = text.indexOf('\n', at + 1)) !== -1) ends.push(at);
+      ends.push(text.length);
+      for (var j = 0; j < ends.length; j++) {
+        range.setEnd(node, ends[j]);
+        var bottom = range.getBoundingClientRect().bottom - top;
+        if (bottom > budget) return best;
+        best = Math.max(best, bottom);
+      }
+    }
+    return best;
+  }
+
+  /* Fold an answer taller than the screen can show with room to spare (a long price list on a phone) to its
+     first whole lines, at least LONG_LINES of them, with 「展开全文」/「收起」. */
+  function fold(body, log) {
+    var bubble = body.closest('.rw-response');
+    if (!bubble || bubble.__xhFold || !body.textContent) return;
+    var line = parseFloat(window.getComputedStyle(body).lineHeight) || 24;
+    var room = log ? log.clientHeight - FOLD_RESERVE_PX : 0;
+    var budget = Math.max(line * LONG_LINES, room);
+    bubble.__xhFold = true;   // decided once, on the screen it arrived on
+    if (body.scrollHeight <= budget + line * 2) return;   // it fits, or folding would hide only a line or two
+    var shown = wholeLinesHeight(body, budget);
+    if (shown < line * LONG_LINES) shown = budget;         // one very long paragraph: cut inside it
+    var folded = Math.ceil(shown) + 'px';
+    bubble.classList.add('xh-long', 'xh-folded');
+    body.style.maxHeight = folded;
+    var more = document.createElement('button');
+    more.type = 'button';
+    more.className = 'xh-more';
+    more.textContent = TEXT.more;
+    more.setAttribute('aria-expanded', 'false');
+    more.addEventListener('click', function () {
+      var open = body.style.maxHeight === 'none';
+      body.style.maxHeight = open ? folded : 'none';
+      bubble.classList.toggle('xh-folded', open);
+      more.textContent = open ? TEXT.more : TEXT.less;
+      more.setAttribute('aria-expanded', open ? 'false' : 'true');
+      if (open) bubble.scrollIntoView({ block: 'nearest' });
+    });
+    bubble.appendChild(more);
   }
 
   /* Accessibility and localisation fixes applied whenever the widget re-renders. */
@@ -159,32 +213,9 @@
     var typing = root.querySelector('.rw-typing-indication');
     if (typing) { setAttr(typing, 'role', 'status'); setAttr(typing, 'aria-label', TEXT.typing); }
 
-    // Long answers (a week of showtimes) fold to LONG_LINES lines with a button to unfold them.
+    // Long answers fold to what fits the screen (whole lines), with a button to unfold them.
     var bodies = q('.rw-response .rw-message-text');
-    for (i = 0; i < bodies.length; i++) {
-      var body = bodies[i], bubble = body.closest('.rw-response');
-      if (!bubble || bubble.__xhFold) continue;
-      var line = parseFloat(window.getComputedStyle(body).lineHeight) || 24;
-      if (body.scrollHeight <= line * (LONG_LINES + 1.5)) continue;
-      bubble.__xhFold = true;
-      bubble.classList.add('xh-long');
-      body.style.maxHeight = (line * LONG_LINES) + 'px';
-      var more = document.createElement('button');
-      more.type = 'button';
-      more.className = 'xh-more';
-      more.textContent = TEXT.more;
-      more.setAttribute('aria-expanded', 'false');
-      more.addEventListener('click', (function (b, m, h) {
-        return function () {
-          var open = b.style.maxHeight === 'none';
-          b.style.maxHeight = open ? h : 'none';
-          m.textContent = open ? TEXT.more : TEXT.less;
-          m.setAttribute('aria-expanded', open ? 'false' : 'true');
-        };
-      })(body, more, body.style.maxHeight));
-      bubble.appendChild(more);
-    }
-
+    for (i = 0; i < bodies.length; i++) fold(bodies[i], log);
     // An agent's messages: the name above the bubble and an avatar with its last character (CSS draws both
     // from these attributes, so React's re-renders leave them alone).
     var agents = q('.xh-agent');
