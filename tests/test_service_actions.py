@@ -95,6 +95,31 @@ def test_refund_form_verdict_from_showtime(kb_url, tracker_factory, run_action):
     assert tickets(kb_url)[0][1] == "refund" and tickets(kb_url)[0][5]["film"] == "星际归途"
 
 
+def test_refund_form_ends_for_a_ticket_bought_elsewhere(kb_url, tracker_factory, domain, run_action):
+    """「我是在前台付现金买的」 when the order id was asked: no order id to give, so the form ends and its submit
+    says the counter refunds it (and files no ticket)."""
+    from actions.forms import ValidateRefundForm
+
+    text = "我是在前台付现金买的"
+    msgs, slots = _validate(ValidateRefundForm(), tracker_factory(text, "inform", slots={
+        "requested_slot": "order_id", "order_id": text}, active_loop="refund_form", filled=["order_id"]), domain)
+    assert slots["purchase_channel"] == "前台" and slots["order_id"] is None and slots["requested_slot"] is None
+    texts, _, _ = run_action(service.ActionSubmitRefund(), tracker_factory("好", "affirm", slots={
+        "purchase_channel": "前台"}))
+    assert "前台购票凭购票凭证到前台办理" in texts[0] and tickets(kb_url) == []
+
+
+def test_refund_fee_from_the_show_clock_time():
+    import datetime as dt
+
+    from bot.answers.topics import minutes_until_clock
+
+    three_pm = dt.datetime(2026, 12, 2, 15, 0)
+    assert minutes_until_clock("是今晚9点的，现在才下午3点", dt.datetime(2026, 12, 2, 8, 0)) == 360
+    assert minutes_until_clock("3点半那场", three_pm) == 30
+    assert minutes_until_clock("是明天的", three_pm) is None and minutes_until_clock("退票手续费多少", three_pm) is None
+
+
 def test_emergency_first_reply_then_ticket(kb_url, tracker_factory, run_action):
     texts, _, _ = run_action(service.ActionEmergency(), tracker_factory("影厅里有人晕倒了", "report_emergency"))
     assert "400-820-8800" in texts[0] and "120" in texts[0]
