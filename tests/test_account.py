@@ -216,7 +216,19 @@ def test_first_login_sets_a_new_password_in_the_browser(desk_db, chromium):
             page.click("#password-btn")
             page.wait_for_url(re.compile(r".*/desk/stats$"))
             expect(page.locator("#me")).to_contain_text("admin")
+            # later, of their own accord: 「修改密码」 in the top bar, then back where they were
+            page.click("#password-link")
+            page.wait_for_url(re.compile(r".*/desk/password\?next=/desk/stats$"))
+            expect(page.locator("h1")).to_have_text("修改密码")
+            page.fill("#current_password", NEW)
+            page.fill("#new_password", NEW + "-2")
+            page.fill("#new_password_again", NEW + "-2")
+            page.click("#password-btn")
+            expect(page.locator("#password-done")).to_contain_text("密码已修改")
+            page.screenshot(path=str(ARTIFACTS / "account-changed-phone.png"))
+            page.click("#password-back")
+            page.wait_for_url(re.compile(r".*/desk/stats$"))
             browser.close()
     finally:
         server.stop()
-    assert [a[0] for a in _audits(desk_db, "password_changed")] == ["admin"]
+    assert [a[0] for a in _audits(desk_db, "password_changed")] == ["admin", "admin"]

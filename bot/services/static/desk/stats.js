@@ -7,19 +7,19 @@
   const palette = ["#2f5bea", "#e8590c", "#2b8a3e", "#c2255c", "#6741d9", "#1098ad", "#f08c00", "#5c940d", "#868e96", "#d6336c"];
   window.__stats = { loaded: false };
 
-  function draw(id, config) {
+  function draw(id, config, isEmpty) {
     if (charts[id]) charts[id].destroy();
     // Readable at a glance: short dates on the axis, points large enough to see a single day's value,
     // and a note instead of an empty grid when there is nothing to show.
     const ds = config.data.datasets;
     ds.forEach((d) => { if (config.type === "line") { d.pointRadius = 4; d.pointHoverRadius = 6; } });
-    const empty = !ds.length || ds.every((d) => d.data.every((v) => v === null || v === 0));
+    const empty = isEmpty ? isEmpty(ds) : !ds.length || ds.every((d) => d.data.every((v) => v === null || v === 0));
     const box = $(id).parentElement;
     let note = box.querySelector(".chart-empty");
     if (!note) { note = document.createElement("p"); note.className = "chart-empty muted"; box.append(note); }
     note.textContent = empty ? T.none : "";
     config.options.scales = config.options.scales || {};
-    config.options.scales.x = Object.assign({ ticks: { autoSkip: true, maxRotation: 0, callback(v) { return shortLabel(this.getLabelForValue(v)); } } },
+    config.options.scales.x = Object.assign({ ticks: { autoSkip: true, autoSkipPadding: 12, maxRotation: 0, callback(v) { return shortLabel(this.getLabelForValue(v)); } } },
       config.options.scales.x || {});
     charts[id] = new Chart($(id), config);
   }
@@ -75,7 +75,7 @@
       options: { responsive: true, maintainAspectRatio: false, animation: false,
                  scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } },
                  plugins: { tooltip: { callbacks: { label: (c) => `${T.share}：${c.parsed.y}%（${d.bot.bot_only[c.dataIndex]}/${d.bot.conversations[c.dataIndex]}）` } } } },
-    });
+    }, (sets) => sets.every((set) => set.data.every((v) => v === null)));  // 0 % of some conversations is a value
     const sat = d.satisfaction;
     $("kpi-satisfaction").textContent = sat.totals.average === null ? "—" : `${sat.totals.average}（${sat.totals.rated}${T.rated}）`;
     draw("chart-satisfaction", {
