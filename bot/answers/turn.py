@@ -69,6 +69,9 @@ NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩
 FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
 # 「换张电影票要多少分」「积分能换啥」: the points catalogue answers
 POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
+# 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
+POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
+PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 # 「积分能换啥」 asks for the catalogue itself, which the topic's own answer lists
 CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)")
 
@@ -244,7 +247,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
-    if POINTS_ASKED.search(text or "") and intent_topic in (None, "ticket_price", "member_benefits"):
+    if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) \
+            and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     film_known = fresh.get("film") or ctx.values.get("film")
@@ -313,7 +317,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     replies = Replies()
     # 「在哪」「几楼」「收费不」 right after a facility (or rule, or order problem) was answered: that item again
     # (its answer says where and on what terms), not another topic's look-alike
-    if elliptical and ctx.topic in facets.KEYWORD_TOPICS and ctx.facet and len(text.strip()) <= 5 and (
+    short = len(text.strip()) <= 5 or (len(text.strip()) <= 8 and bool(PLACE_ASKED.search(text)))  # 「下完单去哪里拿」
+    if elliptical and ctx.topic in facets.KEYWORD_TOPICS and ctx.facet and short and (
             best is None or best.facet.topic != ctx.topic) and (intent_topic in (None, ctx.topic) or confidence < SURE):
         again = index.facet(ctx.facet, ctx.topic)
         if again is not None and not again.templated:
