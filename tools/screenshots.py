@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -233,6 +233,8 @@ def stats_and_editor(browser, base: str, shot: Shooter) -> None:
         page.goto(f"{base}/desk/stats")
         _wait(lambda: page.evaluate("() => !!(window.__stats && window.__stats.loaded)"), "charts")
         shot(page, "stats", full_page=True)
+        if problems:
+            print(f"  stats problems: {problems}", flush=True)
     finally:
         context.close()
 
@@ -290,7 +292,7 @@ def password_flow(browser, base: str, shot: Shooter) -> None:
         context.close()
 
 
-def main(argv: List[str] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="the trained model (default: the newest in models/)")
     parser.add_argument("--out", default="/work/shots", help="where the PNG files go")
