@@ -200,6 +200,14 @@ def test_emergency_guard(text, intent, emergency):
     assert decide(text, intent, e["cues"], e["rule_words"]) is emergency
 
 
+def test_holiday_and_both_day_prices(k):
+    chat = Chat(k)
+    assert "55元" in chat.say("五一放假那天普通厅3d多少", "ticket_price") and "五一" in chat.say("五一普通厅3D多少", "ticket_price")
+    assert "原价" in Chat(k).say("拿学生证五一普通厅能打折不", "ticket_price")  # no student price on a holiday
+    both = Chat(k).say("IMAX周一到周四是多少钱然后周末又是多少", "ticket_price")
+    assert "70元" in both and "85元" in both
+
+
 def test_misspelt_title_is_the_film_not_an_unknown_one(k):
     chat = Chat(k)
     assert "148分钟" in chat.say("星际归图多长时间", "film_info")  # one character wrong: the film meant

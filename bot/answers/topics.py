@@ -281,6 +281,10 @@ def hall_types_named(k: Knowledge, text: str) -> List[Any]:
 
 COMPARE = re.compile(r"哪个|哪一个|哪种|比较|更贵|更便宜|差多少|区别")
 WORKDAY = re.compile(r"工作日|平日|平时")
+BOTH_DAYS_WEEK = re.compile(r"周一(到|至|~|-)周四|工作日|平日|平时")
+BOTH_DAYS_END = re.compile(r"周末|周五(到|至|~|-)周日|节假日|假日")
+# 「五一放假那天」「国庆去看」: a public holiday, priced as the weekend is, whatever day of the week it falls on
+HOLIDAY_SAID = re.compile(r"(?<!不)(五一|劳动节|国庆|黄金周|春节|过年|大年|元旦|中秋|端午|清明|节假日|法定假|放假那|放假的时候|假期里|假期的)")
 DATE_SAID = re.compile(r"周[一二三四五六日天]|星期|[今明后]天|\d+月|\d+[号日]")
 ELDERLY_AGE = re.compile(r"([6-9]\d)\s*(?:岁|周岁|了|多了|多岁)|(?:今年|已经|都)([6-9]\d)(?!\d)")
 
@@ -344,6 +348,15 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
                    if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] not in weekend)
         ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
         used["date"] = ask.values["date"]
+    holiday = HOLIDAY_SAID.search(ask.text or "")
+    if holiday and not DATE_SAID.search(ask.text) and not WORKDAY.search(ask.text):
+        weekend = set(k.section("prices")["weekend_days"])
+        from bot.kb.store import WEEKDAY_CODES
+        # a Saturday or Sunday: priced as a holiday is, and outside the weekday-only discounts as a holiday is
+        day = next(today + dt.timedelta(days=i) for i in range(7)
+                   if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] in weekend
+                   and (today + dt.timedelta(days=i)).weekday() >= 5)
+        ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
     if ht is None:
@@ -362,8 +375,15 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
                 t.name for t in k.hall_types if any(f.split(":")[0] == t.code for f in film.formats))
         d.utter_message(response="utter_price_table", lines=join_lines(lines), discounts=discounts)
         return used
-    day = resolve_day(ask, today)
     version = _version_of(ask) or "2D"
+    if ticket is None and BOTH_DAYS_WEEK.search(ask.text or "") and BOTH_DAYS_END.search(ask.text or ""):
+        # 「周一到周四是多少钱然后周末又是多少」: both prices of the hall at once
+        row = rules.price_row(k, ht, version)
+        weekday_label, weekend_label = rules.price_day_labels(k)
+        d.utter_message(response="utter_text", text=f"{row['label']}：{weekday_label}{money(row['weekday'])}元/张，"
+                                                     f"{weekend_label}{money(row['weekend'])}元/张。{k.section('prices')['no_stacking']}")
+        return used
+    day = resolve_day(ask, today)
     window = resolve_time_window(ask.get("time") or ask.text or "")
     start = window[0] if window else None
     q = rules.quote(k, ht, day, version, ticket, start=start)
@@ -372,6 +392,8 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         if alt.rule_text is not None and (q.rule_text is None or alt.price < q.price):
             q, ticket = alt, other
     label = date_label(day, today)
+    if holiday and not DATE_SAID.search(ask.text) and not WORKDAY.search(ask.text):
+        label = f"{holiday.group(1)}（节假日）"  # the weekend's price, not the date it was computed for
     if ticket and q.rule_text is None:
         d.utter_message(response="utter_price_not_applicable", rule=ticket["text"], date_label=label,
                         hall=q.hall_label, price=money(q.base))
