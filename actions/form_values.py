@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, Optional
 
-from bot.answers.resolvers import (normalize_order_id, normalize_phone, parse_party_size, resolve_date,
+from bot.answers.resolvers import (normalize_order_id, normalize_phone, parse_number, parse_party_size, resolve_date,
                                    resolve_time_window)
 from bot.kb.store import Knowledge
 
@@ -15,7 +15,7 @@ NAME = re.compile(rf"联系人(?:是|叫|为)?[:：\s]*([\u4e00-\u9fff]{{1,3}}?{
                   rf"(?<![\u4e00-\u9fff])姓([\u4e00-\u9fff]{TITLE}?)|([\u4e00-\u9fff]{TITLE})(?=[，,。\s]|电话|手机|$)")
 INVOICE_NO = re.compile(r"不(?:要|用|需要|必|开)(?:开)?(?:发票|票)|发票不(?:要|用|需要)|无需发票|免开|不开票")
 INVOICE_YES = re.compile(r"(?:要|需要|开|需)(?:开|个|张)?(?:发票|专票|普票)|发票(?:要|需要)|开票")
-PARTY = re.compile(r"[\d零一二两三四五六七八九十百]+\s*(?:个)?(?:人|位|名)")
+PARTY = re.compile(r"[\d零一二两三四五六七八九十百]+\s*(?:几|多|来)?\s*(?:个)?(?:人|位|名)")
 SHOWING = re.compile(r"\d+号厅|[一二三四五六七八九]号厅|[上下中]午|晚上|早上|今晚|昨晚|\d{1,2}[点:：]\d{0,2}|场")
 CHANNEL = re.compile(r"小程序|前台|猫眼|淘票票|美团|抖音|大众点评|APP|app|公众号")
 
@@ -36,9 +36,22 @@ def invoice(text: str) -> Optional[str]:
     return None
 
 
+# 「三十几个人」「20多个人」: about that many, enough to register (the callback confirms the count)
+ABOUT_SIZE = re.compile(r"((?:[一二三四五六七八九]?十|\d+0))\s*(?:几|多|来)\s*(?:个)?(?:人|位|名)")
+
+
+def about_size(text: str) -> Optional[str]:
+    about = ABOUT_SIZE.search(text or "")
+    base = parse_number(about.group(1)) if about else None
+    return f"{base}多人" if base and base >= 10 else None
+
+
 def party_size(text: str) -> Optional[str]:
     if not PARTY.search(text or ""):
         return None
+    about = about_size(text)  # before the exact reading, which takes 「三十几个人」 for 3
+    if about:
+        return about
     n = parse_party_size(text)
     return f"{n}人" if n else None
 

@@ -264,6 +264,12 @@ class ServiceFormValidation(FormValidationAction):
         return self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
 
 
+def _head_count(value: Optional[Text]) -> Optional[int]:
+    """25 of 「25人」, 30 of 「30多人」."""
+    m = re.match(r"(\d+)", value or "")
+    return int(m.group(1)) if m else None
+
+
 def _calmed_this_turn(tracker: Tracker) -> bool:
     """Whether an action of this turn already answered the patron's anger (set the anger count)."""
     for event in reversed(tracker.events or []):
@@ -357,9 +363,18 @@ class ValidateGroupBookingForm(ServiceFormValidation):
 
     def validate_party_size(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         def size(text: Text) -> Optional[Text]:
+            about = form_values.about_size(text)  # 「三十几个人」: enough to register; the callback confirms it
+            if about:
+                return about
             n = parse_party_size(text)
             return f"{n}人" if n else None
-        return self._validated("party_size", value, dispatcher, tracker, size, "utter_invalid_party_size")
+        result = self._validated("party_size", value, dispatcher, tracker, size, "utter_invalid_party_size")
+        group = knowledge().section("services")["group"]
+        new, old = _head_count(result.get("party_size")), _head_count(_previous_value(tracker, "party_size"))
+        if new is not None and old is not None and old < group["min_people"] <= new:
+            # 「打错了，是二十五个人」: now a group, so the group price applies
+            dispatcher.utter_message(response="utter_text", text=group["text"])
+        return result
 
     def validate_booking_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         return self._validated("booking_time", value, dispatcher, tracker,

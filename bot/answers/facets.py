@@ -91,12 +91,13 @@ class FacetIndex:
         self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
         self._matrix = self._vectorizer.fit_transform(docs)
 
-    def prepare(self, text: str) -> str:
-        """The question without its values and fillers: 「VIP厅早场也打折吗」 → 「早场也打折」."""
+    def prepare(self, text: str, synonyms: bool = True) -> str:
+        """The question without its values and fillers: 「VIP厅早场也打折吗」 → 「早场也打折」. Keyword items are
+        looked for without the synonyms: 「扣钱了」 is said as such, not as any 「收费」 question."""
         out = text.upper()
         for name, sign in self.masks:
             out = out.replace(name, sign)
-        if self.synonyms:  # one pass, longest first, so a replacement is never replaced again
+        if self.synonyms and synonyms:  # one pass, longest first, so a replacement is never replaced again
             out = self._synonym_re().sub(lambda m: self._synonym_map[m.group(0)], out)
         out = DIGITS.sub("", DAYS.sub("", out))
         return FILLERS.sub("", out) or out
@@ -127,10 +128,10 @@ class FacetIndex:
             sim = float(sims[row]) * (ALIAS_WEIGHT if self.facets[owner].keywords else 1.0)
             if sim > best.get(owner, 0.0):
                 best[owner] = sim
-        upper = self.prepare(text)  # keywords are looked for with films masked: 熊猫 is no 猫
+        upper = self.prepare(text, synonyms=False)  # keywords are looked for with films masked: 熊猫 is no 猫
         raw = text.upper()
         for i, facet in enumerate(self.facets):
-            words = [self.prepare(w) for w in facet.keywords]
+            words = [self.prepare(w, synonyms=False) for w in facet.keywords]
             if words and any(w and w in upper for w in words):
                 longest = max(len(w) for w in words if w and w in upper)
                 # a word said as such beats one the filler folding made up (「多扣的钱」 is no 「扣钱了」)
