@@ -6,7 +6,8 @@
 Sets (default): tests/nlu/blind_clean.yml, blind_noisy.yml, blind_emergency.yml (blind: written by someone
 who never saw data/ or the bot; only their figures are printed, never their messages, so they stay blind)
 and tests/nlu/holdout.yml (wave 1's set, read while tuning: its errors are printed).
-Prints intent accuracy and macro-F1, per-intent precision/recall/F1, entity F1 (type + text span of the
+With --model it starts its own stack and prints the Rasa server's RSS after loading the model and after the
+sets. Prints intent accuracy and macro-F1, per-intent precision/recall/F1, entity F1 (type + text span of the
 patron's original text; a hall type's trailing 厅 is not part of the comparison), emergency recall and the messages wrongly raised as emergencies (count), and for
 sets that are not blind the misclassified messages. 5-fold cross-validation of the training data:
 ``rasa test nlu --cross-validation --folds 5 --config config.yml --nlu data/nlu``.
@@ -146,13 +147,20 @@ def main() -> None:
     if args.url:
         run_sets(args.url.rstrip("/"), args.token, paths, args.show_blind_errors)
         return
+    from bench._common import rss_kb
     from tests.stack import start_stack
 
     model = args.model or sorted((ROOT / "models").glob("xinghe-*.tar.gz"), key=lambda p: p.stat().st_mtime)[-1]
     with tempfile.TemporaryDirectory() as tmp:
         stack = start_stack(str(model), Path(tmp))
         try:
+            rasa_pid = stack.procs[1].pid  # the Rasa server (the first is the action server)
+            loaded = rss_kb(rasa_pid)
+            print(f"model {model}\nRasa server RSS after loading {loaded.get('VmRSS', 0) / 1024:.0f} MB")
             run_sets(stack.rasa, stack.token, paths, args.show_blind_errors)
+            after = rss_kb(rasa_pid)
+            print(f"\nRasa server RSS after the sets {after.get('VmRSS', 0) / 1024:.0f} MB "
+                  f"(peak {after.get('VmHWM', 0) / 1024:.0f} MB)")
         finally:
             stack.stop()
 
