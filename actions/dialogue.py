@@ -14,6 +14,7 @@ from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.escalation import hand_off
 from actions.service import ActionFeedback, emergency_follow_up
+from bot.answers.ask import is_question
 from bot.answers.context import DialogueContext
 from bot.answers.resolvers import normalize_phone
 from bot.answers.topics import INTENT_TOPIC, TOPICS
@@ -91,7 +92,9 @@ class ActionRoute(Action):
             return hand_off(dispatcher, tracker, "patron_request")
         if intent == "deny" and said & (CLARIFYING | {"utter_offer_human"}):  # 「不是这个」: still not understood
             return await ActionClarify().run(dispatcher, tracker, domain)
-        events = answering.answer(dispatcher, tracker, None, 0.0, allow_follow_up=False)
+        # 「收费不」「有冇」 read as a no, but asked as a question: a follow-up on what was just answered
+        asked = intent in ("deny", "affirm") and is_question(answering.folded_text(tracker))
+        events = answering.answer(dispatcher, tracker, None, 0.0, allow_follow_up=asked)
         if events is not None:
             return events
         dispatcher.utter_message(response=SMALL_TALK[intent])

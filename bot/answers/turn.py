@@ -71,7 +71,9 @@ FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|�
 POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
 # 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
 POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
+QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
+LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
 # 「积分能换啥」 asks for the catalogue itself, which the topic's own answer lists
 CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)")
 
@@ -118,6 +120,9 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if film and k.film_by_name(film) and CHILD_AGE.search(t) and not re.search(r"4DX|4D|动感|IMAX|票|价|钱", t, re.I) \
             and (ctx.topic in ("film_info", "showtimes") or intent_topic in ("film_info", "showtimes")):
         return "film_age"
+    if re.search(r"4DX|4D(?!X)|动感", t, re.I) and (CHILD_AGE.search(t) or re.search(r"(她|他|孩子|小孩|宝宝|老人|孕妇|我|岁).{0,3}(能|可以|能不能)(坐|看|玩)", t)) \
+            and is_question(t) and not re.search(r"票|价|钱|几点|场次", t):
+        return "rules_4dx_health"  # 「4DX那种我家5岁的能坐吗」「那4DX她能坐吗」: who may sit in the moving seats
     if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
             SPECIAL_TICKET.search(t) and re.search(r"想退|要退|退掉|能退", t):
         return "refund_special"
@@ -238,6 +243,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
         return _topic_turn(k, ctx, "complaint", text, fresh)
+    quoted = QUOTED_TITLE.search(text or "")
+    if quoted and intent_topic is None and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
+        intent_topic = "showtimes"  # 「《银河便利店》上映了吗」: a title in brackets the store does not have
     if intent_topic in ("film_info", "showtimes") and ("film" not in fresh or k.film_named(fresh["film"]) is not None):
         guessed = unknown_title(k, text)
         if guessed and ("film" not in fresh or (fresh["film"] in guessed and len(guessed) > len(fresh["film"]) + 1)):
@@ -247,7 +255,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
-    if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) \
+    if (POINTS_ASKED.search(text or "") or (POINTS_NAMED.search(text or "") and not LEVEL_ASKED.search(text or ""))) \
             and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
