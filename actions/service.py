@@ -325,6 +325,12 @@ class ActionRequestRefund(Action):
         if turn.handled and turn.decided:
             turn.replies.replay(dispatcher)
             events.append(SlotSet("topic_context", turn.context.to_slot()))
+            minutes = turn.context.values.get("minutes")
+            if minutes is not None and not order and not rules.refund_verdict(k, float(minutes)).changeable:
+                # too late to refund or change (「还有十分钟开场，给我退了」): nothing to register; what the
+                # cinema still does when it is at fault, and a person when the patron wants one
+                dispatcher.utter_message(response="utter_text", text=refund["cinema_fault"])
+                return events + [NO_FORM]
         if order:
             events.append(SlotSet("order_id", order))
         if phone:

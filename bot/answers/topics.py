@@ -430,6 +430,8 @@ def minutes_before_show(text: str) -> Optional[float]:
     return -minutes if started else minutes
 
 
+# 「改签都不行？」「那改签呢」 right after a verdict for a time: the same time, asked again
+SAME_TIME = re.compile(r"^.{0,6}(也|都|还|呢|总)(不行|不可以|不能|行|可以|能|唔得)?.{0,4}[?？吗呢吧]*$")
 _NOW_SAID = re.compile(r"(现在|而家|目前)(才|是|已经|都)?")
 _SHOW_CLOCK = re.compile(r"(今晚|今天|晚上|下午|上午|中午|早上|凌晨|夜里)?.{0,2}(\d{1,2}[:：]\d{2}|[\d一二两三四五六七八九十]{1,3}点[半\d]*)")
 
@@ -467,7 +469,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             minutes, day_label = float((day - today).days * 24 * 60), date_label(day, today)
     if minutes is None:
         minutes = minutes_until_clock(ask.text, now())  # 「是今晚9点的，现在才下午3点」
-    if minutes is None and ask.get("minutes") and ticket_price_in(ask.text) is not None:
+    if minutes is None and ask.get("minutes") and (ticket_price_in(ask.text) is not None or SAME_TIME.search(ask.text or "")):
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
         price = ticket_price_in(ask.text)

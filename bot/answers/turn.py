@@ -46,7 +46,8 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
-SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是|一样|这样|这么|如此)(的|吗|么|嘛|不)*)[?？]*$")
+SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是|一样|这样|这么|如此)(的|吗|么|嘛|不)*|"
+                           r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
