@@ -101,6 +101,15 @@ def refunded_elsewhere(k: Knowledge, channel: Optional[str]) -> bool:
     return COUNTER in channel or any(p in channel for p in k.section("refund")["third_party"]["platforms"])
 
 
+# 「…，要求退停车费，电话…」: what the patron wants, said in passing with the complaint
+WISH_SAID = re.compile(r"(要求|希望|诉求是?|想要|请你们|麻烦你们|必须)(?P<wish>[^，,。.;；!！?？]{2,30})")
+
+
+def wish_said(text: str) -> Optional[str]:
+    m = WISH_SAID.search(text or "")
+    return m.group(0).strip() if m else None
+
+
 def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]:
     """Slot → function reading that slot's value from a sentence (None when the sentence has none)."""
     return {
@@ -116,6 +125,7 @@ def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]
         "seat": lambda t: (SEAT_ANY.search(t).group(0) if SEAT_ANY.search(t) else None),
         "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),
         "complaint_when": showing,
+        "complaint_wish": wish_said,
         "lost_where": showing,
         "refund_show": lambda t: refund_show(k, t, today),
     }

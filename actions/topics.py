@@ -7,17 +7,21 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+import re
+
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering
 from actions.common import knowledge
 from actions.escalation import deescalate, hand_off
-from actions.service import emergency_follow_up
+from actions.service import ActionComplain, NO_FORM, emergency_follow_up
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.answers.emergency import URGENT
 
 EMERGENCY_ANSWER_TOO = 0.9  # in emergency mode, only a question this clear is also answered
+# 「我要投诉，昨晚九点IMAX那场停车场…」: a complaint said outright, whatever topic its details named
+COMPLAINT_SAID = re.compile(r"(我|我们)?(要|想|必须|一定要|得)投诉|^投诉[:：，,\s]|投诉你们|我投诉")
 
 
 class TopicAction(Action):
@@ -37,6 +41,9 @@ class TopicAction(Action):
             if confidence < EMERGENCY_ANSWER_TOO or URGENT.search(answering.folded_text(tracker)):
                 return events
             return events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])
+        if COMPLAINT_SAID.search(answering.folded_text(tracker)) and not tracker.active_loop.get("name"):
+            events = await ActionComplain().run(dispatcher, tracker, domain)
+            return events if NO_FORM in events else events + [FollowupAction("complaint_form")]
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
