@@ -36,7 +36,7 @@ CORRECTABLE = {"party_size": "人数",  # phone and order id: their validators c
                "contact_name": "联系人", "seat": "座位", "complaint_when": "场次", "lost_where": "场次",
                "hall_pref": "影厅", "film": "影片", "invoice": "发票需求"}
 # where a turn turns from giving a value to asking something: 「…5排6座，对了你们保管多久」
-ASIDE = re.compile(r"[，,。.;；!！\s]*(?:对了|另外|还有个?问题|还想问|顺便问?一?下?|顺带问?一?下?|请问|想问一?下|问一下|再问一?下|话说)[，,：:\s]*")
+ASIDE = re.compile(r"[，,。.;；!！\s]*(?:对了|然后|另外|还有个?问题|还想问|顺便问?一?下?|顺带问?一?下?|请问|想问一?下|问一下|再问一?下|话说)[，,：:\s]*")
 
 
 def split_aside(text: Text) -> tuple:

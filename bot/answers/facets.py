@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 KEYWORD_SCORE = 0.62
+CARRIER_WORDS = {"入场", "进场", "进厅", "带"}
 ALIAS_WEIGHT = 0.7
 FILLERS = re.compile(r"请问|我想|你们|一下|这个|那个|这部|那部|这片|就是|然后|它|[的了吗呢吧啊呀哦嘛哈么嗯我,.，。!！?？~～、 ]")
 DIGITS = re.compile(r"\d+(\.\d+)?")
@@ -133,7 +134,8 @@ class FacetIndex:
         for i, facet in enumerate(self.facets):
             words = [self.prepare(w, synonyms=False) for w in facet.keywords]
             if words and any(w and w in upper for w in words):
-                longest = max(len(w) for w in words if w and w in upper)
+                # 「能带狗狗入场吗」: 入场 only carries the question, the other item names what it is about
+                longest = max(1 if w in CARRIER_WORDS else len(w) for w in words if w and w in upper)
                 # a word said as such beats one the filler folding made up (「多扣的钱」 is no 「扣钱了」)
                 verbatim = any(w.upper() in raw for w in facet.keywords if w)
                 best[i] = max(best.get(i, 0.0), KEYWORD_SCORE + 0.02 * min(longest, 6) + (0.01 if verbatim else 0.0))

@@ -472,7 +472,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if minutes is None and ask.get("minutes") and (ticket_price_in(ask.text) is not None or SAME_TIME.search(ask.text or "")):
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
-        price = ticket_price_in(ask.text)
+        price = ticket_price_in(ask.text, loose=True)
         verdict = rules.refund_verdict(k, minutes, price)
         if price is not None and verdict.refundable:
             count = _COUNT.search(ask.text)
@@ -498,15 +498,18 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
-_PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张|"
+_PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价?(?:是|为)?\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张|"
                     r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的")
 _COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
-_PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头)")
+_PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头|钟)")
 
 
-def ticket_price_in(text: str) -> Optional[float]:
-    """「40块的票」「票价45」 → 40 / 45."""
-    m = _PRICE.search(text or "")
+_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元)(?!/|每)")
+
+
+def ticket_price_in(text: str, loose: bool = False) -> Optional[float]:
+    """「40块的票」「票价45」「票是85的」 → 40 / 45 / 85; ``loose`` also reads a bare 「85块」 (a refund question)."""
+    m = _PRICE.search(text or "") or (_AMOUNT.search(text or "") if loose else None)
     if not m:
         return None
     return float(next(g for g in m.groups() if g))

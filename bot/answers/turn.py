@@ -86,7 +86,8 @@ TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看
 WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
                         r"\d{1,2}月\d{1,2}[日号]?|\d{1,2}[点:：]\d{0,2}|[一二三四五六七八九十]+点半?")
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
-                        r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下")
+                        r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
+                        r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部")
 
 
 def unknown_title(k: Knowledge, text: str) -> Optional[str]:
@@ -99,6 +100,8 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
             or k.film_misspelt(title):
         return None
     known = k.find_film(title)
+    if known is not None and known.title in title:
+        return None  # 「追光少年是喜剧」: the store's film, with words around it
     if known is not None and not any(len(n) >= len(title) - 1 for n in (known.title, *known.aliases) if n in title):
         return title  # 「星际穿越」: a longer title around a short alias (星际) is another film
     return None if known is not None else title
@@ -107,6 +110,7 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
                        r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
+EARLY_SHOW = re.compile(r"早场|早上的场|上午的场|上午场|早鸟")
 SPECIAL_TICKET = re.compile(r"半价|会员日|特价|兑换券|观影券|兑的票|换的票")
 REFUND_ASKED = re.compile(r"退|退款|退票")
 FILM_WORDS = re.compile(r"部|片|电影|哪个|哪一个")
@@ -124,6 +128,8 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if re.search(r"4DX|4D(?!X)|动感", t, re.I) and (CHILD_AGE.search(t) or re.search(r"(她|他|孩子|小孩|宝宝|老人|孕妇|我|岁).{0,3}(能|可以|能不能)(坐|看|玩)", t)) \
             and is_question(t) and not re.search(r"票|价|钱|几点|场次", t):
         return "rules_4dx_health"  # 「4DX那种我家5岁的能坐吗」「那4DX她能坐吗」: who may sit in the moving seats
+    if EARLY_SHOW.search(t) and is_question(t) and re.search(r"优惠|便宜|打折|减|折扣", t):
+        return "price_early_show"  # 「VIP厅上午的场有早场优惠吗」: whether the early-show discount applies there
     if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
             SPECIAL_TICKET.search(t) and re.search(r"想退|要退|退掉|能退", t):
         return "refund_special"
@@ -155,7 +161,7 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     if topic == "film_info" and (LONGEST.search(text or "") or SHORTEST.search(text or "") or genre_asked(k, text)):
         return True  # 「最长那部是哪个」「有喜剧片吗」: the topic's own answer picks the films
     if topic == "refund_policy" and values.get("minutes"):
-        if ticket_price_in(text) is not None:
+        if ticket_price_in(text, loose=True) is not None:
             return True
     if topic == "parking":
         if height_said(text) is not None or rules.level_by_text(k, text) is not None:
@@ -259,6 +265,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if (POINTS_ASKED.search(text or "") or (POINTS_NAMED.search(text or "") and not LEVEL_ASKED.search(text or ""))) \
             and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
+    if intent_topic in (None, "ticket_price") and ctx.topic == "refund_policy" and ctx.values.get("minutes") \
+            and ticket_price_in(text, loose=True) is not None:
+        intent_topic = "refund_policy"  # 「票是50块的」 after the verdict for that time: the fee for that ticket
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
