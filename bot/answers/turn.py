@@ -128,7 +128,7 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if re.search(r"4DX|4D(?!X)|动感", t, re.I) and (CHILD_AGE.search(t) or re.search(r"(她|他|孩子|小孩|宝宝|老人|孕妇|我|岁).{0,3}(能|可以|能不能)(坐|看|玩)", t)) \
             and is_question(t) and not re.search(r"票|价|钱|几点|场次", t):
         return "rules_4dx_health"  # 「4DX那种我家5岁的能坐吗」「那4DX她能坐吗」: who may sit in the moving seats
-    if EARLY_SHOW.search(t) and is_question(t) and re.search(r"优惠|便宜|打折|减|折扣", t):
+    if EARLY_SHOW.search(t) and is_question(t) and re.search(r"优惠|便宜|打折|减|折扣", t) and not STACKING.search(t):
         return "price_early_show"  # 「VIP厅上午的场有早场优惠吗」: whether the early-show discount applies there
     if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
             SPECIAL_TICKET.search(t) and re.search(r"想退|要退|退掉|能退", t):
