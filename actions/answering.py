@@ -30,7 +30,7 @@ def suggest_follow_ups(turn: Turn) -> None:
         return
     questions = (knowledge().section("questions") or {}).get("questions", [])
     picks = [q["examples"][0] for q in questions
-             if q.get("topic") == turn.topic and q.get("key") != turn.facet and q.get("examples")][:MAX_SUGGESTIONS]
+             if q.get("topic") == turn.topic and q.get("key") not in (turn.facet, *turn.also) and q.get("examples")][:MAX_SUGGESTIONS]
     if picks:
         last["buttons"] = [{"title": text, "payload": text} for text in picks]
 

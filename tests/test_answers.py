@@ -208,6 +208,14 @@ def test_holiday_and_both_day_prices(k):
     assert "70元" in both and "85元" in both
 
 
+def test_two_questions_of_a_topic_in_one_message_and_known_films_among_words(k):
+    both = Chat(k).say("星际归途讲什么的，多长时间", "film_info")
+    assert "深空勘探队" in both and "148分钟" in both
+    chat = Chat(k)
+    assert "112分钟" not in chat.say("追光少年是喜剧吗", "film_info") and "没有" not in chat.say("追光少年是喜剧吗", "film_info")
+    assert "笑料百出" in Chat(k).say("那哪部是喜剧 想看点搞笑的", "film_info")
+
+
 def test_misspelt_title_is_the_film_not_an_unknown_one(k):
     chat = Chat(k)
     assert "148分钟" in chat.say("星际归图多长时间", "film_info")  # one character wrong: the film meant

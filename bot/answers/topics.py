@@ -226,7 +226,7 @@ def genre_asked(k: Knowledge, text: str) -> Optional[str]:
         return None
     genres = {g for f in k.films for g in re.split(r"[/、,，]", f.genre or "") if g}
     for g in sorted(genres, key=len, reverse=True):
-        if re.search(f"{re.escape(g)}(片|电影|的|类)", text):
+        if re.search(f"{re.escape(g)}(片|电影|的|类|吗|呢|[\\s，,。?？!！]|$)|(哪部|哪个|哪一部)是{re.escape(g)}", text):  # 「哪部是喜剧」
             return g
     return None
 

@@ -147,6 +147,7 @@ class Turn:
     facet: Optional[str] = None
     scores: List[Any] = field(default_factory=list)
     decided: bool = False  # a specific question matched, or the topic's computed answer had its values
+    also: List[str] = field(default_factory=list)  # other specific questions answered in the same reply
 
 
 def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str) -> bool:
@@ -233,6 +234,25 @@ def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: s
     if not answer_facet(replies, k, facet, ask):
         return None
     return Turn(replies, ctx.after(facet.topic, facet.key, dict(ask.values)), True, facet.topic, facet.key, [], True)
+
+
+SECOND_MIN = 0.75  # a second question of the same topic in another clause, matched this well
+CLAUSES = re.compile(r"[，,。;；?？!！\s]+|然后|还有|另外")
+
+
+def _second_question(index: facets.FacetIndex, text: str, first: facets.Facet) -> Optional[facets.Facet]:
+    """Another specific question of the same topic asked in another clause of the message, if any."""
+    clauses = [c for c in CLAUSES.split(text or "") if len(index.prepare(c)) >= 2]
+    if len(clauses) < 2:
+        return None
+    tops = [(index.match(c) or [None])[0] for c in clauses]
+    if not any(m is not None and m.facet is first for m in tops):
+        return None  # the first answer was not one clause's own question
+    for m in tops:
+        if m is not None and m.facet is not first and m.facet.topic == first.topic and m.score >= SECOND_MIN \
+                and not m.facet.keywords:
+            return m.facet
+    return None
 
 
 def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
@@ -366,9 +386,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         topic = best.facet.topic
         ask = Ask(text, ctx.values_for(topic, fresh, text))
         if answer_facet(replies, k, best.facet, ask):
+            second = _second_question(index, text, best.facet)
+            if second is not None and not answer_facet(replies, k, second, ask):  # 「讲什么的，多长时间」: both
+                second = None
             values = dict(ask.values)
             values.update(implied_values(k, topic, text))
-            return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True)
+            return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True,
+                        [second.key] if second is not None else [])
     topic = follow_topic if follow_topic in TOPICS else intent_topic
     if topic is None or topic not in TOPICS:
         return Turn(replies, ctx, False, None, None, scored)
