@@ -19,7 +19,7 @@ from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import COMPLAINT_QUESTION, INTENT_TOPIC
+from bot.answers.topics import COMPLAINT_QUESTION, GROUP_PRICE, INTENT_TOPIC
 from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
@@ -28,6 +28,7 @@ from bot.text.normalise import fold
 MAX_RETRIES = 2
 _CALMED: contextvars.ContextVar = contextvars.ContextVar("calmed", default=False)
 SIDE_QUESTION_CONFIDENCE = 0.6
+PRICE_ASKED = re.compile(r"多少钱|几多钱|多钱|几钱|票价|一张多少|怎么卖|什么价")
 NOT_GIVEN = "未提供"
 CORRECTION = re.compile(r"打错|说错|写错|输错|记错|搞错|弄错|不对|更正|改成|改为|改一下|应该是|纠正|换成|不是.{1,12}是")
 # what a correction may replace, with its name in the message that confirms it
@@ -345,6 +346,21 @@ ValidateOrderProblemForm = type("ValidateOrderProblemForm", (ServiceFormValidati
 class ValidateGroupBookingForm(ServiceFormValidation):
     form = "group_booking_form"
     locals().update(_free_text_validators("film", "hall_pref"))
+
+    def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       text: Optional[Text] = None) -> Optional[Dict[Text, Any]]:
+        # 「那一张几多钱」 while booking a group: the group price for the hall and day said so far
+        asked = text if text is not None else answering.folded_text(tracker)
+        hall = tracker.get_slot("hall_pref") or ""
+        if asked and PRICE_ASKED.search(asked) and knowledge().find_hall_type(f"{hall} {asked}") is not None:
+            day = resolve_date(tracker.get_slot("booking_time") or "", now().date())
+            said = f"{day.month}月{day.day}日" if day else ""
+            turn = answer_turn(knowledge(), answering.context_of(tracker), "ticket_price", 1.0,
+                               f"{hall} {said} {asked} 团体价", [])
+            if turn.handled:
+                turn.replies.replay(dispatcher)
+                return {answering.CONTEXT_SLOT: turn.context.to_slot()}
+        return super()._side_question(dispatcher, tracker, text)
 
     def validate_contact_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> Dict[Text, Any]:

@@ -19,7 +19,7 @@ from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
-from bot.answers.topics import COMPLAINT_QUESTION, INTENT_TOPIC, TOPICS
+from bot.answers.topics import GROUP_PRICE, COMPLAINT_QUESTION, INTENT_TOPIC, TOPICS
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -236,10 +236,13 @@ class ActionGroupBooking(Action):
         s = k.section("services")
         # a specific question (「团体票要提前几天订」) gets its answer; otherwise the rules in full
         _, confidence = answering.intent_of(tracker)
-        turn = answer_turn(k, answering.context_of(tracker), "group_booking", confidence,
-                           answering.folded_text(tracker), (tracker.latest_message or {}).get("entities") or [],
-                           allow_follow_up=False)
-        if turn.handled and turn.facet:
+        folded = answering.folded_text(tracker)
+        entities = (tracker.latest_message or {}).get("entities") or []
+        priced = GROUP_PRICE.search(folded) and k.find_hall_type(folded) is not None
+        # 「30个人周六看IMAX，团体价一张多少」: the group price for that hall and day
+        turn = answer_turn(k, answering.context_of(tracker), "ticket_price" if priced else "group_booking",
+                           1.0 if priced else confidence, folded, entities, allow_follow_up=False)
+        if turn.handled and (turn.facet or priced):
             turn.replies.replay(dispatcher)
         else:
             dispatcher.utter_message(response="utter_group_booking", group=s["group"]["text"],

@@ -216,6 +216,11 @@ def test_two_questions_of_a_topic_in_one_message_and_known_films_among_words(k):
     assert "笑料百出" in Chat(k).say("那哪部是喜剧 想看点搞笑的", "film_info")
 
 
+def test_group_price_is_the_days_price_at_the_group_discount(k):
+    reply = Chat(k).say("IMAX周六团体票多少钱一张", "ticket_price")
+    assert "85元" in reply and "76.5元" in reply
+
+
 def test_misspelt_title_is_the_film_not_an_unknown_one(k):
     chat = Chat(k)
     assert "148分钟" in chat.say("星际归图多长时间", "film_info")  # one character wrong: the film meant

@@ -281,6 +281,7 @@ def hall_types_named(k: Knowledge, text: str) -> List[Any]:
 
 COMPARE = re.compile(r"哪个|哪一个|哪种|比较|更贵|更便宜|差多少|区别")
 WORKDAY = re.compile(r"工作日|平日|平时")
+GROUP_PRICE = re.compile(r"团体价|团体票|团购价|团票")
 BOTH_DAYS_WEEK = re.compile(r"周一(到|至|~|-)周四|工作日|平日|平时")
 BOTH_DAYS_END = re.compile(r"周末|周五(到|至|~|-)周日|节假日|假日")
 # 「五一放假那天」「国庆去看」: a public holiday, priced as the weekend is, whatever day of the week it falls on
@@ -392,6 +393,13 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         if alt.rule_text is not None and (q.rule_text is None or alt.price < q.price):
             q, ticket = alt, other
     label = date_label(day, today)
+    group = k.section("services")["group"]
+    if GROUP_PRICE.search(ask.text or "") and ticket is None:
+        # 「30个人周六看IMAX团体价一张多少」: the group price is the day's price at the group discount
+        d.utter_message(response="utter_text", text=(
+            f"{q.hall_label}{label}票价{money(q.base)}元/张（{q.day_label}价），团体价（{group['min_people']}人及以上）"
+            f"{money(group['discount'] * 10)}折为{money(round(q.base * group['discount'], 2))}元/张。{group['text']}"))
+        return used
     if holiday and not DATE_SAID.search(ask.text) and not WORKDAY.search(ask.text):
         label = f"{holiday.group(1)}（节假日）"  # the weekend's price, not the date it was computed for
     if ticket and q.rule_text is None:
