@@ -217,7 +217,7 @@ def test_two_questions_of_a_topic_in_one_message_and_known_films_among_words(k):
 
 
 def test_group_price_is_the_days_price_at_the_group_discount(k):
-    reply = Chat(k).say("IMAX周六团体票多少钱一张", "ticket_price")
+    reply = Chat(k).say("IMAX周六团体票多少钱一张", "ticket_price", entities=[("hall_type", "IMAX")])
     assert "85元" in reply and "76.5元" in reply
 
 
