@@ -180,6 +180,10 @@ class ActionSubmitComplaint(Action):
 
 
 # --------------------------------------------------------------------------- lost items
+# 「我的钱包落在3号厅了」「手机丢了」: a loss told, which the form registers
+LOSS_TOLD = re.compile(r"(我|我的|我们|孩子|老婆|老公|朋友).{0,10}(丢|落|不见|忘|掉)|(丢了|落下了|不见了|找不到了)")
+
+
 class ActionLostItem(Action):
     def name(self) -> Text:
         return "action_lost_item"
@@ -187,12 +191,14 @@ class ActionLostItem(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         ctx = answering.context_of(tracker)
         folded = answering.folded_text(tracker)
-        if ctx.topic == "lost_found" and is_question(folded):
-            # 「里面有现金，会不会被人拿走啊」 after the item was registered: its question, not a second form
+        if is_question(folded) and (ctx.topic == "lost_found" or not LOSS_TOLD.search(folded)):
+            # 「里面有现金，会不会被人拿走啊」 after the item was registered, 「你们捡到东西会留多久」 before any
+            # loss is told: the rule asked, not a form
             turn = answer_turn(knowledge(), ctx, "lost_found", 1.0, folded, [])
             if turn.handled and turn.facet:
                 turn.replies.replay(dispatcher)
-                return [SlotSet("topic_context", turn.context.to_slot())]
+                return [SlotSet("topic_context", turn.context.to_slot())] + \
+                    ([] if ctx.topic == "lost_found" else [NO_FORM])
         lf = knowledge().section("lost_found")
         dispatcher.utter_message(response="utter_lost_item", register=lf["register"], keep=lf["keep"], claim=lf["claim"])
         values = latest_entities(tracker)
