@@ -255,6 +255,15 @@ def _second_question(index: facets.FacetIndex, text: str, first: facets.Facet) -
     return None
 
 
+def _computed_asked(k: Knowledge, ctx: DialogueContext, topic: str, fresh: Dict[str, str], text: str) -> bool:
+    """Whether the topic's own computed answer is asked with its values (「周日IMAX票多少钱」 → the price)."""
+    values = ctx.values_for(topic, fresh, text)
+    if topic == "ticket_price" and not values.get("hall_type"):
+        return False  # 「老人有没有优惠」: the ticket type's rule is the specific question, no price to compute
+    return topic in COMPUTED and bool(COMPUTED[topic].search(text or "")) and not STACKING.search(text or "") \
+        and _has_parameters(k, topic, values, text)
+
+
 def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
                 entities: List[Dict[str, Any]], allow_follow_up: bool = True, open_topics: bool = False) -> Turn:
     """Answer an informational turn (see the module doc). ``intent_topic`` is the topic the classifier
@@ -362,7 +371,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if again is not None and not again.templated:
             best = facets.Match(again, 0.0)
     # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
-    if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL:
+    if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL \
+            and not any(_computed_asked(k, ctx, t, fresh, text) for t in {candidates[0].facet.topic, intent_topic} if t):
         best = candidates[0]
     # an elliptical follow-up on the same facet with a new value: 「IMAX厅也是这样吗」 after the entry rule
     bare = len(text.strip()) <= 6 and text.strip().rstrip("?？。!！").endswith("呢")  # 「银卡呢」「那周二呢」
