@@ -72,6 +72,7 @@ FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|�
 POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
 # 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
 POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
+FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
@@ -308,6 +309,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
     if genre and "film" not in fresh:  # 「那最近有喜剧片吗」: the films of the genre, no film's facet
         return _topic_turn(k, ctx, "film_info", text, fresh)
+    if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"):
+        return _topic_turn(k, ctx, "parking", text, fresh)  # 「停车能免费多久」: the free hours, computed
     index = facets.index_for(k)
     cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))
     decided = _facet_turn(k, ctx, cue, text, fresh) if cue is not None else None
