@@ -265,12 +265,6 @@ class ServiceFormValidation(FormValidationAction):
         return self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
 
 
-def _head_count(value: Optional[Text]) -> Optional[int]:
-    """25 of 「25人」, 30 of 「30多人」."""
-    m = re.match(r"(\d+)", value or "")
-    return int(m.group(1)) if m else None
-
-
 def _calmed_this_turn(tracker: Tracker) -> bool:
     """Whether an action of this turn already answered the patron's anger (set the anger count)."""
     for event in reversed(tracker.events or []):
@@ -386,7 +380,8 @@ class ValidateGroupBookingForm(ServiceFormValidation):
             return f"{n}人" if n else None
         result = self._validated("party_size", value, dispatcher, tracker, size, "utter_invalid_party_size")
         group = knowledge().section("services")["group"]
-        new, old = _head_count(result.get("party_size")), _head_count(_previous_value(tracker, "party_size"))
+        new = parse_party_size(result.get("party_size") or "")
+        old = parse_party_size(_previous_value(tracker, "party_size") or "")
         if new is not None and old is not None and old < group["min_people"] <= new:
             # 「打错了，是二十五个人」: now a group, so the group price applies
             dispatcher.utter_message(response="utter_text", text=group["text"])

@@ -329,6 +329,22 @@ def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     return {}
 
 
+def _next_priced_day(k: Knowledge, today: dt.date, holiday: bool) -> dt.date:
+    """The next day priced at the weekday price, or (``holiday``) one priced as a holiday is: at the weekend
+    price and outside every weekday-only discount that holidays exclude (the store's weekend_days and
+    ticket types decide which)."""
+    from bot.kb.store import WEEKDAY_CODES
+    prices = k.section("prices")
+    weekend = set(prices["weekend_days"])
+    weekday_only = {c for t in prices["ticket_types"] if t.get("exclude_holidays") for c in t.get("weekdays_only") or ()}
+    days = [today + dt.timedelta(days=i) for i in range(7)]
+    codes = [WEEKDAY_CODES[d.weekday()] for d in days]
+    if not holiday:
+        return next(d for d, c in zip(days, codes) if c not in weekend)
+    return next((d for d, c in zip(days, codes) if c in weekend and c not in weekday_only),
+                next(d for d, c in zip(days, codes) if c in weekend))
+
+
 @topic("ticket_price")
 def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     today = now().date()
@@ -343,20 +359,12 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         return {**used, "compared": "|".join(t.name for t in named)}
     workday = WORKDAY.search(ask.text)
     if workday and not DATE_SAID.search(ask.text):  # 「工作日呢」: the next day at the weekday price
-        weekend = set(k.section("prices")["weekend_days"])
-        from bot.kb.store import WEEKDAY_CODES
-        day = next(today + dt.timedelta(days=i) for i in range(7)
-                   if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] not in weekend)
+        day = _next_priced_day(k, today, holiday=False)
         ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
         used["date"] = ask.values["date"]
-    holiday = HOLIDAY_SAID.search(ask.text or "")
-    if holiday and not DATE_SAID.search(ask.text) and not WORKDAY.search(ask.text):
-        weekend = set(k.section("prices")["weekend_days"])
-        from bot.kb.store import WEEKDAY_CODES
-        # a Saturday or Sunday: priced as a holiday is, and outside the weekday-only discounts as a holiday is
-        day = next(today + dt.timedelta(days=i) for i in range(7)
-                   if WEEKDAY_CODES[(today + dt.timedelta(days=i)).weekday()] in weekend
-                   and (today + dt.timedelta(days=i)).weekday() >= 5)
+    holiday = HOLIDAY_SAID.search(ask.text or "") if not (DATE_SAID.search(ask.text) or workday) else None
+    if holiday:  # priced on a day that prices as the holiday does
+        day = _next_priced_day(k, today, holiday=True)
         ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
@@ -400,7 +408,7 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             f"{q.hall_label}{label}票价{money(q.base)}元/张（{q.day_label}价），团体价（{group['min_people']}人及以上）"
             f"{money(group['discount'] * 10)}折为{money(round(q.base * group['discount'], 2))}元/张。{group['text']}"))
         return used
-    if holiday and not DATE_SAID.search(ask.text) and not WORKDAY.search(ask.text):
+    if holiday:
         label = f"{holiday.group(1)}（节假日）"  # the weekend's price, not the date it was computed for
     if ticket and q.rule_text is None:
         d.utter_message(response="utter_price_not_applicable", rule=ticket["text"], date_label=label,
