@@ -15,6 +15,7 @@ sets that are not blind the misclassified messages. 5-fold cross-validation of t
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -27,7 +28,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-ENTITY = re.compile(r"\[([^\]]+)\]\((\w+)\)")
+# [span](entity) or Rasa's long form [span]{"entity": "hall_type", "value": "IMAX"}; compared by type and span.
+ENTITY = re.compile(r"\[([^\]]+)\](?:\((\w+)\)|(\{[^}]*\}))")
+
+
+def entity_type(m: "re.Match[str]") -> str:
+    return m.group(2) or json.loads(m.group(3))["entity"]
 
 
 def load_examples(path: Path) -> List[Tuple[str, str, Set[Tuple[str, str]]]]:
@@ -39,7 +45,7 @@ def load_examples(path: Path) -> List[Tuple[str, str, Set[Tuple[str, str]]]]:
             line = line.strip()
             if line.startswith("- "):
                 raw = line[2:]
-                ents = {same_entity(m.group(2), m.group(1)) for m in ENTITY.finditer(raw)}
+                ents = {same_entity(entity_type(m), m.group(1)) for m in ENTITY.finditer(raw)}
                 out.append((ENTITY.sub(lambda m: m.group(1), raw), block["intent"], ents))
     return out
 
