@@ -46,7 +46,14 @@ def about_size(text: str) -> Optional[str]:
     return f"{base}多人" if base and base >= 10 else None
 
 
+# 「三十个人，不对，是三十五个」: what follows a correction in the same message is the value meant
+SAID_AGAIN = re.compile(r"(不对|不是|说错了?|打错了?|搞错了?|哦不|应该是|改成|改为)[，,\s]*(?P<rest>.+)$")
+
+
 def party_size(text: str) -> Optional[str]:
+    again = SAID_AGAIN.search(text or "")
+    if again and again.start() > 0 and parse_party_size(again.group("rest")):
+        text = again.group("rest") if PARTY.search(again.group("rest")) else again.group("rest") + "人"
     if not PARTY.search(text or ""):
         return None
     about = about_size(text)  # before the exact reading, which takes 「三十几个人」 for 3
@@ -110,6 +117,25 @@ def wish_said(text: str) -> Optional[str]:
     return m.group(0).strip() if m else None
 
 
+SEAT_FORGOTTEN = re.compile(r"(座位|座号|位置|位子|几排).{0,4}(忘了|忘记了?|不记得|记不清|记不得|不清楚)|"
+                            r"(忘了|不记得|记不清)(座位|座号|坐哪)")
+# 「能不能调高点」「可以给我退款吗」 answering "what would you like us to do": a request is the wish
+WISH_REQUEST = re.compile(r"^(那|就)?[\u4e00-\u9fff]{0,5}?(能不能|能否|可不可以|可以|麻烦|请|帮我|给我|赶紧|快点)")
+INFO_ASKED = re.compile(r"多久|什么时候|啥时候|几点|几楼|在哪|哪里|多少|怎么(办理|弄|算)|是什么|有没有")
+
+
+def seat(text: str) -> Optional[str]:
+    m = SEAT_ANY.search(text or "")
+    if m:
+        return m.group(0)
+    return "不记得" if SEAT_FORGOTTEN.search(text or "") else None
+
+
+def wish_requested(text: str) -> bool:
+    """Whether a reply to the wish question is a request (the wish), not a side question."""
+    return bool(WISH_REQUEST.search((text or "").strip())) and not INFO_ASKED.search(text or "")
+
+
 def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]:
     """Slot → function reading that slot's value from a sentence (None when the sentence has none)."""
     return {
@@ -122,7 +148,7 @@ def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]
         "film": lambda t: (k.find_film(t).title if k.find_film(t) else None),
         "hall_pref": lambda t: (k.find_hall_type(t).name if k.find_hall_type(t) else None),
         "lost_item": lost_item,
-        "seat": lambda t: (SEAT_ANY.search(t).group(0) if SEAT_ANY.search(t) else None),
+        "seat": seat,
         "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),
         "complaint_when": showing,
         "complaint_wish": wish_said,

@@ -19,7 +19,7 @@ from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import COMPLAINT_QUESTION, GROUP_PRICE, INTENT_TOPIC
+from bot.answers.topics import GROUP_PRICE, INTENT_TOPIC, about_complaint
 from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
@@ -98,7 +98,7 @@ class ServiceFormValidation(FormValidationAction):
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
             ctx.topic = form_topic
-        if form_topic == "complaint" and asked and COMPLAINT_QUESTION.search(text):
+        if form_topic == "complaint" and asked and about_complaint(text):
             # about the complaint itself (「多久给我回复」「这种情况票能退吗」): its category's handling or remedy
             ctx.topic = "complaint"
             topic, sure = "complaint", True
@@ -211,6 +211,8 @@ class ServiceFormValidation(FormValidationAction):
                 aside = self._side_question(dispatcher, tracker, asked) or {}
                 kept = given if aside else text  # an unanswered question stays part of what they said
                 return {**self._calm(dispatcher, tracker), **aside, **self._accept(slot, kept[:500])}
+            if slot == "complaint_wish" and form_values.wish_requested(answering.folded_text(tracker) or text):
+                return {**self._calm(dispatcher, tracker), **self._accept(slot, text[:500])}  # 「能不能调高点」
             # 「你这回答有什么用？？」: the feeling first (and a person offered the second time), then the answer
             calmed = self._calm(dispatcher, tracker)
             side = self._side_question(dispatcher, tracker)
@@ -243,6 +245,10 @@ class ServiceFormValidation(FormValidationAction):
             for slot, value in form_values.prefill(knowledge(), now().date(),
                                                    [s for s in empty if s not in found], folded).items():
                 found[slot] = value
+        if "phone" in required and requested != "phone" and tracker.get_slot("phone") in (None, "") and "phone" not in found \
+                and normalize_phone(text) is None and PHONE_TRIED.search(answering.folded_text(tracker) or text):
+            # 「电话1381234567」: a number meant as the phone that is none — said why, then asked again
+            dispatcher.utter_message(response="utter_invalid_phone")
         if CORRECTION.search(text):
             # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
             filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
@@ -262,7 +268,16 @@ class ServiceFormValidation(FormValidationAction):
         return result
 
     def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
-        return self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
+        result = self._validated("order_id", value, dispatcher, tracker, normalize_order_id, "utter_invalid_order_id")
+        if result.get("order_id") and CORRECTION.search(tracker.latest_message.get("text") or ""):
+            # 「打错了，应该是XH…」: the patron is told which order id now stands
+            dispatcher.utter_message(response="utter_value_corrected", what="订单号", value=result["order_id"])
+        return result
+
+
+# a number given as a phone (after 电话/手机, or a bare run of digits) that may be one typed wrong
+PHONE_TRIED = re.compile(r"(?:电话|手机|号码|联系方式|打)[^\dXx]{0,5}\d[\d\s-]{3,14}\d|(?<![\dXx])1\d{5,11}(?!\d)|"
+                         r"^\s*\d[\d\s-]{5,14}\d\s*$")
 
 
 def _calmed_this_turn(tracker: Tracker) -> bool:

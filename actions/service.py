@@ -19,7 +19,7 @@ from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
-from bot.answers.topics import GROUP_PRICE, COMPLAINT_QUESTION, INTENT_TOPIC, TOPICS
+from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -93,7 +93,7 @@ class ActionComplain(Action):
         text = tracker.latest_message.get("text") or ""
         ctx = answering.context_of(tracker)
         folded = answering.folded_text(tracker)
-        if ctx.topic == "complaint" and COMPLAINT_QUESTION.search(folded) and is_question(folded):
+        if ctx.topic == "complaint" and about_complaint(folded) and is_question(folded):
             # 「多久给我回复」「能补偿点啥吗」 about the complaint just made: answered, no second complaint
             turn = answer_turn(k, ctx, "complaint", 1.0, folded, [])
             turn.replies.replay(dispatcher)
@@ -171,6 +171,8 @@ class ActionSubmitComplaint(Action):
         cat = next((c for c in k.section("complaints")["categories"] if c["code"] == category), None)
         if cat:  # the promise again: staff on site within 10 minutes, a reply within 24 hours …
             dispatcher.utter_message(response="utter_text", text=cat["handling"])
+            if COMPLAINT_REMEDY.search(facts["wish"] or ""):  # 「我要求退票」: what they may have, said to the wish
+                dispatcher.utter_message(response="utter_text", text=cat["remedy"])
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
         # the complaint stays the topic: 「多久给我回复」 next is about it (the alert ticket is done with)
         events = reset_form_slots() + [SlotSet("topic_context", {"topic": "complaint", "values": {"category": category}})]
@@ -288,7 +290,8 @@ class ActionSubmitGroupBooking(Action):
         log_ticket(dispatcher, tracker, type="group_booking", facts=facts, name=tracker.get_slot("contact_name"),
                    phone=normalize_phone(tracker.get_slot("phone") or ""))
         dispatcher.utter_message(response="utter_text", text=s["callback"])
-        events = reset_form_slots()
+        # the booking stays the topic: 「多久联系我」 next is its callback time
+        events = reset_form_slots() + [SlotSet("topic_context", {"topic": "group_booking", "values": {}})]
         if tracker.get_slot("needs_human"):
             events += hand_off(dispatcher, tracker, "form_failed")
         return events

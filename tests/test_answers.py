@@ -253,3 +253,42 @@ def test_matcher_folds_synonyms_and_lexicon(k):
     # 咋/怎么, 超了/超出: the same question in other words
     assert index.match("停车超了咋收费", ["parking"])[0].facet.key == "parking_overtime"
     assert index.prepare("请问在哪里停车") == index.prepare("在哪儿停车")
+
+
+def test_price_without_a_day_gives_both_and_a_discount_gives_the_full_price_too(k):
+    both = Chat(k).say("VIP厅多少钱", "ticket_price", entities=[("hall_type", "VIP厅")])
+    assert "120元" in both and "150元" in both
+    elderly = Chat(k).say("老人周四看杜比多少钱", "ticket_price", entities=[("hall_type", "杜比")])
+    assert "75元" in elderly and "60元" in elderly  # the full price, and the 8折 one
+
+
+def test_unknown_titles_near_known_ones_and_in_brackets(k):
+    for text, title in (("星际穿越还在放吗", "星际穿越"), ("功夫熊猫4有几点的场", "功夫熊猫4")):
+        reply = Chat(k).say(text, "showtimes")
+        assert f"《{title}》" in reply and "没有" in reply
+    assert "《消失的她2》" in Chat(k).say("明晚有没有《消失的她2》", "showtimes", entities=[("film", "《消失")])
+    assert "想问下" not in Chat(k).say("想问下4DX几点有场", "showtimes", entities=[("hall_type", "4DX")])
+
+
+def test_points_to_the_next_level_and_points_a_spend_earns(k):
+    assert "还差200分" in Chat(k).say("我今年积分4800了，还差多少能升金卡", "member_points")
+    assert "150分" in Chat(k).say("黑钻卡消费100块积多少分", "member_benefits")
+    assert "2000积分" in Chat(k).say("升级券能升4DX吗", None, 0.35, [("hall_type", "4DX")])
+
+
+def test_form_values_read_in_passing():
+    from actions import form_values
+    from actions.forms import PHONE_TRIED
+
+    assert form_values.party_size("我们单位要订团体票，三十个人，不对，是三十五个") == "35人"
+    assert form_values.seat("6号厅，昨天下午3点追光少年，座位忘了") == "不记得"
+    assert form_values.wish_requested("能不能调高点") and not form_values.wish_requested("能不能告诉我多久处理")
+    assert PHONE_TRIED.search("我希望他道歉，电话1381234567") and not PHONE_TRIED.search("订单XH202611230001")
+
+
+def test_questions_ending_in_me_and_waiting_is_no_emergency():
+    from bot.answers.ask import is_question
+    from bot.answers.emergency import decide
+
+    assert is_question("都过了一天了还能退么😤") and not is_question("好嘛") and not is_question("要那么多钱")
+    assert decide("多久有人处理", "report_emergency", [], []) is False

@@ -16,7 +16,8 @@ QUOTED_TITLE = re.compile(r"[《<]([^《》<>]{1,30})[》>]")
 QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行|啥|咋|"
                       r"会不会|能否|[^不]行不|好不好|要不要|([\u4e00-\u9fff])不\1|"  # 管不管 是不是 对不对
                       r"(能|可以|会|要|有|收费|免费|算).{0,8}不[?？。!！~～\s]*$|"  # 「能再打个8折不」「收费不」
-                      r"总(行|可以|能).{0,4}吧")  # 「那改签总行了吧」
+                      r"总(行|可以|能).{0,4}吧|"  # 「那改签总行了吧」
+                      r"(?<![那这怎什好谢行对是了就吧])[么嘛麼](?=[\s，,。.!！?？~～]|$|[^\u4e00-\u9fff\w])")  # 「还能退么😤」
 STRONG_QUESTION = re.compile(r"几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|是否|有没有|要不要|行不行|可以.{0,6}[吗么]|啥|咋|"
                              r"会不会|能否|能.{1,8}[吗么]|([\u4e00-\u9fff])不\1|(能|可以).{1,8}不[?？。!！~～\s]*$")
 NOT_A_QUESTION = re.compile(r"随便|都行|都可以|无所谓|不知道|不记得|忘了|不清楚|哪个都")
@@ -43,8 +44,8 @@ def entity_values(text: Text, entities: Iterable[Dict[str, Any]]) -> Dict[str, s
         if m and key not in values:
             values[key] = m.group(0)
     title = QUOTED_TITLE.search(text or "")
-    if title and "film" not in values:  # a title in 《》 is a film, known or not
-        values["film"] = title.group(1).strip()
+    if title and ("film" not in values or values["film"].strip("《》 ") in title.group(1)):
+        values["film"] = title.group(1).strip()  # a title in 《》 is a film, known or not, whole (《消失的她2》)
     return values
 
 

@@ -48,6 +48,7 @@ OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医�
 
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
+WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 # 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
 # stand down only when nobody is said to be unwell
@@ -116,6 +117,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return not rule_question
     if ORDER.search(text):
         return False
+    if WAIT_ASKED.search(text):
+        return False  # 「多久有人处理」: how long a report takes, no one in danger named
     if FOLLOW_UP.search(text):
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
     if intent == EMERGENCY:

@@ -167,6 +167,7 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     filter_label = "".join([
         f"{ask.get('time') or ''}" if window else "",
         f"{hall_type.name}" if hall_type else "",
+        version if version and hall_type is not None and hall_type.code == "standard" else "",
     ])
     label = date_label(day, today)
     if film and hall_type and not _film_plays_in(film, hall_type.code):
@@ -200,9 +201,19 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         return used
     if film:
         alternatives = ""
+        if hall_type is not None and window is None:
+            # 「有3D吗」「有IMAX吗」 on a day without one: the next day that has it answers the question
+            nxt = next((day + dt.timedelta(days=i) for i in range(1, SHOWTIME_DAYS)
+                        if any(s.film.id == film.id and s.hall.type_code == hall_type.code
+                               and (version is None or hall_type.code != "standard" or s.version == version)
+                               for s in k.showings(day + dt.timedelta(days=i)))), None)
+            if nxt:
+                lines = _hall_lines([s for s in k.showings(nxt) if s.film.id == film.id and s.hall.type_code == hall_type.code
+                                     and (version is None or hall_type.code != "standard" or s.version == version)])
+                alternatives = f"{date_label(nxt, today)}{filter_label}的场次：\n" + join_lines(lines) + "\n"
         if pool:
-            alternatives = "当天还有：\n" + join_lines(_hall_lines(pool))
-        else:
+            alternatives += "当天还有：\n" + join_lines(_hall_lines(pool))
+        elif not alternatives:
             nxt = next((day + dt.timedelta(days=i) for i in range(1, SHOWTIME_DAYS)
                         if any(s.film.id == film.id for s in k.showings(day + dt.timedelta(days=i)))), None)
             if nxt:
@@ -231,6 +242,20 @@ def genre_asked(k: Knowledge, text: str) -> Optional[str]:
     return None
 
 
+RUNTIME_COMPARED = re.compile(r"哪(个|部|一部)(更)?(长|短|久)|谁(更)?(长|短)|哪个时间长|比.{1,8}(长|短)")
+
+
+def films_in(k: Knowledge, text: Optional[str]) -> List[Any]:
+    """The store's films whose title or alias the words name, in the order said."""
+    low = (text or "").lower()
+    hits = []
+    for f in k.films:
+        spots = [low.find(n.lower()) for n in (f.title, *f.aliases) if n and n.lower() in low]
+        if spots:
+            hits.append((min(spots), f))
+    return [f for _, f in sorted(hits, key=lambda h: h[0])]
+
+
 @topic("film_info")
 def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     genre = genre_asked(k, ask.text)
@@ -239,6 +264,13 @@ def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         d.utter_message(response="utter_films_of_genre", genre=genre,
                         films="、".join(f"《{f.title}》（{f.runtime_min}分钟，{f.advisory}）" for f in picks))
         return {"film": picks[0].title} if len(picks) == 1 else {}
+    named = films_in(k, ask.text)
+    if len(named) >= 2 and RUNTIME_COMPARED.search(ask.text or ""):
+        # 「星际归途和破晓行动哪个长」: the running times of the films named, the longer said
+        longest = max(named, key=lambda f: f.runtime_min)
+        d.utter_message(response="utter_text", text="；".join(f"《{f.title}》{f.runtime_min}分钟" for f in named)
+                        + f"。《{longest.title}》更长。")
+        return {"film": longest.title}
     if k.films and (LONGEST.search(ask.text) or SHORTEST.search(ask.text)):
         pick = (max if LONGEST.search(ask.text) else min)(k.films, key=lambda f: f.runtime_min)
         word = "最长" if LONGEST.search(ask.text) else "最短"
@@ -415,10 +447,23 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
                         hall=q.hall_label, price=money(q.base))
         return used
     ticket_label = f"{ticket['name']}" if ticket else ""
-    price = "免票" if q.free else money(q.price)
+    rule = q.rule_text or k.section("prices")["no_stacking"]
+    if q.rule_text is not None and (q.free or q.price != q.base):
+        # the full price said with the discounted one: 「原价多少」 and the next question both need it
+        d.utter_message(response="utter_price_quote_discounted", hall=q.hall_label, date_label=label,
+                        day_label=q.day_label, base=money(q.base), ticket_label=ticket_label or "早场",
+                        price="免票" if q.free else f"{money(q.price)}元/张", rule=rule)
+        return used
+    if not (ask.get("date") or DATE_SAID.search(ask.text or "") or workday or holiday or start):
+        # no day said: both prices of the hall, today's named (「VIP厅多少钱」 is asked for any day)
+        row = rules.price_row(k, ht, version)
+        weekday_label, weekend_label = rules.price_day_labels(k)
+        d.utter_message(response="utter_price_both_days", hall=q.hall_label, weekday_label=weekday_label,
+                        weekday=money(row["weekday"]), weekend_label=weekend_label, weekend=money(row["weekend"]),
+                        date_label=label, price=money(q.price), rule=rule)
+        return used
     d.utter_message(response="utter_price_quote", hall=q.hall_label, date_label=label, day_label=q.day_label,
-                    ticket_label=ticket_label, price=price if not q.free else "0",
-                    rule=(q.rule_text or k.section("prices")["no_stacking"]))
+                    ticket_label=ticket_label, price=money(q.price), rule=rule)
     return used
 
 
@@ -515,7 +560,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 _PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价?(?:是|为)?\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张|"
-                    r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的")
+                    r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的|(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*的票")  # 「IMAX 85的票」
 _COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
 _PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头|钟)")
 
@@ -636,9 +681,50 @@ def points_said(text: Optional[str]) -> Optional[int]:
     return parse_number(raw)
 
 
+# 「我今年积分4800了，还差多少能升金卡」: the points held and the level wanted give the gap
+POINTS_HELD = re.compile(r"(?:积分|分数|积份)(?:有|已经|已|才|是|攒了|攒到)?\s*(\d{2,6})")
+GAP_ASKED = re.compile(r"差多少|差几|还要多少|还需要?多少|还得多少|还差|多少.{0,4}(才能|就能|能)升|够不够")
+# 「黑钻卡消费100块积多少分」: what a spend earns at a level's multiplier
+SPEND = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块钱?|元|蚊)")
+EARN_ASKED = re.compile(r"积(多少|几)|(多少|几)\s*(积)?分|得(多少|几)分|有(多少|几)分")
+
+
+def points_held(text: Optional[str]) -> Optional[int]:
+    m = POINTS_HELD.search(text or "")
+    return int(m.group(1)) if m else points_said(text)
+
+
+def points_gap(k: Knowledge, text: Optional[str]) -> Optional[str]:
+    """How many points short of the level the patron names (None unless both are said and the gap asked)."""
+    level = rules.level_by_text(k, text)
+    held = points_held(text)
+    if level is None or held is None or not GAP_ASKED.search(text or ""):
+        return None
+    upgrade = k.section("membership")["upgrade"]
+    if held >= level["threshold"]:
+        return f"{level['name']}需年度累计{level['threshold']}积分，您的{held}分已经够了。{upgrade}"
+    return f"{level['name']}需年度累计{level['threshold']}积分，您现在{held}分，还差{level['threshold'] - held}分。{upgrade}"
+
+
+def points_earned(k: Knowledge, text: Optional[str]) -> Optional[str]:
+    """The points a spend earns at the level named (None unless an amount and the question are said)."""
+    spend = SPEND.search(text or "")
+    if spend is None or not EARN_ASKED.search(text or ""):
+        return None
+    level = rules.level_by_text(k, text) or k.section("membership")["levels"][0]
+    amount = float(spend.group(1))
+    earned = amount * level["points_multiplier"]
+    return (f"{level['name']}消费{money(amount)}元可积{money(round(earned, 1))}分。"
+            f"{k.section('membership')['points']['earn']}")
+
+
 @topic("member_points")
 def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     m = k.section("membership")
+    computed = points_gap(k, ask.text) or points_earned(k, ask.text)
+    if computed:
+        d.utter_message(response="utter_text", text=computed)
+        return {}
     points = points_said(ask.text)
     item = exchange_item_said(ask.text, k)
     if item and points is None and not re.search(r"退|改签", ask.text):
@@ -664,6 +750,10 @@ def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 def member_benefits(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     m = k.section("membership")
     level = rules.level_by_text(k, ask.text) if ask.text else None
+    computed = points_gap(k, ask.text)
+    if computed:
+        d.utter_message(response="utter_text", text=computed)
+        return {}
     if level:
         d.utter_message(response="utter_member_level", name=level["name"], threshold=level["threshold"],
                         perks="、".join(level["perks"]))
@@ -740,6 +830,13 @@ COMPLAINT_WHEN = re.compile(r"(多久|多长时间|什么时候|啥时候|几时
 COMPLAINT_REMEDY = re.compile(r"补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
 COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人")
 COMPLAINT_QUESTION = re.compile(f"{COMPLAINT_WHEN.pattern}|{COMPLAINT_REMEDY.pattern}|{COMPLAINT_ACTION.pattern}")
+# 「那退款多久到」「是原路退吗」 during a complaint: the refund rules' facts, not the complaint's remedy
+REFUND_MONEY = re.compile(r"多久到|几天到|多久能到|到账|原路|退到哪|退回哪|退到什么")
+
+
+def about_complaint(text: Optional[str]) -> bool:
+    """Whether a question during a complaint asks about the complaint's handling or remedy."""
+    return bool(COMPLAINT_QUESTION.search(text or "")) and not REFUND_MONEY.search(text or "")
 
 
 def complaint_category_named(k: Knowledge, code: Optional[str], text: str = "") -> Dict[str, Any]:

@@ -20,7 +20,7 @@ from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (COMPLAINT_QUESTION, LONGEST, SHORTEST, TOPICS, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
+from bot.answers.topics import (LONGEST, SHORTEST, about_complaint, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
@@ -73,6 +73,7 @@ POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|
 # 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
 POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
 FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停")
+SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下多少|能坐多少人")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
@@ -81,14 +82,15 @@ CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)
 
 
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
-TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?)(?:这部|这个片|的)?"
-                          r"(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
-                          r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
+TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
+                          r"(?:还在|在|还|有)?(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
+                          r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|放吗|放映|上吗|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
 WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
                         r"\d{1,2}月\d{1,2}[日号]?|\d{1,2}[点:：]\d{0,2}|[一二三四五六七八九十]+点半?")
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
-                        r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部")
+                        r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部|"
+                        r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是")
 
 
 def unknown_title(k: Knowledge, text: str) -> Optional[str]:
@@ -134,6 +136,11 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
             SPECIAL_TICKET.search(t) and re.search(r"想退|要退|退掉|能退", t):
         return "refund_special"
+    if SPECIAL_TICKET.search(t) and ctx.topic == "refund_policy" and intent_topic in (None, "refund_policy", "ticket_price") \
+            and not re.search(r"周几|星期几|哪天|礼拜几|几号|多少钱|几折", t):
+        return "refund_special"  # 「那特价票呢，也是一小时前」 while on refunds: the special tickets' rule
+    if re.search(r"会员日", t) and re.search(r"周几|星期几|哪天|礼拜几|哪一天|几号|什么时候", t):
+        return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
         return STACKING_FACET
     return None
@@ -276,7 +283,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         misspelt = k.film_misspelt(text)
         if misspelt is not None:  # 「星际归图今天几点有」: the film meant, not "not showing"
             fresh["film"] = misspelt.title
-    if ctx.topic == "complaint" and intent_topic in (None, "complaint") and COMPLAINT_QUESTION.search(text or "") \
+    if ctx.topic == "complaint" and intent_topic in (None, "complaint") and about_complaint(text) \
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
         return _topic_turn(k, ctx, "complaint", text, fresh)
@@ -292,7 +299,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
-    if (POINTS_ASKED.search(text or "") or (POINTS_NAMED.search(text or "") and not LEVEL_ASKED.search(text or ""))) \
+    if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用", text or "")) \
+            and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
+        return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
+    if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
+        return _topic_turn(k, ctx, "member_points", text, fresh)
+    if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) \
+            and not LEVEL_ASKED.search((text or "").replace("升级券", "")) \
             and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
     if intent_topic in (None, "ticket_price") and ctx.topic == "refund_policy" and ctx.values.get("minutes") \
@@ -309,6 +322,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return Turn(replies, ctx.after("showtimes", None, {**ask.values, **(used or {})}), True, "showtimes")
     if genre and "film" not in fresh:  # 「那最近有喜剧片吗」: the films of the genre, no film's facet
         return _topic_turn(k, ctx, "film_info", text, fresh)
+    if SEATS_ASKED.search(text or "") and not re.search(r"轮椅|情侣|无障碍|停车|车位", text or "") \
+            and (fresh.get("hall_type") or k.find_hall_type(text)) and intent_topic in (None, "hall_types", "facilities"):
+        return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX厅有几多个位」: the hall's seats
     if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"):
         return _topic_turn(k, ctx, "parking", text, fresh)  # 「停车能免费多久」: the free hours, computed
     index = facets.index_for(k)
