@@ -16,13 +16,13 @@ URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶�
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|不对|先别管|去看看|帮忙|求求|真的有人|没人管")
 # Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
 # facility, 「已经被120接走了」「还好没事」「开玩笑的」 say it is over or never was — unless the patron calls for help now.
-HYPOTHETICAL = re.compile(r"如果|万一|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
+HYPOTHETICAL = re.compile(r"如果|万一|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
                           r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
                           r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
                           r"急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
 SETTLED = re.compile(r"已经.{0,8}(接走|带走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|没破皮|没受伤|没大碍|不严重|"
                      r"就是提醒|想反馈|反馈一下|表扬|哈哈|哈$|可爱|搵返|找返|搵到|差点|差一点|开玩笑|发错了|原来是|"
-                     r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了")
+                     r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了|(现在|而家)?(找回|找到)(了|喇|啦)|误鸣|误报|虚惊")
 STRONG = re.compile(r"过来|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
 WAY_OF_SPEAKING = re.compile(r"饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
 HURRY = re.compile(r"^(快点?|快快快?|快一点|搞快点|赶紧|赶快|人呢|在吗|有人吗|还要多久|怎么还没人)[!！?？。.~～,，\s]*$")
@@ -48,13 +48,15 @@ OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医�
 
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
+FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
+NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")
 WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 # 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
 # stand down only when nobody is said to be unwell
 FILM_EFFECT = re.compile(r"那段|特效|音效")
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|镜头|预告|演的|主角|纪录片|好不好看|好看|感人|太爽|震撼|好评|灾难片|打斗场面|血腥场面|"
-                        r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|大片")
+                        r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|(?<!一)大片(?!泡)")
 
 
 HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
@@ -117,6 +119,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return not rule_question
     if ORDER.search(text):
         return False
+    if FACILITY_ASKED.search(text) or NUISANCE.search(text):
+        return False  # 「台阶有没有地灯」「有人一直在打电话」: a facility question or a nuisance, no one in danger
     if WAIT_ASKED.search(text):
         return False  # 「多久有人处理」: how long a report takes, no one in danger named
     if FOLLOW_UP.search(text):
