@@ -12,6 +12,8 @@ ENTITY_KEYS = ("film", "date", "time", "hall_type", "ticket_type", "facility", "
                "party_size", "lost_item", "hall", "seat")
 HALL = re.compile(r"([1-9]\d?|[一二三四五六七八九十])号厅")
 SEAT = re.compile(r"\d{1,2}\s*排\s*\d{1,2}\s*[号座]?")
+DAY_WORDS = re.compile(r"(下下个?|下个?|这个?|本)?(周|星期|礼拜)[一二三四五六日天1-7末]|大后天|[今明后]天|今晚|明晚|"
+                       r"\d{1,2}月\d{1,2}[日号]?|(?<![\d号排座])\d{1,2}[日号](?![厅线口楼门座排])")
 QUOTED_TITLE = re.compile(r"[《<]([^《》<>]{1,30})[》>]")
 QUESTION = re.compile(r"[?？]|吗|呢$|几|多少|多久|多长|怎么|哪|什么|能不能|可不可以|可以.*[吗么]|是否|有没有|行不行|啥|咋|"
                       r"会不会|能否|[^不]行不|好不好|要不要|([\u4e00-\u9fff])不\1|"  # 管不管 是不是 对不对
@@ -39,6 +41,10 @@ def entity_values(text: Text, entities: Iterable[Dict[str, Any]]) -> Dict[str, s
     for e in entities or []:
         if e.get("entity") in ENTITY_KEYS and e.get("value") not in (None, ""):
             values.setdefault(e["entity"], str(e["value"]))
+    if "date" not in values:  # 「周3呢」「礼拜五呢」: a day in words the entity extractor missed
+        m = DAY_WORDS.search(text or "")
+        if m:
+            values["date"] = m.group(0)
     for key, pattern in (("hall", HALL), ("seat", SEAT)):
         m = pattern.search(text or "")
         if m and key not in values:

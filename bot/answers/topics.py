@@ -377,6 +377,20 @@ def _next_priced_day(k: Knowledge, today: dt.date, holiday: bool) -> dt.date:
                 next(d for d, c in zip(days, codes) if c in weekend))
 
 
+RATE_SAID = re.compile(r"打(?:完|了)?\s*([5-9](?:\.\d)?|[五六七八九]五?)\s*折")
+
+
+def parse_rate(said: str) -> Optional[float]:
+    """「8」→ 0.8, 「8.5」/「八五」→ 0.85."""
+    digits = said.translate(str.maketrans("五六七八九", "56789"))
+    if re.fullmatch(r"\d\d", digits):
+        digits = f"{digits[0]}.{digits[1]}"
+    try:
+        return float(digits) / 10
+    except ValueError:
+        return None
+
+
 @topic("ticket_price")
 def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     today = now().date()
@@ -448,6 +462,13 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         return used
     ticket_label = f"{ticket['name']}" if ticket else ""
     rule = q.rule_text or k.section("prices")["no_stacking"]
+    rate = RATE_SAID.search(ask.text or "")
+    if rate and ticket is None:  # 「打完8折多少」: the day's price at the rate said
+        r = parse_rate(rate.group(1))
+        if r:
+            d.utter_message(response="utter_text", text=f"{q.hall_label}{label}票价{money(q.price)}元/张（{q.day_label}价），"
+                                                         f"打{rate.group(1)}折为{money(round(q.price * r, 1))}元/张。")
+            return used
     if q.rule_text is not None and (q.free or q.price != q.base):
         # the full price said with the discounted one: 「原价多少」 and the next question both need it
         d.utter_message(response="utter_price_quote_discounted", hall=q.hall_label, date_label=label,

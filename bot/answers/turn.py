@@ -302,6 +302,17 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用", text or "")) \
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
+    level = rules.level_by_text(k, text)
+    if level and ctx.topic == "member_benefits" and ctx.facet and len((text or "").strip()) <= 6 \
+            and (SAME_QUESTION.search((text or "").strip()) or (text or "").strip().rstrip("?？。").endswith("呢")):
+        again = facets.index_for(k).facet(ctx.facet, ctx.topic)  # 「普卡有冇」 after the birthday benefit: that again
+        turn = _facet_turn(k, ctx, again, text, fresh) if again is not None else None
+        if turn is not None:
+            return turn
+    if level and ctx.topic not in (None, "parking", "member_benefits", "member_points") \
+            and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
+            and intent_topic in (None, "member_benefits", "ticket_price"):
+        return _topic_turn(k, ctx, "member_benefits", text, fresh)  # 「黑钻呢」 after a discount question: the level
     if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
         return _topic_turn(k, ctx, "member_points", text, fresh)
     if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) \
