@@ -292,3 +292,13 @@ def test_questions_ending_in_me_and_waiting_is_no_emergency():
 
     assert is_question("都过了一天了还能退么😤") and not is_question("好嘛") and not is_question("要那么多钱")
     assert decide("多久有人处理", "report_emergency", [], []) is False
+
+
+def test_unknown_titles_told_any_way_and_misspelt_known_ones(k):
+    for text, title in (("长安的荔枝今天有场吗", "长安的荔枝"), ("想看寄生虫", "寄生虫"), ("你们放不放功夫熊猫", "功夫熊猫")):
+        reply = Chat(k).say(text, "showtimes" if "荔枝" in text else None, 0.35,
+                            [("film", "长安")] if "荔枝" in text else [("film", "熊猫")] if "熊猫" in text else [])
+        assert f"《{title}》" in reply and "没有" in reply, text
+    assert "没有" in Chat(k).say("飞驰人生3的票多少钱", "ticket_price", entities=[("film", "飞驰人生3")])
+    assert "全年龄" in Chat(k).say("熊猫总动圆适合小孩吗", "film_info", 0.5, [("film", "熊猫")])
+    assert "笑料百出" in Chat(k).say("想看喜剧", "film_info")

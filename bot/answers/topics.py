@@ -28,7 +28,7 @@ def topic(name: str) -> Callable[[Answer], Answer]:
     return register
 
 
-GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥")
+GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥|想看|要看|看点|来点")
 
 
 def films_list(k: Knowledge) -> Text:

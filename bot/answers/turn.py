@@ -110,6 +110,40 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     return None if known is not None else title
 
 
+# 「想看寄生虫」: a title alone after 想看, which the store does not have
+TITLE_ALONE = re.compile(r"^(?:我|我们)?(?:想|要|准备|打算)?(?:去)?看\s*([\u4e00-\u9fff·：:]{2,10}\d?)[吗呢啊吧]?[?？。!！]*$")
+# what may stand next to a film's alias without making it another title (「看熊猫」「那部熊猫呢」)
+NEXT_TO_TITLE = set("看放的有想那这部是要和跟还呢吗么啊吧了在不与及或个场张票")
+
+
+def title_alone(k: Knowledge, text: str) -> Optional[str]:
+    m = TITLE_ALONE.match((text or "").strip())
+    if not m or NOT_TITLES.search(m.group(1)) or k.find_film(m.group(1)) or k.find_hall_type(m.group(1)) \
+            or k.film_misspelt(m.group(1)):
+        return None
+    return m.group(1)
+
+
+def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
+    """「放不放功夫熊猫」: a short alias (熊猫) inside a longer title-like run of words that is no title of the
+    store — another film."""
+    alias = (said or "").strip("《》 ")
+    film = k.film_named(alias)
+    t = text or ""
+    if film is None or film.title in t or len(alias) > 2 or alias not in t:
+        return None
+    i = t.index(alias)
+    start, end = i, i + len(alias)
+    while start > 0 and "\u4e00" <= t[start - 1] <= "\u9fff" and t[start - 1] not in NEXT_TO_TITLE:
+        start -= 1
+    while end < len(t) and ("\u4e00" <= t[end] <= "\u9fff" or t[end].isdigit()) and t[end] not in NEXT_TO_TITLE:
+        end += 1
+    run = t[start:end]
+    if len(run) < len(alias) + 2 or NOT_TITLES.search(run) or k.film_misspelt(run) is not None or any(n in run for n in (film.title, *film.aliases) if len(n) > 2):
+        return None
+    return run
+
+
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
                        r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
@@ -288,12 +322,20 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
         return _topic_turn(k, ctx, "complaint", text, fresh)
     quoted = QUOTED_TITLE.search(text or "")
-    if quoted and intent_topic is None and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
+    if quoted and intent_topic in (None, "cinema_info", "hall_types", "ticket_price", "facilities", "viewing_rules") \
+            and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
         intent_topic = "showtimes"  # 「《银河便利店》上映了吗」: a title in brackets the store does not have
-    if intent_topic in ("film_info", "showtimes") and ("film" not in fresh or k.film_named(fresh["film"]) is not None):
-        guessed = unknown_title(k, text)
-        if guessed and ("film" not in fresh or (fresh["film"] in guessed and len(guessed) > len(fresh["film"]) + 1)):
+    film_unknown = "film" in fresh and k.film_by_name(fresh["film"]) is None
+    if intent_topic in ("film_info", "showtimes", "ticket_price") or film_unknown or intent_topic is None:
+        guessed = unknown_title(k, text) or title_alone(k, text) or alias_inside(k, text, fresh.get("film"))
+        if guessed and ("film" not in fresh or (fresh["film"].strip("《》") in guessed and len(guessed) > len(fresh["film"]) + 1)) \
+                and (intent_topic in ("film_info", "showtimes") or film_unknown or title_alone(k, text)
+                     or alias_inside(k, text, fresh.get("film"))
+                     or intent_topic is None and len(guessed) >= 3 and re.search(r"有没有|有冇|几点|场|上映|排片", text or "")):
             fresh["film"] = guessed
+            film_unknown = True
+    if film_unknown and intent_topic in (None, "ticket_price", "hall_types"):
+        intent_topic = "showtimes"  # 「飞驰人生3的票多少钱」「红海行动2明天几点」: not showing, and what is on
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
