@@ -12,8 +12,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering
 from actions.common import knowledge, latest_entities
-from actions.escalation import hand_off
-from actions.service import ActionFeedback, emergency_follow_up
+from actions.escalation import deescalate, hand_off
+from actions.service import NO_FORM, ActionComplain, ActionFeedback, emergency_follow_up
+from actions.topics import COMPLAINT_SAID
 from bot.answers.ask import is_question
 from bot.answers.context import DialogueContext
 from bot.answers.resolvers import normalize_phone
@@ -58,6 +59,17 @@ class ActionRoute(Action):
             return resumed
         if intent in SMALL_TALK:
             return await self._small_talk(intent, dispatcher, tracker, domain)
+        if COMPLAINT_SAID.search(answering.folded_text(tracker)) and not tracker.active_loop.get("name"):
+            events = await ActionComplain().run(dispatcher, tracker, domain)  # the complaint, whatever was read
+            return events if NO_FORM in events else events + [FollowupAction("complaint_form")]
+        # anger first, whatever the words turn out to ask (「你们机器人听得懂人话吗😡」 read as nothing sure)
+        mood, escalate = deescalate(dispatcher, tracker) if intent != "give_feedback" else ([], False)
+        if escalate:
+            return mood + hand_off(dispatcher, tracker, "angry_twice", priority=2)
+        return mood + await self._route(intent, confidence, ctx, dispatcher, tracker, domain)
+
+    async def _route(self, intent: Text, confidence: float, ctx: Any, dispatcher: CollectingDispatcher,
+                     tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0)
         if events is not None:
             return events

@@ -20,6 +20,8 @@ from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
 from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, GROUP_PRICE, INTENT_TOPIC, TOPICS
+from bot.nlu import knowledge_names
+from bot.text.normalise import fold
 from bot.answers.turn import answer_turn
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -171,7 +173,7 @@ class ActionSubmitComplaint(Action):
         cat = next((c for c in k.section("complaints")["categories"] if c["code"] == category), None)
         if cat:  # the promise again: staff on site within 10 minutes, a reply within 24 hours …
             dispatcher.utter_message(response="utter_text", text=cat["handling"])
-            if COMPLAINT_REMEDY.search(facts["wish"] or ""):  # 「我要求退票」: what they may have, said to the wish
+            if COMPLAINT_REMEDY.search(fold(facts["wish"] or "", knowledge_names.current().lexicon).text):  # 「我要求退票」: what they may have, said to the wish
                 dispatcher.utter_message(response="utter_text", text=cat["remedy"])
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])
         # the complaint stays the topic: 「多久给我回复」 next is about it (the alert ticket is done with)

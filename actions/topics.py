@@ -21,7 +21,9 @@ from bot.answers.emergency import URGENT
 
 EMERGENCY_ANSWER_TOO = 0.9  # in emergency mode, only a question this clear is also answered
 # 「我要投诉，昨晚九点IMAX那场停车场…」: a complaint said outright, whatever topic its details named
-COMPLAINT_SAID = re.compile(r"(我|我们)?(要|想|必须|一定要|得)投诉|^投诉[:：，,\s]|投诉你们|我投诉")
+COMPLAINT_SAID = re.compile(r"(我|我们)?(要|想|必须|一定要|得)投诉|^投诉[:：，,\s]|投诉你们|我投诉|"
+                            # 「4DX喷水把我新买的手机弄坏了」: damage the cinema caused, told as it is
+                            r"把我.{0,10}(弄坏|搞坏|弄湿|淋湿|喷湿|烫坏|刮花|夹坏|摔坏|弄脏)了")
 
 
 class TopicAction(Action):
