@@ -6,6 +6,8 @@ compounds such as 学生票 are split (frequency 0 deletes jieba's own entry) so
 """
 from __future__ import annotations
 
+import re
+
 import argparse
 from pathlib import Path
 from typing import Iterable, List
@@ -57,12 +59,18 @@ def user_dictionary(k: Knowledge) -> List[str]:
     return sorted(words.values())
 
 
+# The facility lookup lists what names a facility (母婴室, WiFi, 寄存处), not every word that finds its answer
+# (爆米花, 密码, 没电): those are no facility entity, and a lookup hit teaches DIET to tag them as one.
+FACILITY_NAME = re.compile(r"(室|区|处|间|柜|台|部|梯|席位|厕所|茅房|WC|充电宝|眼镜|眼睛|寄存|存包)$|wi-?fi|无线网", re.I)
+
+
 def lookups_yaml(k: Knowledge) -> str:
     tables = {
         "film": sorted({n for f in k.films for n in (f.title, *f.aliases)}),
         "hall_type": sorted({a for t in k.hall_types for a in (t.name, *t.aliases)}),
         "hall": [h.name for h in k.halls],
-        "facility": sorted({a for f in k.section("facilities")["facilities"] for a in (f["name"], *f["aliases"])}),
+        "facility": sorted({a for f in k.section("facilities")["facilities"] for a in (f["name"], *f["aliases"])
+                            if FACILITY_NAME.search(a)}),
     }
     lines = ['version: "3.1"', "# Generated from the knowledge store by bot/nlu/assets.py; do not edit.", "nlu:"]
     for name, values in tables.items():

@@ -27,15 +27,18 @@ DROP_FOR_INTENT: Dict[str, set] = {
     "ask_viewing_rules": {"ticket_type", "lost_item", "party_size"},
     "ask_facilities": {"ticket_type", "lost_item", "party_size"},
     "ask_vip_service": {"facility", "ticket_type", "lost_item"},
-    "ask_member_points": {"facility", "lost_item"},
-    "ask_member_benefits": {"facility", "lost_item"},
+    "ask_member_points": {"facility", "lost_item", "ticket_type"},
+    "ask_member_benefits": {"facility", "lost_item", "ticket_type"},
     "ask_cinema_info": {"ticket_type", "lost_item", "party_size", "facility"},
     "ask_parking": {"ticket_type", "lost_item", "party_size"},
     "report_emergency": {"ticket_type", "party_size", "lost_item", "facility"},
     "complain": {"facility", "lost_item", "ticket_type", "party_size"},
     "give_feedback": {"lost_item", "party_size"},
     "report_order_problem": {"facility", "lost_item"},
+    "report_lost_item": {"ticket_type"},  # 「小孩的水杯落在4DX厅」: whose cup, not a ticket
 }
+# 「黑钻VIP会员」「VIP卡」: the member level's word, not the VIP hall
+NOT_A_HALL = re.compile(r"^(会员|卡|客服|通道|专属)")
 WEEKDAY_TAIL = re.compile(r"^[一二三四五六日天末]")
 PARTY_TAIL = re.compile(r"^(来|多)?(个人|个|人|位|名)")  # 「十五」+「个人」: the count keeps its measure word
 DATE_HEAD = re.compile(r"(这|下下|下|本|上)$")           # 「这」+「周末」
@@ -101,5 +104,6 @@ def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> L
     drop = DROP_FOR_INTENT.get(intent or "", set())
     kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
                                                    or e["entity"] not in drop)]
+    kept = [e for e in kept if not (e["entity"] == "hall_type" and NOT_A_HALL.match(text[e["end"]:]))]
     kept = [_complete(e, text) if e["entity"] in ("date", "time", "party_size") else e for e in kept]
     return _merge(kept, text)
