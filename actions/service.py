@@ -464,6 +464,11 @@ def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx:
     return [SlotSet("topic_context", ctx.to_slot())]
 
 
+# 「人工几点上班」「现在这个点还有人吗」: when people answer, asked as a question
+HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|现在.{0,4}(还)?(在|有人)|上班|下班|在不在|在线吗|有没有人")
+HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接")
+
+
 class ActionRequestHuman(Action):
     def name(self) -> Text:
         return "action_request_human"
@@ -472,6 +477,17 @@ class ActionRequestHuman(Action):
         ctx = DialogueContext.from_slot(tracker.get_slot("topic_context"))
         if ctx.in_emergency:  # safety guidance first, then a person, at the emergency's priority
             return emergency_follow_up(dispatcher, tracker, ctx) + hand_off(dispatcher, tracker, "emergency", priority=1)
+        folded = answering.folded_text(tracker)
+        if HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded):
+            # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
+            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
+            if turn.handled:
+                turn.replies.replay(dispatcher)
+                label = (domain.get("responses", {}).get("utter_label_request_human") or [{}])[0].get("text")
+                dispatcher.utter_message(response="utter_text",
+                                         text=knowledge().section("complaints")["escalation"]["offer"],
+                                         buttons=[{"title": label or "转人工", "payload": "/request_human"}])
+                return [SlotSet("topic_context", turn.context.to_slot())]
         return hand_off(dispatcher, tracker, "patron_request")
 
 

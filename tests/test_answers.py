@@ -302,3 +302,13 @@ def test_unknown_titles_told_any_way_and_misspelt_known_ones(k):
     assert "没有" in Chat(k).say("飞驰人生3的票多少钱", "ticket_price", entities=[("film", "飞驰人生3")])
     assert "全年龄" in Chat(k).say("熊猫总动圆适合小孩吗", "film_info", 0.5, [("film", "熊猫")])
     assert "笑料百出" in Chat(k).say("想看喜剧", "film_info")
+
+
+def test_refund_times_said_loosely_and_day_words():
+    from bot.answers.ask import entity_values
+    from bot.answers.topics import minutes_before_show, ticket_price_in
+
+    assert minutes_before_show("那1.5个钟呢") == 90 and minutes_before_show("开场前三个钟能改签吗") == 180
+    assert minutes_before_show("要是迟到没进去票能退吗") < 0
+    assert ticket_price_in("那IMAX 85的票 开场前一个小时改签扣多少") == 85
+    assert entity_values("周3呢", [])["date"] == "周3" and "date" not in entity_values("我坐5排6号", [])

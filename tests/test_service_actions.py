@@ -169,6 +169,15 @@ def test_handoff_takes_message_when_nobody_online(kb_url, tracker_factory, run_a
     assert not any(e.get("event") == "pause" for e in events)
 
 
+def test_asking_when_people_answer_gets_the_hours_and_no_ticket(kb_url, tracker_factory, run_action):
+    _always_open(kb_url)
+    texts, events, _ = run_action(service.ActionRequestHuman(), tracker_factory("人工客服现在这个点还在吗", "request_human"))
+    assert "09:00–24:00" in texts[0] and "转人工" in texts[-1]
+    assert not any("工单号" in t for t in texts)  # a question about the hours opens no ticket
+    texts, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("现在有人吗，帮我转人工", "request_human"))
+    assert "工单号T" in texts[0]
+
+
 def test_handoff_outside_service_hours_says_so(kb_url, tracker_factory, run_action, monkeypatch):
     import actions.escalation as escalation
 

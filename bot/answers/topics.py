@@ -489,23 +489,24 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 
 
 # --------------------------------------------------------------------------- refund
-_DURATION = re.compile(r"(\d+|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半|多)?\s*(分钟|分|小时|钟头|h)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十半]+)\s*(个)?\s*(半|多)?\s*(分钟|分|小时|钟头|个钟|钟|h)")
 
 
 def minutes_before_show(text: str) -> Optional[float]:
     """「开场前40分钟」→ 40, 「提前一个半小时」→ 90, 「开场后10分钟」/「已经开场」→ negative."""
     if not text:
         return None
-    started = any(w in text for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场"))
+    started = any(w in text for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场", "迟到", "没赶上",
+                                      "错过了", "没进去", "没进场"))
     m = _DURATION.search(text)
     if m is None:
         return -1.0 if started else None
     raw = m.group(1)
-    amount = 0.5 if raw == "半" else parse_number(raw)
+    amount = 0.5 if raw == "半" else (float(raw) if re.fullmatch(r"\d+\.\d+", raw) else parse_number(raw))
     if amount is None:
         return None
-    minutes = amount * 60 if m.group(4) in ("小时", "钟头", "h") else amount
-    if m.group(3) and m.group(4) in ("小时", "钟头"):
+    minutes = amount * 60 if m.group(4) in ("小时", "钟头", "个钟", "钟", "h") else amount
+    if m.group(3) and m.group(4) in ("小时", "钟头", "个钟", "钟"):
         minutes += 30
     if re.search(r"以内|之内|不到|内[呢吗,，。?？]?$|少于", text[m.end():m.end() + 4]):
         minutes -= 1  # 「开场前半小时以内」 is less than half an hour

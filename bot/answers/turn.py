@@ -46,7 +46,8 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
-SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是|一样|这样|这么|如此)(的|吗|么|嘛|不)*|"
+SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
+                           r"有?几个|有?多少个|"
                            r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
@@ -61,7 +62,7 @@ STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
-HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看")
+HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看|放吗|放映吗|上映吗|有得看")
 HALL_DETAIL = re.compile(r"几个|多少|几号|座|区别|什么样|怎么样|介绍|多大")
 NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩|孩子|适合|规定|带|吃|喝|停车|价|钱|优惠|退|改签")
 
