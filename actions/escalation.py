@@ -46,6 +46,18 @@ REUSE_WINDOW = dt.timedelta(minutes=30)
 REUSED_TYPES = ("handoff", "complaint", "order_problem", "refund", "lost_item")
 
 
+def has_recent_ticket(tracker: Tracker) -> bool:
+    """Whether this patron has a handoff or service ticket still open from the last half hour."""
+    try:
+        with session_scope(database_url()) as session:
+            return tickets.latest_open_for_sender(session, tracker.sender_id,
+                                                  dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW,
+                                                  REUSED_TYPES) is not None
+    except Exception:  # database down: no ticket to speak of
+        logger.exception("handoff: cannot read recent tickets")
+        return False
+
+
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
              priority: Optional[int] = None) -> List[Dict[Text, Any]]:
     """Queue for an agent (and pause the bot) or take a message; always a logged ticket."""

@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering, form_values
 from actions.common import knowledge, latest_entities, money, now
-from actions.escalation import deescalate, end_form, hand_off, publish
+from actions.escalation import deescalate, end_form, hand_off, has_recent_ticket, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
@@ -83,6 +83,10 @@ def _question_not_complaint(dispatcher: CollectingDispatcher, tracker: Tracker, 
 
 
 # --------------------------------------------------------------------------- complaints
+FOLLOW_UP_HEAD = re.compile(r"^(那|那么)?[^，,。\s]{1,8}呢")  # 「X呢」 opening the message: a follow-up
+UNSURE_COMPLAINT = 0.6
+
+
 class ActionComplain(Action):
     """Empathy and apology first, the remedy within the bot's authority, then the facts (form)."""
 
@@ -101,6 +105,13 @@ class ActionComplain(Action):
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot()), NO_FORM]
         mood = assess(text, complaints)
+        _, confidence = answering.intent_of(tracker)
+        if ctx.topic in INFORMATIONAL and FOLLOW_UP_HEAD.match(folded.strip()) and confidence < UNSURE_COMPLAINT \
+                and not (mood.angry or mood.threat):
+            # 「冰可乐呢🥤」「激光笔呢 我想指一下屏幕」 after the food rule: the rule again for it, not a complaint
+            events = answering.answer(dispatcher, tracker, None, 0.0)
+            if events is not None:
+                return events + [NO_FORM]
         if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and not (mood.angry or mood.threat):
             # 「哦那音响呢，几个声道」 after a hall question: a follow-up that names a complaint word, not a complaint
             events = answering.answer(dispatcher, tracker, None, 0.0)
@@ -185,7 +196,8 @@ class ActionSubmitComplaint(Action):
 
 # --------------------------------------------------------------------------- lost items
 # 「我的钱包落在3号厅了」「手机丢了」: a loss told, which the form registers
-LOSS_TOLD = re.compile(r"(我|我的|我们|孩子|老婆|老公|朋友).{0,10}(丢|落|不见|忘|掉)|(丢了|落下了|不见了|找不到了)")
+LOSS_TOLD = re.compile(r"(我|我的|我们|孩子|老婆|老公|朋友).{0,10}(丢|落|不见|(?<!怕)(?<!会)忘|掉)|(丢了|落下了|不见了|找不到了)")
+LOST_WORDS = re.compile(r"丢|落下|落在|遗失|失物|捡到|不见|找不到|认领")
 
 
 class ActionLostItem(Action):
@@ -197,8 +209,10 @@ class ActionLostItem(Action):
         folded = answering.folded_text(tracker)
         if is_question(folded) and (ctx.topic == "lost_found" or not LOSS_TOLD.search(folded)):
             # 「里面有现金，会不会被人拿走啊」 after the item was registered, 「你们捡到东西会留多久」 before any
-            # loss is told: the rule asked, not a form
-            turn = answer_turn(knowledge(), ctx, "lost_found", 1.0, folded, [])
+            # loss is told: the rule asked, not a form — of the conversation's topic when it is another one
+            # (「会提醒我嘛 我怕忘了」 after VIP booking)
+            other = ctx.topic not in (None, "lost_found") and not LOST_WORDS.search(folded)
+            turn = answer_turn(knowledge(), ctx, None if other else "lost_found", 0.0 if other else 1.0, folded, [])
             if turn.handled and turn.facet:
                 turn.replies.replay(dispatcher)
                 return [SlotSet("topic_context", turn.context.to_slot())] + \
@@ -478,7 +492,8 @@ class ActionRequestHuman(Action):
         if ctx.in_emergency:  # safety guidance first, then a person, at the emergency's priority
             return emergency_follow_up(dispatcher, tracker, ctx) + hand_off(dispatcher, tracker, "emergency", priority=1)
         folded = answering.folded_text(tracker)
-        if HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded):
+        if HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
+                and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
             turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
             if turn.handled:

@@ -20,7 +20,7 @@ from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.context import DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (LONGEST, SHORTEST, about_complaint, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
+from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
 from bot.kb import rules
 from bot.kb.store import Knowledge
@@ -369,7 +369,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
             and not NOT_AVAILABILITY.search(text) \
-            and intent_topic in (None, "showtimes", "film_info", "hall_types"):
+            and intent_topic in (None, "showtimes", "film_info", "hall_types", "vip_service"):
         ask = Ask(text, ctx.values_for("showtimes", fresh, text))
         replies = Replies()
         used = TOPICS["showtimes"](replies, k, ask)
@@ -386,6 +386,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     decided = _facet_turn(k, ctx, cue, text, fresh) if cue is not None else None
     if decided is not None:
         return decided
+    if len(films_in(k, text)) >= 2 and RUNTIME_COMPARED.search(text or ""):
+        return _topic_turn(k, ctx, "film_info", text, fresh)  # 「星际归途和破晓行动哪个长」: both running times
     if (LONGEST.search(text or "") or SHORTEST.search(text or "")) and FILM_WORDS.search(text or "") \
             and intent_topic not in ("refund_policy", "parking"):
         return _topic_turn(k, ctx, "film_info", text, fresh)  # 「最长那部是哪个」: the film, whatever was read
