@@ -46,6 +46,7 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
             "member_benefits": re.compile(r"权益|好处|特权|待遇|有什么(用|优惠|福利)?[吗呢?？]*$|有哪些")}
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
+SURE_ELSEWHERE = 0.95
 SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
                            r"有?几个|有?多少个|"
                            r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
@@ -366,6 +367,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and ticket_price_in(text, loose=True) is not None:
         intent_topic = "refund_policy"  # 「票是50块的」 after the verdict for that time: the fee for that ticket
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
+    if elliptical and intent_topic and intent_topic != ctx.topic and confidence >= SURE_ELSEWHERE \
+            and len((text or "").strip()) >= 8 and not fresh:
+        elliptical = False  # 「那影城本身营业到几点」 after parking: a whole question of another topic, not a follow-up
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
             and not NOT_AVAILABILITY.search(text) \
