@@ -312,3 +312,11 @@ def test_refund_times_said_loosely_and_day_words():
     assert minutes_before_show("要是迟到没进去票能退吗") < 0
     assert ticket_price_in("那IMAX 85的票 开场前一个小时改签扣多少") == 85
     assert entity_values("周3呢", [])["date"] == "周3" and "date" not in entity_values("我坐5排6号", [])
+
+
+def test_values_the_current_topic_cannot_use_go_back_to_the_topic_before(k):
+    chat = Chat(k)
+    chat.say("杜比影院周五晚上多少钱", "ticket_price", entities=[("hall_type", "杜比影院"), ("date", "周五")])
+    chat.say("杜比厅有什么特别的", "hall_types", entities=[("hall_type", "杜比厅")])
+    reply = chat.say("周四早上11点那场呢", None, 0.9, [("date", "周四"), ("time", "早上11点")])
+    assert "65元" in reply and chat.turn.topic == "ticket_price"

@@ -39,12 +39,14 @@ class DialogueContext:
     values: Dict[str, str] = field(default_factory=dict)
     emergency_turns: int = 0
     emergency_ticket: Optional[str] = None
+    previous: Optional[str] = None  # the topic before this one (「周四早上11点那场呢」 back to the price)
 
     @classmethod
     def from_slot(cls, value: Any) -> "DialogueContext":
         if not isinstance(value, dict):
             return cls()
-        known = {k: value[k] for k in ("topic", "facet", "values", "emergency_turns", "emergency_ticket") if k in value}
+        known = {k: value[k] for k in ("topic", "facet", "values", "emergency_turns", "emergency_ticket", "previous")
+                 if k in value}
         ctx = cls(**known)
         ctx.values = {k: str(v) for k, v in (ctx.values or {}).items() if v not in (None, "")}
         return ctx
@@ -76,7 +78,8 @@ class DialogueContext:
         kept.update({k: v for k, v in values.items() if k in CROSS_TOPIC + WITHIN_TOPIC and v})
         return DialogueContext(topic=topic, facet=facet, values=kept,
                                emergency_turns=max(0, self.emergency_turns - 1),
-                               emergency_ticket=self.emergency_ticket if self.emergency_turns > 1 else None)
+                               emergency_ticket=self.emergency_ticket if self.emergency_turns > 1 else None,
+                               previous=self.previous if topic == self.topic else self.topic)
 
 
 ELLIPTICAL_MAX = 12  # a longer message says enough to stand on its own

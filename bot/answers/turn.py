@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
-from bot.answers.context import DialogueContext, is_elliptical
+from bot.answers.context import FOLLOW_KEYS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
@@ -370,6 +370,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if elliptical and intent_topic and intent_topic != ctx.topic and confidence >= SURE_ELSEWHERE \
             and len((text or "").strip()) >= 8 and not fresh:
         elliptical = False  # 「那影城本身营业到几点」 after parking: a whole question of another topic, not a follow-up
+    said = set(fresh) - {"hall"}
+    if elliptical and said and ctx.previous in FOLLOW_KEYS and intent_topic in (None, ctx.previous) \
+            and not said <= set(FOLLOW_KEYS.get(ctx.topic or "", ())) and said <= set(FOLLOW_KEYS[ctx.previous]) \
+            and ctx.previous in COMPUTED:
+        # 「周四早上11点那场呢」 after a hall question that followed a price: values the current topic has no use
+        # for, that the topic before it takes — that topic's answer for them
+        return _topic_turn(k, ctx, ctx.previous, text, fresh)
     film_known = fresh.get("film") or ctx.values.get("film")
     if fresh.get("hall_type") and film_known and HALL_AVAILABLE.search(text) and not HALL_DETAIL.search(text) \
             and not NOT_AVAILABILITY.search(text) \
