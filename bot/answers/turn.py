@@ -47,6 +47,7 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
 SURE_ELSEWHERE = 0.95
+SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
 SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
                            r"有?几个|有?多少个|"
                            r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
@@ -74,7 +75,8 @@ FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|�
 POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
 # 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
 POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
-FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停")
+FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停|"
+                        r"(能|可以)(免费)?(停|免)\s*[\d一二两三四五六七八九十]+\s*个?(小时|钟)")  # 「用她的卡能停5小时吗」
 SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下多少|能坐多少人")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
@@ -473,6 +475,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     # 「那看杜比呢」 asks the topic's own (computed) question for it
     same_again = bool(SAME_QUESTION.search(text.strip())) and not (
         follow_topic in COMPUTED and COMPUTED[follow_topic].search(text))
+    if best is not None and same_again and follow_topic and ctx.facet and best.facet.topic != follow_topic \
+            and len(text.strip()) <= 6 and best_adj < SAME_AGAIN_OVER:
+        best = None  # 「有几个」 after the chargers: their count again, not another topic's look-alike
     if best is None and follow_topic and ctx.facet and (
             same_again or not _has_parameters(k, follow_topic, ctx.values_for(follow_topic, fresh, text), text)):
         facet = index.facet(ctx.facet, follow_topic)
