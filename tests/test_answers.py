@@ -320,3 +320,11 @@ def test_values_the_current_topic_cannot_use_go_back_to_the_topic_before(k):
     chat.say("杜比厅有什么特别的", "hall_types", entities=[("hall_type", "杜比厅")])
     reply = chat.say("周四早上11点那场呢", None, 0.9, [("date", "周四"), ("time", "早上11点")])
     assert "65元" in reply and chat.turn.topic == "ticket_price"
+
+
+def test_unknown_titles_after_the_asking_words_and_store_words_are_no_titles(k):
+    for text, title in (("你们这有银河护卫队吗", "银河护卫队"), ("明天有没有放夜行者", "夜行者"), ("周末能看到山海经吗", "山海经")):
+        reply = Chat(k).say(text, None, 0.35)
+        assert f"《{title}》" in reply and "没有" in reply, text
+    for text in ("有没有毯子", "有吸烟区吗", "营业到几点啊", "功夫熊猫4有几点的场"):
+        assert "《毯子》" not in Chat(k).say(text, "facilities", 0.6) and "《营业到》" not in Chat(k).say(text, None, 0.35)

@@ -86,7 +86,7 @@ CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)
 
 
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
-TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
+TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|能看到|看得到|你们这有|这里有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
                           r"(?:还在|在|还|有)?(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
                           r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|放吗|放映|上吗|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
 WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
@@ -94,12 +94,41 @@ WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五�
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
                         r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部|"
-                        r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是")
+                        r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是|没有|啥|推荐|能看到|看到|"
+                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$")
+
+
+# 「你们这有银河护卫队吗」「明天有没有放夜行者」「周末能看到山海经吗」「有无名之地的票吗」: a title after the asking words
+TITLE_AFTER = re.compile(r"(?:有没有(?:放|上映|上)?|有冇|你们这有|这里有|这边有|能看到|看得到|放不放|在放|有)\s*"
+                         r"《?([\u4e00-\u9fff·：:]{2,10}?\d?)》?(?:的票|的场|这部|这个电影|吗|么|嘛|呢|没|不|[?？。!！\s]|$)")
+# words of the store's other sections are no film title (「有没有吃的」「有轮椅位吗」)
+OTHER_WORDS = re.compile(r"吃的|喝的|热水|开水|饮用水|厕所|卫生间|洗手间|充电|座位|空位|位子|轮椅|母婴|寄存|休息区|折扣|活动|"
+                         r"套餐|爆米花|可乐|眼镜|早场|夜场|首映|零食|饮料|人工|客服|发票|停车|车位|优惠|团购|团体|包场|券|"
+                         r"会员|积分|学生|儿童|老人|票价|价格|WiFi|wifi|网络|地铁|公交|电梯|吸烟|医务|药|空调|毯子|毛毯|"
+                         r"增高垫|靠垫|情侣座|插座")
+
+
+def _store_word(k: Knowledge, title: str) -> bool:
+    """Whether a title-like phrase is one of the store's other words (a facility, a rule, a hall type)."""
+    if OTHER_WORDS.search(title) or k.find_hall_type(title):
+        return True
+    for section, key in (("facilities", "facilities"), ("viewing_rules", "rules")):
+        for item in k.section(section).get(key, []) if section in k.sections else []:
+            if any(a and len(a) >= 2 and a in title for a in (item.get("name"), *item.get("aliases", []))):
+                return True
+    return False
 
 
 def unknown_title(k: Knowledge, text: str) -> Optional[str]:
-    """A title-like phrase at the head of a film question that is no film of the store (None otherwise)."""
-    m = TITLE_BEFORE.search(WHEN_WORDS.sub("", text or "").strip(" ，,。"))
+    """A title-like phrase of a film question that is no film of the store (None otherwise)."""
+    plain = WHEN_WORDS.sub("", text or "").strip(" ，,。")
+    m = TITLE_BEFORE.search(plain)
+    if m is not None and _store_word(k, m.group(1)):
+        return None
+    if m is None or NOT_TITLES.search(m.group(1)):
+        m = TITLE_AFTER.search(plain)
+        if m is not None and _store_word(k, m.group(1)):
+            m = None
     if not m:
         return None
     title = m.group(1).strip("·：:")
@@ -114,6 +143,14 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
     return None if known is not None else title
 
 
+# the words around a title in a question about a film, when nothing else says one is meant
+FILM_AFTER = r".{0,3}(什么时候|啥时候|哪天|上映|有场|场次|排片|评分|几点|还在|在放|放吗|上了|的票|好看吗|有没有)"
+FILM_BEFORE = r"(有没有(放|上映)?|你们这有|这里有|能看到|看得到|放不放|在放|想看|要看)\s*《?"
+
+
+def asked_as_film(text: str, title: str) -> bool:
+    t = re.escape(title)
+    return bool(re.search(t + FILM_AFTER, text or "") or re.search(FILM_BEFORE + t, text or ""))
 # 「想看寄生虫」: a title alone after 想看, which the store does not have
 TITLE_ALONE = re.compile(r"^(?:我|我们)?(?:想|要|准备|打算)?(?:去)?看\s*([\u4e00-\u9fff·：:]{2,10}\d?)[吗呢啊吧]?[?？。!！]*$")
 # what may stand next to a film's alias without making it another title (「看熊猫」「那部熊猫呢」)
@@ -122,7 +159,8 @@ NEXT_TO_TITLE = set("看放的有想那这部是要和跟还呢吗么啊吧了�
 
 def title_alone(k: Knowledge, text: str) -> Optional[str]:
     m = TITLE_ALONE.match((text or "").strip())
-    if not m or NOT_TITLES.search(m.group(1)) or k.find_film(m.group(1)) or k.find_hall_type(m.group(1)) \
+    if not m or NOT_TITLES.search(m.group(1)) or _store_word(k, m.group(1)) or m.group(1)[0] in "完了过着见到" \
+            or k.find_film(m.group(1)) or k.find_hall_type(m.group(1)) \
             or k.film_misspelt(m.group(1)):
         return None
     return m.group(1)
@@ -140,10 +178,10 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
     start, end = i, i + len(alias)
     while start > 0 and "\u4e00" <= t[start - 1] <= "\u9fff" and t[start - 1] not in NEXT_TO_TITLE:
         start -= 1
-    while end < len(t) and ("\u4e00" <= t[end] <= "\u9fff" or t[end].isdigit()) and t[end] not in NEXT_TO_TITLE:
+    while end < len(t) and t[end].isdigit():  # a sequel's number (功夫熊猫4); words after it are the question
         end += 1
     run = t[start:end]
-    if len(run) < len(alias) + 2 or NOT_TITLES.search(run) or k.film_misspelt(run) is not None or any(n in run for n in (film.title, *film.aliases) if len(n) > 2):
+    if len(run) < len(alias) + 2 or NOT_TITLES.search(run) or _store_word(k, run) or k.film_misspelt(run) is not None or any(n in run for n in (film.title, *film.aliases) if len(n) > 2):
         return None
     return run
 
@@ -330,15 +368,17 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
         intent_topic = "showtimes"  # 「《银河便利店》上映了吗」: a title in brackets the store does not have
     film_unknown = "film" in fresh and k.film_by_name(fresh["film"]) is None
-    if intent_topic in ("film_info", "showtimes", "ticket_price") or film_unknown or intent_topic is None:
+    if intent_topic in ("film_info", "showtimes", "ticket_price", "cinema_info", "facilities") or film_unknown \
+            or intent_topic is None:
         guessed = unknown_title(k, text) or title_alone(k, text) or alias_inside(k, text, fresh.get("film"))
         if guessed and ("film" not in fresh or (fresh["film"].strip("《》") in guessed and len(guessed) > len(fresh["film"]) + 1)) \
                 and (intent_topic in ("film_info", "showtimes") or film_unknown or title_alone(k, text)
                      or alias_inside(k, text, fresh.get("film"))
-                     or intent_topic is None and len(guessed) >= 3 and re.search(r"有没有|有冇|几点|场|上映|排片", text or "")):
+                     or intent_topic in (None, "cinema_info", "facilities") and len(guessed) >= 3
+                     and asked_as_film(text, guessed)):
             fresh["film"] = guessed
             film_unknown = True
-    if film_unknown and intent_topic in (None, "ticket_price", "hall_types"):
+    if film_unknown and intent_topic in (None, "ticket_price", "hall_types", "cinema_info", "facilities"):
         intent_topic = "showtimes"  # 「飞驰人生3的票多少钱」「红海行动2明天几点」: not showing, and what is on
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
