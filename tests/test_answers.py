@@ -328,3 +328,10 @@ def test_unknown_titles_after_the_asking_words_and_store_words_are_no_titles(k):
         assert f"《{title}》" in reply and "没有" in reply, text
     for text in ("有没有毯子", "有吸烟区吗", "营业到几点啊", "功夫熊猫4有几点的场"):
         assert "《毯子》" not in Chat(k).say(text, "facilities", 0.6) and "《营业到》" not in Chat(k).say(text, None, 0.35)
+
+
+def test_premiere_price_question_is_the_special_screenings_rule(k):
+    chat = Chat(k)
+    chat.say("IMAX早场多少钱", "ticket_price", entities=[("hall_type", "IMAX")])
+    reply = chat.say("首映场也是这个价吗", "ticket_price", 0.75)
+    assert chat.turn.facet == "price_special" and "会员日" not in reply

@@ -215,6 +215,8 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if SPECIAL_TICKET.search(t) and ctx.topic == "refund_policy" and intent_topic in (None, "refund_policy", "ticket_price") \
             and not re.search(r"周几|星期几|哪天|礼拜几|几号|多少钱|几折", t):
         return "refund_special"  # 「那特价票呢，也是一小时前」 while on refunds: the special tickets' rule
+    if re.search(r"首映|点映|特别放映|特别场", t) and re.search(r"价|钱|贵|便宜|优惠|打折", t) and not re.search(r"会员日|半价", t):
+        return "price_special"  # 「首映场也系呢个价？」: how premieres are priced, not the rule that excludes them
     if re.search(r"会员日", t) and re.search(r"周几|星期几|哪天|礼拜几|哪一天|几号|什么时候", t):
         return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
