@@ -13,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.escalation import deescalate, hand_off
-from actions.service import NO_FORM, ActionComplain, ActionFeedback, emergency_follow_up
-from actions.topics import COMPLAINT_SAID
+from actions.service import ActionFeedback, emergency_follow_up
+from actions.topics import complaint_said
 from bot.answers.ask import is_question
 from bot.answers.context import DialogueContext
 from bot.answers.resolvers import normalize_phone
@@ -59,9 +59,9 @@ class ActionRoute(Action):
             return resumed
         if intent in SMALL_TALK:
             return await self._small_talk(intent, dispatcher, tracker, domain)
-        if COMPLAINT_SAID.search(answering.folded_text(tracker)) and not tracker.active_loop.get("name"):
-            events = await ActionComplain().run(dispatcher, tracker, domain)  # the complaint, whatever was read
-            return events if NO_FORM in events else events + [FollowupAction("complaint_form")]
+        complained = await complaint_said(dispatcher, tracker, domain)
+        if complained is not None:
+            return complained
         # anger first, whatever the words turn out to ask (「你们机器人听得懂人话吗😡」 read as nothing sure)
         mood, escalate = deescalate(dispatcher, tracker) if intent != "give_feedback" else ([], False)
         if escalate:

@@ -492,16 +492,16 @@ class ActionRequestHuman(Action):
         if ctx.in_emergency:  # safety guidance first, then a person, at the emergency's priority
             return emergency_follow_up(dispatcher, tracker, ctx) + hand_off(dispatcher, tracker, "emergency", priority=1)
         folded = answering.folded_text(tracker)
-        if HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
+        offer = knowledge().section("complaints")["escalation"].get("offer")
+        if offer and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
                 and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
             turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
             if turn.handled:
                 turn.replies.replay(dispatcher)
-                label = (domain.get("responses", {}).get("utter_label_request_human") or [{}])[0].get("text")
-                dispatcher.utter_message(response="utter_text",
-                                         text=knowledge().section("complaints")["escalation"]["offer"],
-                                         buttons=[{"title": label or "转人工", "payload": "/request_human"}])
+                label = domain["responses"]["utter_label_request_human"][0]["text"]
+                dispatcher.utter_message(response="utter_text", text=offer,
+                                         buttons=[{"title": label, "payload": "/request_human"}])
                 return [SlotSet("topic_context", turn.context.to_slot())]
         return hand_off(dispatcher, tracker, "patron_request")
 

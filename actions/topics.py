@@ -4,7 +4,7 @@ Each topic's action answers in the context of the conversation, so a specific qu
 answer and a follow-up keeps the topic and the values said before."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 import re
@@ -26,6 +26,16 @@ COMPLAINT_SAID = re.compile(r"(我|我们)?(要|想|必须|一定要|得)投诉|
                             r"把我.{0,10}(弄坏|搞坏|弄湿|淋湿|喷湿|烫坏|刮花|夹坏|摔坏|弄脏)了")
 
 
+async def complaint_said(dispatcher: CollectingDispatcher, tracker: Tracker,
+                         domain: Dict[Text, Any]) -> Optional[List[Dict[Text, Any]]]:
+    """A complaint said outright (「我要投诉…」「把我的手机弄坏了」) starts the complaint, whatever the classifier
+    read; None when the words say none (or a form is already running)."""
+    if not COMPLAINT_SAID.search(answering.folded_text(tracker)) or tracker.active_loop.get("name"):
+        return None
+    events = await ActionComplain().run(dispatcher, tracker, domain)
+    return events if NO_FORM in events else events + [FollowupAction("complaint_form")]
+
+
 class TopicAction(Action):
     """Answer the turn with this topic as the classifier's choice."""
 
@@ -43,9 +53,9 @@ class TopicAction(Action):
             if confidence < EMERGENCY_ANSWER_TOO or URGENT.search(answering.folded_text(tracker)):
                 return events
             return events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])
-        if COMPLAINT_SAID.search(answering.folded_text(tracker)) and not tracker.active_loop.get("name"):
-            events = await ActionComplain().run(dispatcher, tracker, domain)
-            return events if NO_FORM in events else events + [FollowupAction("complaint_form")]
+        complained = await complaint_said(dispatcher, tracker, domain)
+        if complained is not None:
+            return complained
         mood_events, escalate = deescalate(dispatcher, tracker)
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)

@@ -292,7 +292,7 @@ class Escalation(Strict):
     # the database is unreachable: the request is kept, the number comes later ({ref}, {due}, {start}, {end})
     human_queued: Optional[str] = None
     # asked when people answer (「人工几点上班」): after the hours, how to reach one
-    offer: str = "需要的话点「转人工」为您转接；不在人工服务时间会为您留言登记，工作人员会尽快回复。"
+    offer: Optional[str] = None
 
 
 class Satisfaction(Strict):
