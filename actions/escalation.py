@@ -27,7 +27,10 @@ def deescalate(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List
     k = knowledge()
     complaints = k.section("complaints")
     intent = (tracker.latest_message.get("intent") or {}).get("name")
-    mood = assess(tracker.latest_message.get("text") or "", complaints, intent)
+    text = tracker.latest_message.get("text") or ""
+    folded = tracker.latest_message.get("folded_text") or ""
+    # the words as written and as the NLU read them (「搞咩」 folds to 「搞什么」)
+    mood = assess(text if not folded or folded == text else f"{text}\n{folded}", complaints, intent)
     if not mood.angry:
         return [], False
     count = int(tracker.get_slot("anger_count") or 0) + 1

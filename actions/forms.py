@@ -19,7 +19,7 @@ from actions.escalation import deescalate
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import GROUP_PRICE, INTENT_TOPIC, about_complaint
+from bot.answers.topics import GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
 from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
@@ -246,7 +246,8 @@ class ServiceFormValidation(FormValidationAction):
                                                    [s for s in empty if s not in found], folded).items():
                 found[slot] = value
         if "phone" in required and requested != "phone" and tracker.get_slot("phone") in (None, "") and "phone" not in found \
-                and normalize_phone(text) is None and PHONE_TRIED.search(answering.folded_text(tracker) or text):
+                and normalize_phone(text) is None \
+                and PHONE_TRIED.search(SERVICE_NUMBERS.sub("", answering.folded_text(tracker) or text)):
             # 「电话1381234567」: a number meant as the phone that is none — said why, then asked again
             dispatcher.utter_message(response="utter_invalid_phone")
         if CORRECTION.search(text):
@@ -276,6 +277,8 @@ class ServiceFormValidation(FormValidationAction):
 
 
 # a number given as a phone (after 电话/手机, or a bare run of digits) that may be one typed wrong
+# 「再不处理我打12315」: the numbers of public services are no attempt at a phone number
+SERVICE_NUMBERS = re.compile(r"(?<!\d)(12315|12345|12306|12320|110|119|120|122)(?!\d)")
 PHONE_TRIED = re.compile(r"(?:电话|手机|号码|联系方式|打)[^\dXx]{0,5}\d[\d\s-]{3,14}\d|(?<![\dXx])1\d{5,11}(?!\d)|"
                          r"^\s*\d[\d\s-]{5,14}\d\s*$")
 
@@ -324,6 +327,32 @@ class ValidateComplaintForm(ServiceFormValidation):
         return bool(re.search(r"\d+号厅|[一二三四五六七八九]号厅|IMAX|杜比|4DX|巨幕|VIP|\d+[点:：]\d*|[今明昨前]天|今晚|昨晚|"
                               r"周[一二三四五六日天]|[上下中]午|晚上|场", text or "", re.I)) and not WISH.search(text or "")
 
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> List[Text]:
+        """The remedy in the bot's authority was offered with the apology, so the patron's own wish is filed
+        when said, not asked for; with a phone already left, the hall is asked only where it matters."""
+        slots = [s for s in await super().required_slots(domain_slots, dispatcher, tracker, domain)
+                 if s != "complaint_wish"]
+        if tracker.get_slot("phone") and not tracker.get_slot("complaint_when") \
+                and not self._category(tracker).get("where_needed", True):
+            slots = [s for s in slots if s != "complaint_when"]
+        return slots
+
+    @staticmethod
+    def _category(tracker: Tracker) -> Dict[Text, Any]:
+        return complaint_category_named(knowledge(), tracker.get_slot("complaint_category"),
+                                        tracker.get_slot("complaint_detail") or "")
+
+    def _dispatched(self, dispatcher: CollectingDispatcher, tracker: Tracker, text: Text) -> None:
+        """「1号厅IMAX，现在这场」: who is on the way to the place named (the category's words)."""
+        said = self._category(tracker).get("dispatched")
+        folded = fold(text or "", knowledge_names.current().lexicon).text
+        m = re.search(r"\d+号厅|[一二三四五六七八九]号厅|卖品部|卫生间|大厅|前台|停车场", folded)
+        hall = knowledge().find_hall_type(folded) if m is None else None
+        where = m.group(0) if m else (hall.name if hall is not None else None)
+        if said and where:
+            dispatcher.utter_message(response="utter_text", text=said.format(where=where))
+
     def validate_complaint_when(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
         text = str(value or "").strip()
@@ -331,8 +360,13 @@ class ValidateComplaintForm(ServiceFormValidation):
             return self._free("complaint_when", value, dispatcher, tracker)
         if self._requested(tracker, "complaint_when") and WISH.search(text) and not self._is_showing(text) \
                 and not tracker.get_slot("complaint_wish"):
+            # 「我不要道歉，要解决！」: what the bot can do now, then the question again
+            dispatcher.utter_message(response="utter_text", text=self._category(tracker)["remedy"])
             return {"complaint_when": None, "complaint_wish": text[:500], "form_retries": 0}
-        return self._free("complaint_when", value, dispatcher, tracker)
+        result = self._free("complaint_when", value, dispatcher, tracker)
+        if self._requested(tracker, "complaint_when") and result.get("complaint_when"):
+            self._dispatched(dispatcher, tracker, text)
+        return result
 
     def validate_complaint_wish(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:

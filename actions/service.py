@@ -19,7 +19,8 @@ from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
-from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, GROUP_PRICE, INTENT_TOPIC, TOPICS
+from bot.answers.emergency import danger_named
+from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 from bot.answers.turn import answer_turn
@@ -432,15 +433,21 @@ class ActionEmergency(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         ctx = DialogueContext.from_slot(tracker.get_slot("topic_context"))
+        k = knowledge()
+        loop = (tracker.active_loop or {}).get("name")
+        text = tracker.latest_message.get("text") or ""
+        if not ctx.in_emergency and (loop == "complaint_form" or ctx.topic == "complaint") \
+                and not danger_named(answering.folded_text(tracker) or text,
+                                     k.section("complaints")["emergency"].get("cues") or ()):
+            # 「我就在3号厅，赶紧派人过来」「快点啊电影都开始了」 inside a complaint: its urgency, nobody in danger
+            return self._hurry(dispatcher, tracker, k, loop)
         if ctx.in_emergency:
             ticket = ctx.emergency_ticket
             events = emergency_follow_up(dispatcher, tracker, ctx)
             ctx.emergency_turns, ctx.emergency_ticket = EMERGENCY_TURNS, ticket  # a new report: still going on
             return events[:-1] + [SlotSet("topic_context", ctx.to_slot())]
-        k = knowledge()
         first = k.section("complaints")["emergency"]["first_reply"].format(hotline=k.section("cinema")["hotline"])
         dispatcher.utter_message(response="utter_emergency", first_reply=first)
-        text = tracker.latest_message.get("text") or ""
         values = latest_entities(tracker)
         receipt = log_ticket(dispatcher, tracker, type="emergency", priority=1,
                              facts={"message": text, "where": values.get("hall")})
@@ -448,10 +455,18 @@ class ActionEmergency(Action):
         publish("emergency", {"sender_id": tracker.sender_id, "ticket": receipt.number, "text": text})
         ctx.emergency_turns = EMERGENCY_TURNS
         ctx.emergency_ticket = receipt.number
-        loop = (tracker.active_loop or {}).get("name")
         if loop:  # the lost-item report (or other form) it interrupted is taken up again once it is over
             ctx.values["interrupted"] = loop
         return end_form(tracker) + [SlotSet("topic_context", ctx.to_slot())]
+
+
+    @staticmethod
+    def _hurry(dispatcher: CollectingDispatcher, tracker: Tracker, k: Any, loop: Optional[str]) -> List[Dict[Text, Any]]:
+        """The complaint's handling said again (who is on the way), then its form goes on."""
+        cat = complaint_category_named(k, tracker.get_slot("complaint_category"), tracker.get_slot("complaint_detail") or "")
+        mood_events, _ = deescalate(dispatcher, tracker)
+        dispatcher.utter_message(response="utter_text", text=cat["handling"])
+        return mood_events + ([FollowupAction(loop)] if loop else [])
 
 
 def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: DialogueContext) -> List[Dict[Text, Any]]:

@@ -4,11 +4,10 @@ Each topic's action answers in the context of the conversation, so a specific qu
 answer and a follow-up keeps the topic and the values said before."""
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-import re
-
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -20,6 +19,8 @@ from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.answers.emergency import URGENT
 
 EMERGENCY_ANSWER_TOO = 0.9  # in emergency mode, only a question this clear is also answered
+# 「刚才那片子…」「刚才说的，…」 point back in the chat, not to something happening now
+RECALLED = re.compile(r"刚才(你|您)?(说|问|讲|提|聊)?的?(那|这)?")
 # 「我要投诉，昨晚九点IMAX那场停车场…」: a complaint said outright, whatever topic its details named
 COMPLAINT_SAID = re.compile(r"(我|我们)?(要|想|必须|一定要|得)投诉|^投诉[:：，,\s]|投诉你们|我投诉|"
                             # 「4DX喷水把我新买的手机弄坏了」: damage the cinema caused, told as it is
@@ -50,7 +51,7 @@ class TopicAction(Action):
         if ctx.in_emergency:
             # safety first: the guidance again; a plain, confident question is answered after it
             events = emergency_follow_up(dispatcher, tracker, ctx)
-            if confidence < EMERGENCY_ANSWER_TOO or URGENT.search(answering.folded_text(tracker)):
+            if confidence < EMERGENCY_ANSWER_TOO or URGENT.search(RECALLED.sub("", answering.folded_text(tracker))):
                 return events
             return events + (answering.answer(dispatcher, tracker, self.topic, confidence) or [])
         complained = await complaint_said(dispatcher, tracker, domain)

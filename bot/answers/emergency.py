@@ -27,7 +27,7 @@ STRONG = re.compile(r"过来|真的?着火|不是特效|快停|求你们快|通�
 WAY_OF_SPEAKING = re.compile(r"饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
 HURRY = re.compile(r"^(快点?|快快快?|快一点|搞快点|赶紧|赶快|人呢|在吗|有人吗|还要多久|怎么还没人)[!！?？。.~～,，\s]*$")
 # 「孩子的外套落在IMAX厅了」「女儿的布娃娃丢在卖品部」: a lost thing, however upset the child is
-LEFT_THING = re.compile(r"(落在|丢在|忘在|掉在|遗落|忘了拿|落下了|丢了个|丢了一个)")
+LEFT_THING = re.compile(r"(落在|丢在|忘在|掉在|遗落|忘了拿|落下了|丢了个|丢了一个|(捡到|拾到)(?!.{0,4}(小孩|孩子|宝宝|娃|小朋友|老人))|失物)")
 ILL_NOW = re.compile(r"犯了|发作|不行了|快来|现在")
 # 「车里锁着个小孩」: a child shut in a car
 LOCKED_IN = re.compile(r"(锁着|锁在|锁车里|关在车里|困在车里).{0,12}(小孩|孩子|宝宝|娃|婴儿|宝宝)|"
@@ -42,12 +42,21 @@ NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不�
 MISSING = re.compile(r"(孩子|小孩|儿子|女儿|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
                      r"(?!的).{0,16}?(不见了|不在座位|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
-OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|救护车(已经)?(来了|到了)|处理好了|已经好了|人好了|"
-                  r"醒过来了|已经醒了|火灭了|找到了|找着了|已经解决|警察来了|工作人员(已经)?(来了|到了)")
+OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
+                  r"处理好了|处理完了|已经好了|人好了|好多了|缓过来了|没大碍了|包扎好了|止住血了|血止住了|"
+                  r"醒过来了|已经醒了|火灭了|灭了火|找到了|找着了|已经解决|(已经|都)(出来了|撤出来了|疏散了|到外面了)")
 
 
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
+
+
+# 「不过他有高血压」「我怀孕五个月了」: a condition someone has, told to ask about a rule, not a turn for the worse
+CONDITION = re.compile(r"(有|患有|得了|得过|有点)(高血压|心脏病|心脏不好|心脏不太好|哮喘|癫痫|糖尿病|颈椎病|腰椎|恐高|晕车|幽闭)|"
+                       r"怀孕|孕妇|怀着|孕期|[吧罢][?？。]?$|(可以|能|行|没问题)吧")
+# 「打我电话」「前台翻白眼什么意思」: a number to call back on, a rude look — nobody in danger
+NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的)?(电话|手机|号码|手机号)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
+                        r"(前台|服务员|工作人员|员工|收银|检票|店员|客服|小姐姐|小哥)翻白眼")
 FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
 NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")
 WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
@@ -93,7 +102,8 @@ RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a
 def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float = 0.0) -> bool:
     """Whether the message is an emergency (True), given the classifier's intent (and how likely it
     found an emergency, when it chose something else)."""
-    text = (text or "").upper().replace("不是开玩笑", "")
+    raw = (text or "").upper().replace("不是开玩笑", "")
+    text = NOT_DANGER.sub("", raw)
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     strong = bool(STRONG.search(text))
     if ABOUT_FILM.search(text) and not strong and not NOW.search(text):
@@ -102,7 +112,7 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False
     if PAST.search(text) and not NOW.search(text):
         return False  # told afterwards: the complaint or the thanks, not an alarm
-    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
+    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text) or OVER.search(text)) and not strong:
         return False  # a what-if, a rule or facility question, or over already
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
@@ -125,7 +135,17 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「多久有人处理」: how long a report takes, no one in danger named
     if FOLLOW_UP.search(text):
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
+    if text != raw:
+        return False  # the call-back number or the rude look was all it said
     if intent == EMERGENCY:
         # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」)
-        return not rule_question and not WAY_OF_SPEAKING.search(text)
+        return not rule_question and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text))
     return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question
+
+
+def danger_named(text: str, cues) -> bool:
+    """Whether the words name someone in danger or a fire (a cue, a person and a symptom, a missing child) —
+    not only a call for staff (「赶紧派人过来」), which inside a complaint is the complaint's urgency."""
+    plain = HYPERBOLE.sub("", NOT_DANGER.sub("", (text or "").upper()))
+    return bool(_cue(plain, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(plain) or MISSING.search(plain)
+                or LOCKED_IN.search(plain))

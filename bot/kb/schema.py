@@ -273,6 +273,11 @@ class Category(Strict):
     onsite: bool
     handling: str
     remedy: str
+    # whether the hall and showing are asked even when the patron already left a phone (a hotline or an
+    # order complaint has no hall to ask about)
+    where_needed: bool = True
+    # said once the patron names where it happens (「1号厅」): who is on the way there; {where} is the place
+    dispatched: Optional[str] = None
 
 
 class Anger(Strict):

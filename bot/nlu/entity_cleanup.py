@@ -43,6 +43,8 @@ WEEKDAY_TAIL = re.compile(r"^[一二三四五六日天末]")
 PARTY_TAIL = re.compile(r"^(来|多)?(个人|个|人|位|名)")  # 「十五」+「个人」: the count keeps its measure word
 DATE_HEAD = re.compile(r"(这|下下|下|本|上)$")           # 「这」+「周末」
 TIME_TAIL = re.compile(r"^(点半|点钟|点|时|:\d\d|：\d\d)(以后|之后|以前|之前|左右|前后|后|前)?")
+TIME_WORD = re.compile(r"点|时|[:：]|午|晚|早|夜|凌晨|傍晚|黄昏|半|刻|场")
+HALF_TAIL = re.compile(r"^(半|[0-9一二三四五六七八九十]{1,3}分|一刻|三刻)(以后|之后|以前|之前|左右|前后|后|前)?")
 
 
 def _plausible(e: Dict[str, Any]) -> bool:
@@ -66,6 +68,8 @@ def _complete(e: Dict[str, Any], text: str) -> Dict[str, Any]:
         tail = WEEKDAY_TAIL.match(rest)
     elif e["entity"] == "time" and re.search(r"\d$|[一二两三四五六七八九十]$", e["value"]):
         tail = TIME_TAIL.match(rest)
+    elif e["entity"] == "time" and e["value"].endswith("点"):
+        tail = HALF_TAIL.match(rest)  # 「晚上七点」+「半」
     elif e["entity"] == "party_size" and NUMBER.search(e["value"][-1:] or ""):
         tail = PARTY_TAIL.match(rest)
     if e["entity"] == "date" and re.match(r"(周|星期|礼拜)", e["value"]):
@@ -99,11 +103,30 @@ def _hall_span(e: Dict[str, Any], text: str) -> Dict[str, Any]:
     return e
 
 
+NOT_A_COUNT = re.compile(r"^[月号日点块元年:：.%折岁分]")  # 「12月」「10块」: a date or a price, not a head count
+COUNT_END = re.compile(r"^(.*?[0-9零一二两三四五六七八九十百千](?:来|多)?(?:个人|个|人|位|名)?)")
+
+
+def _party_span(e: Dict[str, Any], text: str) -> Optional[Dict[str, Any]]:
+    """A head count ends with its number or its measure word (「200人能」 → 200人); None when the number is a
+    date's or a price's."""
+    if e["entity"] != "party_size":
+        return e
+    if NOT_A_COUNT.match(text[e["end"]:]):
+        return None
+    m = COUNT_END.match(text[e["start"]:e["end"]])
+    if m and len(m.group(1)) < e["end"] - e["start"]:
+        return dict(e, end=e["start"] + len(m.group(1)), value=m.group(1))
+    return e
+
+
 def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> List[Dict[str, Any]]:
-    entities = [_hall_span(e, text) for e in entities]
+    entities = [x for x in (_party_span(_hall_span(e, text), text) for e in entities) if x is not None]
     drop = DROP_FOR_INTENT.get(intent or "", set())
     kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
                                                    or e["entity"] not in drop)]
     kept = [e for e in kept if not (e["entity"] == "hall_type" and NOT_A_HALL.match(text[e["end"]:]))]
     kept = [_complete(e, text) if e["entity"] in ("date", "time", "party_size") else e for e in kept]
+    # 「便宜10块」「以后」: a number or a word without a time in it is no time
+    kept = [e for e in kept if e["entity"] != "time" or TIME_WORD.search(str(e.get("value") or ""))]
     return _merge(kept, text)

@@ -27,7 +27,12 @@ from bot.privacy import install_masking_filter  # noqa: E402
 # loaded by the Rasa server after it configured logging: mask phones and order ids in its logs too
 install_masking_filter()
 
-PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# 「139-8765-4321」「186 0000 1234」: a number written in groups is one phone number
+PHONE = re.compile(r"(?<!\d)1[3-9]\d(?:[ \t-]?\d){8}(?!\d)")
+# 「4个人」「一百五十人」「20位」: a head count with its measure word (two or more people)
+PARTY = re.compile(r"(?<![\d.月号年第])([0-9]{1,4}|[两二三四五六七八九十百千][零一二两三四五六七八九十百千]*)\s*(?:来|多)?(?:个人|人|位|名)(?![民工员气家生物性格品])")
+# 「12月20号」: a calendar date whole, whatever pieces DIET tagged inside it
+FULL_DATE = re.compile(r"(?<!\d)\d{1,2}月\d{1,2}[号日]?")
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])[Xx][Hh]\d{12}(?!\d)")
 NAME = "KnowledgeEntityExtractor"
 
@@ -81,10 +86,38 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
                         continue
                     entities = [e for e in entities if e not in clash]
                     found.append(self._entity(name, text, span))
+        if self._config.get("patterns", True):
+            entities, found = self._values(text, names, entities, found)
         intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         cleaned = entity_cleanup.clean(entities + found, text, intent)
         if cleaned != message.get(ENTITIES, []):
             message.set(ENTITIES, cleaned, add_to_output=True)
+
+    def _values(self, text: str, names: Any, entities: List[Dict[str, Any]],
+                found: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+        """Dates, head counts and ticket types DIET missed or cut up (the cleanup drops those the intent
+        has no use for)."""
+        def taken(span: Tuple[int, int]) -> List[Dict[str, Any]]:
+            return [e for e in entities + found if _overlaps(span, (e["start"], e["end"]))]
+
+        for m in FULL_DATE.finditer(text):
+            clash = taken(m.span())
+            if any(e["entity"] == "date" and e["start"] <= m.start() and m.end() <= e["end"] for e in clash) or \
+                    any(e["entity"] in ("phone", "order_id") for e in clash):
+                continue
+            entities = [e for e in entities if e not in clash]
+            found = [e for e in found if e not in clash]
+            found.append(self._entity("date", text, m.span()))
+        if not any(e["entity"] == "party_size" for e in entities + found):
+            for m in PARTY.finditer(text):
+                if m.group(1) in ("一",) or taken(m.span()):
+                    continue
+                found.append(self._entity("party_size", text, m.span()))
+                break
+        for span in names.ticket_spans(text):
+            if not taken(span):
+                found.append(self._entity("ticket_type", text, span))
+        return entities, found
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
