@@ -16,10 +16,11 @@ from rasa_sdk.events import SlotSet
 from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
+from bot.anger import assess
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
+from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
 from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
@@ -89,7 +90,9 @@ class ServiceFormValidation(FormValidationAction):
         if not text:
             return None
         entities = (tracker.latest_message or {}).get("entities") or [] if whole else []
-        if not whole:  # the classifier read the whole turn, not this part of it
+        if not whole and not (topic and topic not in FORM_TOPIC.values() and confidence >= SIDE_QUESTION_CONFIDENCE):
+            # the classifier read the whole turn, not this part of it — unless it was sure the turn asks an
+            # informational topic (「对了我开车来的，看巨幕能免费停几个小时」 is a parking question)
             topic, confidence = None, 0.0
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
         valued = topic is not None and bool(set(entity_values("", entities)) & set(FOLLOW_KEYS.get(topic, ())))
@@ -105,6 +108,8 @@ class ServiceFormValidation(FormValidationAction):
         # a plain question («多扣的钱多久能退回来») that nothing else claims is asked of the form's own topic
         plain_question = asked and (STRONG_QUESTION.search(text) or not whole)
         chosen = topic if (sure or valued) else (form_topic if plain_question else None)
+        if chosen == "complaint" and not about_complaint(text):
+            chosen = None  # 「都开场了我还能进去吗」 during a complaint: the rule asked, from any topic
         turn = answer_turn(knowledge(), ctx, chosen, confidence, text, entities,
                            allow_follow_up=asked, open_topics=asked)
         if not turn.handled:
@@ -276,6 +281,9 @@ class ServiceFormValidation(FormValidationAction):
         return result
 
 
+NOT_REMEMBERED = re.compile(r"不记得|忘了|记不清|不清楚|不知道")
+# 「停车费你们也得给我报了」「要赔我」: what the patron wants done
+WISH_SAID = re.compile(r"报销|给我报|赔|补偿|退钱|退款|要求|得给我|必须给|给个说法|道歉")
 # a number given as a phone (after 电话/手机, or a bare run of digits) that may be one typed wrong
 # 「再不处理我打12315」: the numbers of public services are no attempt at a phone number
 SERVICE_NUMBERS = re.compile(r"(?<!\d)(12315|12345|12306|12320|110|119|120|122)(?!\d)")
@@ -322,10 +330,14 @@ class ValidateComplaintForm(ServiceFormValidation):
     locals().update(_free_text_validators("complaint_detail"))
 
     @staticmethod
-    def _is_showing(text: Text) -> bool:
+    def _names_showing(text: Text) -> bool:
         text = fold(text or "", knowledge_names.current().lexicon).text
         return bool(re.search(r"\d+号厅|[一二三四五六七八九]号厅|IMAX|杜比|4DX|巨幕|VIP|\d+[点:：]\d*|[今明昨前]天|今晚|昨晚|"
-                              r"周[一二三四五六日天]|[上下中]午|晚上|场", text or "", re.I)) and not WISH.search(text or "")
+                              r"周[一二三四五六日天]|[上下中]午|晚上|[那这的]场|场次|[A-Za-z]排|\d+排|卖品部|大厅|卫生间|前台", text or "", re.I))
+
+    @classmethod
+    def _is_showing(cls, text: Text) -> bool:
+        return cls._names_showing(text) and not WISH.search(text or "")
 
     async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> List[Text]:
@@ -348,25 +360,61 @@ class ValidateComplaintForm(ServiceFormValidation):
         said = self._category(tracker).get("dispatched")
         folded = fold(text or "", knowledge_names.current().lexicon).text
         m = re.search(r"\d+号厅|[一二三四五六七八九]号厅|卖品部|卫生间|大厅|前台|停车场", folded)
-        hall = knowledge().find_hall_type(folded) if m is None else None
-        where = m.group(0) if m else (hall.name if hall is not None else None)
-        if said and where:
-            dispatcher.utter_message(response="utter_text", text=said.format(where=where))
+        if said and m:  # a hall number or a place (a hall type alone names no place: 「我看的是普通厅」)
+            dispatcher.utter_message(response="utter_text", text=said.format(where=m.group(0)))
 
     def validate_complaint_when(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
         text = str(value or "").strip()
         if self._asks(text):  # 「这种情况票能退吗」「昨晚9点那场，对了几点下班」: the question is answered first
             return self._free("complaint_when", value, dispatcher, tracker)
-        if self._requested(tracker, "complaint_when") and WISH.search(text) and not self._is_showing(text) \
-                and not tracker.get_slot("complaint_wish"):
+        requested = self._requested(tracker, "complaint_when")
+        if requested and WISH.search(text) and not self._names_showing(text) and not tracker.get_slot("complaint_wish"):
             # 「我不要道歉，要解决！」: what the bot can do now, then the question again
             dispatcher.utter_message(response="utter_text", text=self._category(tracker)["remedy"])
             return {"complaint_when": None, "complaint_wish": text[:500], "form_retries": 0}
         result = self._free("complaint_when", value, dispatcher, tracker)
-        if self._requested(tracker, "complaint_when") and result.get("complaint_when"):
-            self._dispatched(dispatcher, tracker, text)
+        if not requested or result.get(answering.CONTEXT_SLOT):
+            return result  # a side question was answered
+        if result.get("complaint_when") and not self._names_showing(text) and not NOT_REMEMBERED.search(text) \
+                and (self._asks(text) or assess(text, knowledge().section("complaints")).angry):
+            # 「你们就这样搞卫生的？第二次遇到了」: more anger, no showing — the handling, then the question again
+            dispatcher.utter_message(response="utter_text", text=self._category(tracker)["handling"])
+            result["complaint_when"] = None
+        elif not result.get("complaint_when") and self._names_showing(text):
+            # 「那他凭什么拦我？投诉他，5号厅晚上9点」: an angry question with the showing in it still gives the showing
+            result["complaint_when"] = text[:500]
         return result
+
+    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        result = super().validate_phone(value, dispatcher, tracker, domain)
+        text = answering.folded_text(tracker)
+        noted = knowledge().section("complaints").get("wish_noted")
+        if not result.get("phone") and self._requested(tracker, "phone") and noted and WISH_SAID.search(text or "") \
+                and not is_question(text or ""):
+            # 「停车费你们也得给我报了」: the wish is filed, and the phone asked again
+            dispatcher.utter_message(response="utter_text", text=noted)
+            if COMPLAINT_REMEDY.search(text or ""):  # 「这场我不想看了，退钱！」: what can be done, said again
+                dispatcher.utter_message(response="utter_text", text=self._category(tracker)["remedy"])
+            return {**result, "complaint_wish": " ".join(x for x in (tracker.get_slot("complaint_wish"), text[:300]) if x)}
+        return result
+
+    async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[Dict[Text, Any]]:
+        events = await super().get_extraction_events(dispatcher, tracker, domain)
+        if not self._already_dispatched(tracker):
+            self._dispatched(dispatcher, tracker, tracker.latest_message.get("text") or "")
+        return events
+
+    def _already_dispatched(self, tracker: Tracker) -> bool:
+        said = self._category(tracker).get("dispatched") or ""
+        head = said.split("{")[0]
+        for event in reversed(tracker.events or []):
+            if event.get("event") == "action" and event.get("name") == "action_complain":
+                return False  # the complaint's own turns only
+            if head and event.get("event") == "bot" and (event.get("text") or "").startswith(head):
+                return True
+        return False
 
     def validate_complaint_wish(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:

@@ -464,9 +464,13 @@ class ActionEmergency(Action):
     def _hurry(dispatcher: CollectingDispatcher, tracker: Tracker, k: Any, loop: Optional[str]) -> List[Dict[Text, Any]]:
         """The complaint's handling said again (who is on the way), then its form goes on."""
         cat = complaint_category_named(k, tracker.get_slot("complaint_category"), tracker.get_slot("complaint_detail") or "")
-        mood_events, _ = deescalate(dispatcher, tracker)
-        dispatcher.utter_message(response="utter_text", text=cat["handling"])
-        return mood_events + ([FollowupAction(loop)] if loop else [])
+        hurry = k.section("complaints").get("hurry")
+        mood_events, _ = deescalate(dispatcher, tracker) if not hurry else ([], False)
+        dispatcher.utter_message(response="utter_text", text=hurry or cat["handling"])
+        text = answering.folded_text(tracker)
+        where = [SlotSet("complaint_when", text[:500])] if loop == "complaint_form" and not tracker.get_slot("complaint_when") \
+            and re.search(r"\d+号厅|[一二三四五六七八九]号厅|[A-Za-z\d]+排", text or "") else []  # 「我就在3号厅，快派人」
+        return mood_events + where + ([FollowupAction(loop)] if loop else [])
 
 
 def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: DialogueContext) -> List[Dict[Text, Any]]:

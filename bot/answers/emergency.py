@@ -56,7 +56,7 @@ CONDITION = re.compile(r"(有|患有|得了|得过|有点)(高血压|心脏病|�
                        r"怀孕|孕妇|怀着|孕期|[吧罢][?？。]?$|(可以|能|行|没问题)吧")
 # 「打我电话」「前台翻白眼什么意思」: a number to call back on, a rude look — nobody in danger
 NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的)?(电话|手机|号码|手机号)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
-                        r"(前台|服务员|工作人员|员工|收银|检票|店员|客服|小姐姐|小哥)翻白眼")
+                        r"(前台|服务员|工作人员|员工|收银|检票|店员|客服)翻白眼")
 FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
 NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")
 WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
@@ -112,7 +112,12 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False
     if PAST.search(text) and not NOW.search(text):
         return False  # told afterwards: the complaint or the thanks, not an alarm
-    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text) or OVER.search(text)) and not strong:
+    if OVER.search(text) and not strong:
+        rest = HYPERBOLE.sub("", OVER.sub("", text))
+        if not (PERSON_SYMPTOM.search(rest) or FIRE.search(rest) or MISSING.search(rest)
+                or _cue(rest.replace("救护车", "").replace("120", ""), cues)):
+            return False  # 「救护车来了」「我们已经出来了」: help has come, nothing new is happening
+    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
         return False  # a what-if, a rule or facility question, or over already
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
@@ -139,7 +144,7 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # the call-back number or the rude look was all it said
     if intent == EMERGENCY:
         # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」)
-        return not rule_question and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text))
+        return not rule_question and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text) and not URGENT.search(plain))
     return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question
 
 

@@ -414,6 +414,8 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         ask = Ask(ask.text, {**ask.values, "date": f"{day.month}月{day.day}日"})
     if ticket is None:
         ticket = elderly_by_age(k, ask.text)
+    if ticket is not None:  # 「67岁有优惠吗」 then 「需要带什么」: the proof for that ticket type
+        used.setdefault("ticket_type", ticket["name"])
     if ht is None:
         film = k.film_by_name(ask.get("film")) if ask.get("film") else k.find_film(ask.text)
         if ticket:

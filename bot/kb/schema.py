@@ -342,6 +342,10 @@ class Complaints(Strict):
     emergency: Emergency
     satisfaction: Optional[Satisfaction] = None
     followup: Optional[Followup] = None
+    # 「停车费你们也得给我报了」 said when the phone is asked: the wish is noted, then the phone asked again
+    wish_noted: Optional[str] = None
+    # 「快点啊电影都开始了」 during a complaint: staff are hurried
+    hurry: Optional[str] = None
 
 
 # showtimes.csv as spreadsheets write it: Chinese headers, 2026/12/3, 9:30, 周五, 2d

@@ -43,7 +43,7 @@ WEEKDAY_TAIL = re.compile(r"^[一二三四五六日天末]")
 PARTY_TAIL = re.compile(r"^(来|多)?(个人|个|人|位|名)")  # 「十五」+「个人」: the count keeps its measure word
 DATE_HEAD = re.compile(r"(这|下下|下|本|上)$")           # 「这」+「周末」
 TIME_TAIL = re.compile(r"^(点半|点钟|点|时|:\d\d|：\d\d)(以后|之后|以前|之前|左右|前后|后|前)?")
-TIME_WORD = re.compile(r"点|时|[:：]|午|晚|早|夜|凌晨|傍晚|黄昏|半|刻|场")
+TIME_WORD = re.compile(r"点|时|[:：]|午|晚|早|夜|凌晨|傍晚|黄昏|场")  # 「一半」 is no time
 HALF_TAIL = re.compile(r"^(半|[0-9一二三四五六七八九十]{1,3}分|一刻|三刻)(以后|之后|以前|之前|左右|前后|后|前)?")
 
 
