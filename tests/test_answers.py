@@ -189,6 +189,17 @@ def test_folding(text, folded):
     ("厕所里有人抽烟把垃圾桶点着了", "complain", True),
     ("不是开玩笑 真的有人晕倒了 就在你们大厅 没人管吗", "report_emergency", True),
     ("3号厅这烟到底是特效还是真着火了？？味道好呛", "report_emergency", True),
+    # a call-back number, a rude look, a video app, a condition told, help already come: nobody in danger
+    ("有人捡到一串钥匙吗，捡到打我电话15566667777", "report_emergency", False),
+    ("前台小姐姐翻白眼什么意思？？？", "report_emergency", False),
+    ("垃圾影院，检票员不让我带奶茶进去！我要发抖音", "complain", False),
+    ("那我老公可以吧，不过他有高血压", "report_emergency", False),
+    ("救护车来了。团体票刚才说要提前多久订", "report_emergency", False),
+    ("我们已经出来了。刚才说的，黑钻卡积分呢", "report_emergency", False),
+    # … while the same words with someone in danger still are one
+    ("保安来了但是他还是没反应", "complain", True),
+    ("我老公突然翻白眼了", "complain", True),
+    ("有人打我", "complain", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

@@ -61,3 +61,16 @@ def test_hall_type_span_stops_before_its_hall_word():
     out = clean([ent("hall_type", text, "杜比厅"), ent("hall_type", text, "VIP厅")], text, "ask_ticket_price")
     assert [text[e["start"]:e["end"]] for e in out] == ["杜比", "VIP厅"]
     assert [e["value"] for e in out] == ["杜比厅", "VIP厅"]  # the value the bot reads is kept
+
+
+def test_a_time_needs_a_time_word_and_a_count_is_no_date():
+    text = "中午12点以前的场是不是便宜10块"
+    assert values(clean([ent("time", text, "中午12点以前"), ent("time", text, "10")], text, "ask_ticket_price")) == \
+        [("time", "中午12点以前")]
+    text = "晚上七点半"
+    assert values(clean([ent("time", text, "晚上七点")], text, "inform")) == [("time", "晚上七点半")]
+    text = "25个人，12月20号"
+    assert values(clean([ent("party_size", text, "25个人"), ent("party_size", text, "12")], text, "inform")) == \
+        [("party_size", "25个人")]
+    text = "200人能包IMAX吗"
+    assert values(clean([ent("party_size", text, "200人能")], text, "ask_group_booking")) == [("party_size", "200人")]

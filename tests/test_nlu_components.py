@@ -59,6 +59,30 @@ def test_alias_and_patterns(names):
     assert found == {("film", "星际"), ("phone", "13812345678"), ("order_id", "xh202611230001")}
 
 
+def _found(text, entities=(), intent=None):
+    from rasa.shared.nlu.constants import INTENT
+
+    message = tokenize(text)
+    message.set(ENTITIES, [dict(e, value=text[e["start"]:e["end"]], extractor="DIETClassifier") for e in entities])
+    if intent:
+        message.set(INTENT, {"name": intent, "confidence": 0.9})
+    KnowledgeEntityExtractor({"films": True, "patterns": True}).process([message])
+    return [(e["entity"], e["value"]) for e in message.get(ENTITIES)]
+
+
+def test_grouped_phone_whole_date_and_head_count(names):
+    # a phone in groups replaces the "times" DIET read in it
+    assert _found("158 9999 6666", [{"entity": "time", "start": 0, "end": 3}, {"entity": "phone", "start": 9, "end": 13}],
+                  "inform") == [("phone", "158 9999 6666")]
+    assert _found("手机139-8765-4321", intent="inform") == [("phone", "139-8765-4321")]
+    # 「12月20号」 is one date, not a head count 12 and a date 月20号
+    text = "一百五十人，12月20号那天"
+    assert _found(text, [{"entity": "party_size", "start": 6, "end": 8}, {"entity": "date", "start": 8, "end": 12}],
+                  "ask_group_booking") == [("party_size", "一百五十人"), ("date", "12月20号")]
+    assert _found("我们6个人想订周六晚上的VIP厅", intent="ask_vip_service")[0] == ("party_size", "6个人")
+    assert ("party_size", "一个人") not in _found("一个人可以包场吗", intent="ask_group_booking")
+
+
 def test_diet_partial_title_is_widened(names):
     message = tokenize("我想看熊猫总动员")
     message.set(ENTITIES, [{"entity": "film", "start": 3, "end": 5, "value": "熊猫", "extractor": "DIETClassifier"}])

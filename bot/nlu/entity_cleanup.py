@@ -104,7 +104,7 @@ def _hall_span(e: Dict[str, Any], text: str) -> Dict[str, Any]:
 
 
 NOT_A_COUNT = re.compile(r"^[月号日点块元年:：.%折岁分]")  # 「12月」「10块」: a date or a price, not a head count
-COUNT_END = re.compile(r"^(.*?[0-9零一二两三四五六七八九十百千](?:来|多)?(?:个人|个|人|位|名)?)")
+COUNT_END = re.compile(r"^(.*[0-9零一二两三四五六七八九十百千](?:来|多)?(?:个人|个|人|位|名)?)")
 
 
 def _party_span(e: Dict[str, Any], text: str) -> Optional[Dict[str, Any]]:
@@ -123,8 +123,8 @@ def _party_span(e: Dict[str, Any], text: str) -> Optional[Dict[str, Any]]:
 def clean(entities: List[Dict[str, Any]], text: str, intent: Optional[str]) -> List[Dict[str, Any]]:
     entities = [x for x in (_party_span(_hall_span(e, text), text) for e in entities) if x is not None]
     drop = DROP_FOR_INTENT.get(intent or "", set())
-    kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e.get("extractor") == KNOWN
-                                                   or e["entity"] not in drop)]
+    kept = [e for e in entities if _plausible(e) and (e["entity"] in ALWAYS_KEEP or e["entity"] not in drop
+                                                   or e.get("extractor") == KNOWN and e["entity"] == "film")]
     kept = [e for e in kept if not (e["entity"] == "hall_type" and NOT_A_HALL.match(text[e["end"]:]))]
     kept = [_complete(e, text) if e["entity"] in ("date", "time", "party_size") else e for e in kept]
     # 「便宜10块」「以后」: a number or a word without a time in it is no time

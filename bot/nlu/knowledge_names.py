@@ -28,19 +28,6 @@ class Names:
     lexicon: Lexicon = field(default_factory=Lexicon)
     emergency_cues: Tuple[str, ...] = ()
     rule_words: Tuple[str, ...] = ()
-    ticket_words: Tuple[str, ...] = ()  # the ticket types' person words (学生, 老人, 会员 …), longest first
-
-    def ticket_spans(self, text: str) -> List[Tuple[int, int]]:
-        """Non-overlapping spans of the store's ticket-type words in ``text`` (longest first)."""
-        spans: List[Tuple[int, int]] = []
-        for word in self.ticket_words:
-            start = text.find(word)
-            while start != -1:
-                span = (start, start + len(word))
-                if not any(s < span[1] and span[0] < e for s, e in spans):
-                    spans.append(span)
-                start = text.find(word, start + 1)
-        return sorted(spans)
 
     def film_spans(self, text: str) -> List[Tuple[int, int]]:
         """Non-overlapping spans of known titles/aliases in ``text`` (longest names win)."""
@@ -86,21 +73,9 @@ def current(refresh: bool = False) -> Names:
                            re.compile(rf"(?<![A-Za-z0-9]){prefix}\d{{{fmt['digits']}}}(?!\d)"),
                            lexicon_from_section(k.sections.get("lexicon")),
                            tuple(k.section("complaints")["emergency"].get("cues") or ()),
-                           tuple(k.section("complaints")["emergency"].get("rule_words") or ()),
-                           _ticket_words(k))
+                           tuple(k.section("complaints")["emergency"].get("rule_words") or ()))
             _teach_jieba(_names)
     return _names
-
-
-# 「学生证」「会员卡」「会员日」「60岁以上」 name a proof, a card or a day, not who the ticket is for
-NOT_A_PERSON = re.compile(r"[证卡价日票]$|\d")
-
-
-def _ticket_words(k) -> Tuple[str, ...]:
-    types = (k.sections.get("prices") or {}).get("ticket_types") or []
-    words = {w for t in types for w in (t.get("name"), *(t.get("aliases") or ()))
-             if w and len(w) >= 2 and not NOT_A_PERSON.search(w)}
-    return tuple(sorted(words, key=len, reverse=True))
 
 
 def _teach_jieba(names: Names) -> None:
