@@ -53,6 +53,8 @@ def complaint_category(k: Knowledge, text: Text) -> Dict[str, Any]:
 INFORMATIONAL = set(TOPICS) - {"complaint"}
 # a question answered instead of a complaint: the complaint form the rule would start next is not started
 NO_FORM = FollowupAction("action_listen")
+# what a refund or change request says (「退」「改签」「换场」 …)
+REFUND_SAID = re.compile(r"退|改签|改期|改时间|改场|换场|换票|换一场|换个场|换到|改到|取消|不看了|不去了|去不了|来不了|看不了|赶不上|买错|订错")
 WISH_CLAUSE = re.compile(r"希望|要求|想要|给个说法|给我个说法|给个解释|退钱|退票|退款|赔偿|补偿|道歉|改签")
 
 
@@ -341,6 +343,12 @@ class ActionRequestRefund(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         text = tracker.latest_message.get("text") or ""
+        folded = answering.folded_text(tracker)
+        if folded and not REFUND_SAID.search(folded) and normalize_order_id(text) is None:
+            # 「我想看泰坦尼克号」 read as a refund: no refund or change in the words — answered as the question it is
+            events = answering.answer(dispatcher, tracker, None, 0.0)
+            if events is not None:
+                return events + [NO_FORM]
         events = reset_form_slots()
         order = normalize_order_id(text)
         phone = normalize_phone(text)

@@ -76,6 +76,8 @@ class DialogueContext:
         if topic == self.topic:
             kept = dict(self.values)
         kept.update({k: v for k, v in values.items() if k in CROSS_TOPIC + WITHIN_TOPIC and v})
+        for k in [k for k, v in values.items() if v == ""]:
+            kept.pop(k, None)  # said to be no value to remember (a day with no schedule, several films)
         return DialogueContext(topic=topic, facet=facet, values=kept,
                                emergency_turns=max(0, self.emergency_turns - 1),
                                emergency_ticket=self.emergency_ticket if self.emergency_turns > 1 else None,

@@ -131,19 +131,20 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     today = current.date()
     day = resolve_day(ask, today)
     used = {key: ask.get(key) for key in ("film", "date", "time", "hall_type") if ask.get(key)}
-    if not (today <= day < today + dt.timedelta(days=SHOWTIME_DAYS)):
-        last = today + dt.timedelta(days=SHOWTIME_DAYS - 1)
-        d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
-        return used
     film_name = ask.get("film")
     named = _films_named(k, film_name)  # 「查看更多」: the films the first page left out
     if named:
         film_name = None
         used["film"] = ""  # the joined names are no film to remember for a follow-up
     film = k.film_by_name(film_name) if film_name else (k.find_film(ask.text) if ask.text and not named else None)
-    if film_name and film is None:
+    in_range = today <= day < today + dt.timedelta(days=SHOWTIME_DAYS)
+    if film_name and film is None:  # 「12月25号有没有《疯狂动物城3》」: no such film, whatever the day
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
-        return {key: v for key, v in used.items() if key != "film"}
+        return {**used, "film": "", **({} if in_range else {"date": ""})}  # no such film to carry on with
+    if not in_range:
+        last = today + dt.timedelta(days=SHOWTIME_DAYS - 1)
+        d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
+        return {**used, "date": ""}  # a day with no schedule is not carried to the next question
     hall_type = _hall_type_of(k, ask)
     # what the words said without an entity (「钢铁洪流 巨幕 周五」) is remembered too, for 「票价」 next
     if film is not None:

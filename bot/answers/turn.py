@@ -70,7 +70,8 @@ NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩
 
 
 # 「VIP厅能看哪些电影」「今天放什么片」: the schedule answers, whatever topic the words lean to
-FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)")
+FILMS_ASKED = re.compile(r"(哪些|什么|哪几部|哪部|几部|啥)(电影|片子?|影片)|放(什么|啥|哪些)|有什么(好看的|可看)|"
+                         r"(能|可以)看(什么|啥|哪些|哪几部|哪部)|推荐|有什么好看|什么好看")  # 「那4DX能看什么」「有什么推荐的」
 # 「换张电影票要多少分」「积分能换啥」: the points catalogue answers
 POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|兑).{0,8}(多少|几)\s*(积)?分")
 # 「只有500分的话」「3k分呢」: a number of points said outright is about points, whatever came before
@@ -95,7 +96,7 @@ NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|�
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
                         r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部|"
                         r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是|没有|啥|推荐|能看到|看到|"
-                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$")
+                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$|^我想|^我要|^我们|^想$")
 
 
 # 「你们这有银河护卫队吗」「明天有没有放夜行者」「周末能看到山海经吗」「有无名之地的票吗」: a title after the asking words
@@ -155,6 +156,8 @@ def asked_as_film(text: str, title: str) -> bool:
 TITLE_ALONE = re.compile(r"^(?:我|我们)?(?:想|要|准备|打算)?(?:去)?看\s*([\u4e00-\u9fff·：:]{2,10}\d?)[吗呢啊吧]?[?？。!！]*$")
 # what may stand next to a film's alias without making it another title (「看熊猫」「那部熊猫呢」)
 NEXT_TO_TITLE = set("看放的有想那这部是要和跟还呢吗么啊吧了在不与及或个场张票")
+# the question's words after a title (「熊猫好看吗」「钢铁几点」): no part of it
+AFTER_TITLE = set("好多几什怎讲适能可会哪今明后周星上下晚早中排片电影剧主演类评导时场版厅价钱长谁一二三四五六七八九十")
 
 
 def title_alone(k: Knowledge, text: str) -> Optional[str]:
@@ -172,16 +175,20 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
     alias = (said or "").strip("《》 ")
     film = k.film_named(alias)
     t = text or ""
-    if film is None or film.title in t or len(alias) > 2 or alias not in t:
-        return None
+    if film is None or film.title in t or len(alias) > 2 or alias not in t or k.film_misspelt(t) is not None:
+        return None  # (「熊猫总动圆」: the store's film, misspelt)
     i = t.index(alias)
     start, end = i, i + len(alias)
     while start > 0 and "\u4e00" <= t[start - 1] <= "\u9fff" and t[start - 1] not in NEXT_TO_TITLE:
         start -= 1
-    while end < len(t) and t[end].isdigit():  # a sequel's number (功夫熊猫4); words after it are the question
+    words = 0
+    while end < len(t) and words < 2 and "\u4e00" <= t[end] <= "\u9fff" and t[end] not in NEXT_TO_TITLE \
+            and t[end] not in AFTER_TITLE:
+        end, words = end + 1, words + 1  # 「放不放钢铁侠」: a title that goes on after the alias (钢铁 of 钢铁洪流)
+    while end < len(t) and t[end].isdigit():  # a sequel's number (功夫熊猫4); the question's words are no title
         end += 1
     run = t[start:end]
-    if len(run) < len(alias) + 2 or NOT_TITLES.search(run) or _store_word(k, run) or k.film_misspelt(run) is not None or any(n in run for n in (film.title, *film.aliases) if len(n) > 2):
+    if len(run) < len(alias) + (1 if words else 2) or NOT_TITLES.search(run) or _store_word(k, run) or k.film_misspelt(run) is not None or any(n in run for n in (film.title, *film.aliases) if len(n) > 2):
         return None
     return run
 
@@ -370,13 +377,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
         intent_topic = "showtimes"  # 「《银河便利店》上映了吗」: a title in brackets the store does not have
     film_unknown = "film" in fresh and k.film_by_name(fresh["film"]) is None
-    if intent_topic in ("film_info", "showtimes", "ticket_price", "cinema_info", "facilities") or film_unknown \
+    if intent_topic in ("film_info", "showtimes", "ticket_price", "cinema_info", "facilities", "hall_types") or film_unknown \
             or intent_topic is None:
         guessed = unknown_title(k, text) or title_alone(k, text) or alias_inside(k, text, fresh.get("film"))
-        if guessed and ("film" not in fresh or (fresh["film"].strip("《》") in guessed and len(guessed) > len(fresh["film"]) + 1)) \
+        if guessed and ("film" not in fresh or (fresh["film"].strip("《》") in guessed and len(guessed) > len(fresh["film"]))) \
                 and (intent_topic in ("film_info", "showtimes") or film_unknown or title_alone(k, text)
                      or alias_inside(k, text, fresh.get("film"))
-                     or intent_topic in (None, "cinema_info", "facilities") and len(guessed) >= 3
+                     or intent_topic in (None, "cinema_info", "facilities", "hall_types") and len(guessed) >= 3
                      and asked_as_film(text, guessed)):
             fresh["film"] = guessed
             film_unknown = True
