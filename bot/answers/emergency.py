@@ -8,7 +8,8 @@ EMERGENCY = "report_emergency"
 CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
                       r"[吗么][?？]?$|吗[?？!！,，\s]?.{0,2}$|呢[?？]?$|(能|可以|行|会|适合|要).{0,6}不[?？]?$|"  # 「能坐不」「会有危险不」
-                      r"会不会|能不能|可不可以|行不行|适不适合|要不要紧|有没有危险|危不危险")
+                      r"会不会|能不能|可不可以|行不行|适不适合|要不要紧|有没有危险|危不危险|"
+                      r"[吗嘛][,，]")  # 「给孩子看ok吗，孩子10岁」: the question, then what it is about
 # 「他能去吗」「4DX会不会有危险」: asking whether someone may watch or sit in, with nothing happening yet
 RULE_ASK = re.compile(r"(能|可以|适合|能不能|可不可以|会不会|行不行|适不适合).{0,4}(去|看|坐|进|玩|入场|观看|体验|买票)|"
                       r"有没有危险|危险吗|会不会有危险|有危险吗|危不危险|要紧吗|要不要紧|受得了吗|扛得住吗")  # 「孩子五岁呢」 follows up a rule question

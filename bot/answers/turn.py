@@ -49,7 +49,7 @@ TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能�
 SURE_ELSEWHERE = 0.95
 SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
 SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
-                           r"有?几个|有?多少个|"
+                           r"有?几个|有?多少个|有没有份|有份吗?|有没有得|"
                            r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
@@ -96,7 +96,7 @@ NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|�
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
                         r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部|"
                         r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是|没有|啥|推荐|能看到|看到|"
-                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$|^我想|^我要|^我们|^想$")
+                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$|^我想|^我要|^我们|^想$|便宜|贵|划算|打折|折扣|几折")
 
 
 # 「你们这有银河护卫队吗」「明天有没有放夜行者」「周末能看到山海经吗」「有无名之地的票吗」: a title after the asking words
@@ -196,7 +196,7 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
                        r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
-EARLY_SHOW = re.compile(r"早场|早上的场|上午的场|上午场|早鸟")
+EARLY_SHOW = re.compile(r"早场|早上的?场|上午的?场|早鸟")
 SPECIAL_TICKET = re.compile(r"半价|会员日|特价|兑换券|观影券|兑的票|换的票")
 REFUND_ASKED = re.compile(r"退|退款|退票")
 FILM_WORDS = re.compile(r"部|片|电影|哪个|哪一个")
@@ -398,7 +398,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
     level = rules.level_by_text(k, text)
-    if level and ctx.topic == "member_benefits" and ctx.facet and len((text or "").strip()) <= 6 \
+    if level and ctx.topic == "member_benefits" and ctx.facet and len((text or "").strip()) <= 8 \
             and (SAME_QUESTION.search((text or "").strip()) or (text or "").strip().rstrip("?？。").endswith("呢")):
         again = facets.index_for(k).facet(ctx.facet, ctx.topic)  # 「普卡有冇」 after the birthday benefit: that again
         turn = _facet_turn(k, ctx, again, text, fresh) if again is not None else None
