@@ -17,6 +17,7 @@ from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.anger import assess
+from bot.answers.emergency import PAST
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
@@ -346,7 +347,8 @@ class ValidateComplaintForm(ServiceFormValidation):
         slots = [s for s in await super().required_slots(domain_slots, dispatcher, tracker, domain)
                  if s != "complaint_wish"]
         if tracker.get_slot("phone") and not tracker.get_slot("complaint_when") \
-                and not self._category(tracker).get("where_needed", True):
+                and (not self._category(tracker).get("where_needed", True) or int(tracker.get_slot("anger_count") or 0) >= 2):
+            # (nor asked again of a patron angry twice over: 「我手机138…，让他马上打给我」)
             slots = [s for s in slots if s != "complaint_when"]
         return slots
 
@@ -359,6 +361,8 @@ class ValidateComplaintForm(ServiceFormValidation):
         """「1号厅IMAX，现在这场」: who is on the way to the place named (the category's words)."""
         said = self._category(tracker).get("dispatched")
         folded = fold(text or "", knowledge_names.current().lexicon).text
+        if PAST.search(folded) or PAST.search(tracker.get_slot("complaint_detail") or ""):
+            return  # 「上周六晚上8点 2号厅」: told afterwards, nobody to send there now
         m = re.search(r"\d+号厅|[一二三四五六七八九]号厅|卖品部|卫生间|大厅|前台|停车场", folded)
         if said and m:  # a hall number or a place (a hall type alone names no place: 「我看的是普通厅」)
             dispatcher.utter_message(response="utter_text", text=said.format(where=m.group(0)))

@@ -89,7 +89,7 @@ def play(url: str, conv: Dict[str, Any], run_id: str) -> List[TurnResult]:
     sender = f"conv-{run_id}-{conv['id']}"
     results = []
     for turn in conv["turns"]:
-        r = requests.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": turn["user"]}, timeout=60)
+        r = requests.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": str(turn["user"])}, timeout=60)
         r.raise_for_status()
         reply = reply_text(r.json())
         results.append(TurnResult(turn["user"], reply, check_turn(turn, reply)))
