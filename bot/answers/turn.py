@@ -64,7 +64,8 @@ STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
-HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看|放吗|放映吗|上映吗|有得看")
+HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看|放吗|放映吗|上映吗|有得看|"
+                            r"(能|可以)在.{0,8}(看|放)")  # 「这部能在4DX厅看吗」
 HALL_DETAIL = re.compile(r"几个|多少|几号|座|区别|什么样|怎么样|介绍|多大")
 NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩|孩子|适合|规定|带|吃|喝|停车|价|钱|优惠|退|改签")
 
@@ -196,6 +197,8 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
                        r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
+# what only the 4DX hall limits: height (1米以下), hot drinks, health
+FOURDX_LIMIT = re.compile(r"身高|公分|厘米|米高|不到一米|一米以下|热饮|热的|热牛奶|热咖啡|热茶|热奶茶|热水|孕|心脏|血压|颈椎|腰椎|醉|喝了酒")
 EARLY_SHOW = re.compile(r"早场|早上的?场|上午的?场|早鸟")
 SPECIAL_TICKET = re.compile(r"半价|会员日|特价|兑换券|观影券|兑的票|换的票")
 REFUND_ASKED = re.compile(r"退|退款|退票")
@@ -214,6 +217,8 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     if re.search(r"4DX|4D(?!X)|动感", t, re.I) and (CHILD_AGE.search(t) or re.search(r"(她|他|孩子|小孩|宝宝|老人|孕妇|我|岁).{0,3}(能|可以|能不能)(坐|看|玩)", t)) \
             and is_question(t) and not re.search(r"票|价|钱|几点|场次", t):
         return "rules_4dx_health"  # 「4DX那种我家5岁的能坐吗」「那4DX她能坐吗」: who may sit in the moving seats
+    if re.search(r"4DX|4D(?!X)|动感", t, re.I) and is_question(t) and FOURDX_LIMIT.search(t) and not re.search(r"票|价|钱|几点|场次", t):
+        return "rules_4dx_health"  # 「孩子身高95公分能坐4DX吗」「4DX厅能带热牛奶吗」: the hall's own limits
     if EARLY_SHOW.search(t) and is_question(t) and re.search(r"优惠|便宜|打折|减|折扣", t) and not STACKING.search(t):
         return "price_early_show"  # 「VIP厅上午的场有早场优惠吗」: whether the early-show discount applies there
     if SPECIAL_TICKET.search(t) and REFUND_ASKED.search(t) and is_question(t) or \
