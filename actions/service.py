@@ -19,7 +19,7 @@ from actions.tickets import log_ticket, writer
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
-from bot.answers.emergency import danger_named
+from bot.answers.emergency import NOW, PAST, danger_named
 from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
@@ -133,6 +133,9 @@ class ActionComplain(Action):
         if escalate:
             return mood_events + hand_off(dispatcher, tracker, "angry_twice", priority=2)
         cat = complaint_category(k, folded)
+        if cat["onsite"] and cat.get("handling_later") and PAST.search(folded) and not NOW.search(folded):
+            # 「昨晚的电影声音太小了」: told afterwards — no one to send, the reply time of a complaint instead
+            cat = dict(cat, onsite=False, handling=cat["handling_later"])
         empathy = "" if mood_events else complaints["empathy"][0]
         dispatcher.utter_message(response="utter_complaint_ack", empathy=empathy, handling=cat["handling"],
                                  remedy=cat["remedy"])
@@ -186,7 +189,8 @@ class ActionSubmitComplaint(Action):
                        onsite=bool(tracker.get_slot("complaint_onsite")))
         cat = next((c for c in k.section("complaints")["categories"] if c["code"] == category), None)
         if cat:  # the promise again: staff on site within 10 minutes, a reply within 24 hours …
-            dispatcher.utter_message(response="utter_text", text=cat["handling"])
+            later = cat["onsite"] and not tracker.get_slot("complaint_onsite") and cat.get("handling_later")
+            dispatcher.utter_message(response="utter_text", text=later or cat["handling"])
             if COMPLAINT_REMEDY.search(fold(facts["wish"] or "", knowledge_names.current().lexicon).text):  # 「我要求退票」: what they may have, said to the wish
                 dispatcher.utter_message(response="utter_text", text=cat["remedy"])
         dispatcher.utter_message(response="utter_text", text=k.section("complaints")["apology_after"])

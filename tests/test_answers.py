@@ -196,6 +196,8 @@ def test_folding(text, folded):
     ("那我老公可以吧，不过他有高血压", "report_emergency", False),
     ("救护车来了。团体票刚才说要提前多久订", "report_emergency", False),
     ("我们已经出来了。刚才说的，黑钻卡积分呢", "report_emergency", False),
+    ("那我再叫几个人，凑二十二个", "report_emergency", False),
+    ("给孩子看ok吗，孩子10岁", "report_emergency", False),
     # … while the same words with someone in danger still are one
     ("保安来了但是他还是没反应", "complain", True),
     ("我老公突然翻白眼了", "complain", True),

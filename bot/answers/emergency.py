@@ -61,6 +61,8 @@ NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的)?(电话|手机|号�
 FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
 NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")
 WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
+PARTY_TALK = re.compile(r"(叫|约|带|凑|再来|多来|拉)(上)?(几|[一二两三四五六七八九十\d]+)个(人|朋友|同事|同学)|"
+                        r"凑(够|齐|到)?[一二两三四五六七八九十百\d]+个?人?")
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 # 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
 # stand down only when nobody is said to be unwell
@@ -135,6 +137,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return not rule_question
     if ORDER.search(text):
         return False
+    if PARTY_TALK.search(text):
+        return False  # 「那我再叫几个人，凑二十二个」: more people for a booking, nobody called for help
     if FACILITY_ASKED.search(text) or NUISANCE.search(text):
         return False  # 「台阶有没有地灯」「有人一直在打电话」: a facility question or a nuisance, no one in danger
     if WAIT_ASKED.search(text):

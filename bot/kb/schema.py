@@ -278,6 +278,8 @@ class Category(Strict):
     where_needed: bool = True
     # said once the patron names where it happens (「1号厅」): who is on the way there; {where} is the place
     dispatched: Optional[str] = None
+    # an on-site category told afterwards (「昨晚的电影声音太小了」): nobody to send now, the reply time instead
+    handling_later: Optional[str] = None
 
 
 class Anger(Strict):
