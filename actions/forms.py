@@ -282,6 +282,8 @@ class ServiceFormValidation(FormValidationAction):
         return result
 
 
+# where a complaint happens: a hall by its number, or a place of the cinema (shared with action_emergency's hurry)
+PLACE = re.compile(r"\d+号厅|[一二三四五六七八九]号厅|卖品部|卫生间|大厅|前台|停车场")
 NOT_REMEMBERED = re.compile(r"不记得|忘了|记不清|不清楚|不知道")
 # 「停车费你们也得给我报了」「要赔我」: what the patron wants done
 WISH_SAID = re.compile(r"报销|给我报|赔|补偿|退钱|退款|要求|得给我|必须给|给个说法|道歉")
@@ -363,7 +365,7 @@ class ValidateComplaintForm(ServiceFormValidation):
         folded = fold(text or "", knowledge_names.current().lexicon).text
         if PAST.search(folded) or PAST.search(tracker.get_slot("complaint_detail") or ""):
             return  # 「上周六晚上8点 2号厅」: told afterwards, nobody to send there now
-        m = re.search(r"\d+号厅|[一二三四五六七八九]号厅|卖品部|卫生间|大厅|前台|停车场", folded)
+        m = PLACE.search(folded)
         if said and m:  # a hall number or a place (a hall type alone names no place: 「我看的是普通厅」)
             dispatcher.utter_message(response="utter_text", text=said.format(where=m.group(0)))
 

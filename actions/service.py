@@ -16,6 +16,7 @@ from actions.common import knowledge, latest_entities, money, now
 from actions.escalation import deescalate, end_form, hand_off, has_recent_ticket, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
+from actions.forms import PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
@@ -481,7 +482,7 @@ class ActionEmergency(Action):
         dispatcher.utter_message(response="utter_text", text=hurry or cat["handling"])
         text = answering.folded_text(tracker)
         where = [SlotSet("complaint_when", text[:500])] if loop == "complaint_form" and not tracker.get_slot("complaint_when") \
-            and re.search(r"\d+号厅|[一二三四五六七八九]号厅|[A-Za-z\d]+排", text or "") else []  # 「我就在3号厅，快派人」
+            and (PLACE.search(text or "") or re.search(r"[A-Za-z\d]+排", text or "")) else []  # 「我就在3号厅，快派人」
         return mood_events + where + ([FollowupAction(loop)] if loop else [])
 
 
