@@ -76,12 +76,16 @@ def intent_of(tracker: Tracker) -> tuple:
 
 
 def answer(dispatcher: CollectingDispatcher, tracker: Tracker, intent_topic: Optional[Text],
-           confidence: float, allow_follow_up: bool = True, fresh_context: bool = False) -> Optional[List[Dict[Text, Any]]]:
+           confidence: float, allow_follow_up: bool = True, fresh_context: bool = False,
+           open_topics: bool = False, by_clause: bool = False) -> Optional[List[Dict[Text, Any]]]:
     """Answer an informational turn; None when nothing informational fits (the caller decides)."""
     entities = (tracker.latest_message or {}).get("entities") or []
     ctx = DialogueContext() if fresh_context else context_of(tracker)
     turn: Turn = answer_turn(knowledge(), ctx, intent_topic, confidence, folded_text(tracker),
-                             entities, allow_follow_up=allow_follow_up)
+                             entities, allow_follow_up=allow_follow_up, open_topics=open_topics,
+                             by_clause=by_clause)
+    if open_topics and turn.facet is None:
+        return None  # only a specific question that matched well answers a message nobody understood
     if not turn.handled:
         return None
     suggest_follow_ups(turn)

@@ -17,6 +17,7 @@ from actions.service import ActionFeedback, emergency_follow_up
 from actions.topics import complaint_said
 from bot.answers.ask import is_question
 from bot.answers.context import DialogueContext
+from bot.answers.facets import LONG_MESSAGE
 from bot.answers.resolvers import normalize_phone
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.db import database_url, session_scope
@@ -78,6 +79,11 @@ class ActionRoute(Action):
             events = answering.answer_if_decided(dispatcher, tracker, *self._top_topic(tracker))
             if events is not None:
                 return events
+            if len(answering.folded_text(tracker)) > LONG_MESSAGE:
+                # a long (voice) message with the question in one clause: a specific question it matches well
+                events = answering.answer(dispatcher, tracker, None, 0.0, open_topics=True, by_clause=True)
+                if events is not None:
+                    return events
         if intent in ("inform", "deny", "nlu_fallback"):
             corrected = correct_recent_ticket(dispatcher, tracker)
             if corrected is not None:

@@ -17,14 +17,15 @@ from actions.escalation import deescalate, end_form, hand_off, has_recent_ticket
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import log_ticket, writer
 from actions.forms import PLACE
-from bot.answers.context import EMERGENCY_TURNS, DialogueContext
+from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
 from bot.answers.emergency import NOW, PAST, danger_named
 from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
-from bot.answers.turn import answer_turn
+from bot.answers.correction import corrected
+from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_title
 from bot.db import database_url, session_scope
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -86,6 +87,12 @@ def _question_not_complaint(dispatcher: CollectingDispatcher, tracker: Tracker, 
     return [SlotSet(answering.CONTEXT_SLOT, turn.context.to_slot())]
 
 
+def _unknown_quoted(k: Knowledge, text: Text) -> Optional[Text]:
+    """A title in 《》 that is no film of the store (「你们有《无声告白》吗」)."""
+    m = QUOTED_TITLE.search(text or "")
+    return m.group(1) if m and k.film_by_name(m.group(1)) is None and k.film_misspelt(m.group(1)) is None else None
+
+
 # --------------------------------------------------------------------------- complaints
 FOLLOW_UP_HEAD = re.compile(r"^(那|那么)?[^，,。\s]{1,8}呢")  # 「X呢」 opening the message: a follow-up
 UNSURE_COMPLAINT = 0.6
@@ -119,6 +126,22 @@ class ActionComplain(Action):
         if ctx.topic in INFORMATIONAL and STRONG_QUESTION.search(folded) and not (mood.angry or mood.threat):
             # 「哦那音响呢，几个声道」 after a hall question: a follow-up that names a complaint word, not a complaint
             events = answering.answer(dispatcher, tracker, None, 0.0)
+            if events is not None:
+                return events + [NO_FORM]
+        calm = not (mood.angry or mood.threat)
+        no_fault = complaint_category(k, folded) is complaints["categories"][-1]
+        if calm and ctx.topic in INFORMATIONAL and no_fault and (corrected(folded) is not None or
+                                                                 is_elliptical(folded, None, ctx.topic) and is_question(folded)):
+            # 「不对，我说的是周三」「不好意思搞错了，我是银卡」: the last question again with the new value;
+            # 「螺蛳粉也不行吧」 after the food rule: a follow-up, with no fault named
+            events = answering.answer(dispatcher, tracker, None, 0.0)
+            if events is not None:
+                return events + [NO_FORM]
+        title = _unknown_quoted(k, folded) or unknown_title(k, folded)
+        if calm and is_question(folded) and title and (no_fault or QUOTED_TITLE.search(folded)) \
+                and (QUOTED_TITLE.search(folded) or asked_as_film(folded, title)):
+            # 「火星救援队还在上吗」「你们有《无声告白》吗」: a film the store does not have, not a complaint
+            events = answering.answer(dispatcher, tracker, "showtimes", 1.0)
             if events is not None:
                 return events + [NO_FORM]
         asked = re.sub(r"一([\u4e00-\u9fff])不\1", "", folded)  # 「一动不动」 is no 「动不动」 question

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 # time of day, points, minutes) only within the topic they were said in.
 CROSS_TOPIC = ("film", "date")
 WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall", "compared", "minutes", "hours",
-                "category")
+                "category", "missing_film")
 # …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
 CARRY_INTO = {"ticket_price": ("hall_type", "compared"), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
 ALWAYS_KEPT = ("ticket", "interrupted")  # the on-site alert ticket; the form an emergency interrupted
@@ -27,7 +27,7 @@ REFERS = {  # words that point back to the last value of that kind, whatever the
 ELLIPSIS = re.compile(r"^(?:[哦噢嗯啊额呃诶哎]+[，,、\s]*)?(那|那么|那如果|如果|还有|再问下?|也|另外)|呢[?？。!！]*$|"
                       r"^[^，,。]{1,6}呢[，,]|也是这样|也一样|也可以|也扣|也收|也打折|也能|"
                       r"也(是|有|行|要|算|适用)[吗么嘛]?[?？]*$|一样[吗么嘛][?？]*$|有吗[?？]*$|"
-                      r"(也|都)(不行|不可以|不能|没有|不给)[吗么嘛啊]?[?？]*$|总(行|可以|能).{0,4}吧|"
+                      r"(也|都)(不行|不可以|不能|没有|不给|不让)[吗么嘛啊吧]?[?？]*$|总(行|可以|能).{0,4}吧|"
                       r"^[^，,。]{1,4}呢.{0,6}$|(也|都)(有没有|有吗|有不)[?？]*$|"
                       r"(也|都)是?(这样|一样|如此|这么)[的吗么嘛]*[?？]*$|^[^，,。]{1,6}有?(几个|多少个)[?？]*$")  # 「IMAX都系咁」「1号厅有几个」  # 「黑钻呢多了啥」「我是普卡都有没有」  # 「改签都不行？」
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.answers.correction import corrected
+
 EMERGENCY = "report_emergency"
 CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
@@ -107,6 +109,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     found an emergency, when it chose something else)."""
     raw = (text or "").upper().replace("不是开玩笑", "")
     text = NOT_DANGER.sub("", raw)
+    if corrected(raw) is not None and not danger_named(raw, cues):
+        return False  # 「打错了，是500分」「啊我说错了，是杜比厅」: a value corrected, nobody in danger
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     strong = bool(STRONG.search(text))
     if ABOUT_FILM.search(text) and not strong and not NOW.search(text):

@@ -24,6 +24,8 @@ FILLERS = re.compile(r"请问|我想|你们|一下|这个|那个|这部|那部|�
 DIGITS = re.compile(r"\d+(\.\d+)?")
 DAYS = re.compile(r"(下下?|这|本|上)?(周|星期|礼拜)[一二三四五六日天末]|[今明后昨前]天|大后天|今晚|明晚|\d+月\d+[日号]?|\d+[日号]|"
                   r"工作日|平日|平时|周末|节假日|假日")
+LONG_MESSAGE = 24  # characters; a longer message is matched clause by clause as well
+CLAUSE = re.compile(r"[，,。.!！?？；;~～\s]+|还是|或者|另外|然后|麻烦|请问")
 UNMASKED = {"2D", "3D", "2d", "3d"}  # the version is what some questions are about (哪些厅能看3D)
 KEYWORD_TOPICS = {"facilities": ("facilities", "facilities"), "viewing_rules": ("viewing_rules", "rules"),
                   "order_problem": ("orders", "problems")}
@@ -114,13 +116,19 @@ class FacetIndex:
             self._synonym_pattern = re.compile("|".join(re.escape(v) for v, _ in self.synonyms))
         return self._synonym_pattern
 
-    def match(self, text: str, topics: Optional[Sequence[str]] = None) -> List[Match]:
-        """Facets (of ``topics``, or all) by score, best first."""
+    def match(self, text: str, topics: Optional[Sequence[str]] = None, clauses: bool = False) -> List[Match]:
+        """Facets (of ``topics``, or all) by score, best first; with ``clauses``, a long message's asking
+        clauses are matched on their own as well."""
         if self._vectorizer is None or not text:
             return []
         prepared = self.prepare(text)
-        query = self._vectorizer.transform([prepared])
-        sims = (self._matrix @ query.T).toarray().ravel()
+        queries = [prepared]
+        if clauses and len(text) > LONG_MESSAGE:
+            # a long (voice) message asks in one of its clauses: each clause that asks is matched too
+            from bot.answers.ask import is_question
+            queries += [q for q in (self.prepare(c) for c in CLAUSE.split(text) if is_question(c))
+                        if len(q) >= 3 and q != prepared]
+        sims = (self._matrix @ self._vectorizer.transform(queries).T).toarray().max(axis=1)
         best: Dict[int, float] = {}
         for row, owner in enumerate(self._owner):
             if len(prepared) < 2:

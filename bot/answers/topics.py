@@ -140,7 +140,8 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     in_range = today <= day < today + dt.timedelta(days=SHOWTIME_DAYS)
     if film_name and film is None:  # 「12月25号有没有《疯狂动物城3》」: no such film, whatever the day
         d.utter_message(response="utter_film_not_showing", film=film_name.strip("《》"), films=films_list(k))
-        return {**used, "film": "", **({} if in_range else {"date": ""})}  # no such film to carry on with
+        # no such film to carry on with — but 「什么时候上啊」 next still asks about it
+        return {**used, "film": "", "missing_film": film_name.strip("《》"), **({} if in_range else {"date": ""})}
     if not in_range:
         last = today + dt.timedelta(days=SHOWTIME_DAYS - 1)
         d.utter_message(response="utter_showtimes_range", last_date=f"{last.month}月{last.day}日")
@@ -499,8 +500,9 @@ def minutes_before_show(text: str) -> Optional[float]:
     """「开场前40分钟」→ 40, 「提前一个半小时」→ 90, 「开场后10分钟」/「已经开场」→ negative."""
     if not text:
         return None
-    started = any(w in text for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场", "迟到", "没赶上",
-                                      "错过了", "没进去", "没进场"))
+    started = any(w in re.sub(r"[就快要马上]+(开场|开始|开演)了", "", text)
+                  for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场", "迟到", "没赶上",
+                            "错过了", "没进去", "没进场"))  # 「还有半小时就开场了」 is before the show
     m = _DURATION.search(text)
     if m is None:
         return -1.0 if started else None
@@ -545,7 +547,10 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if ask.text and any(p in ask.text for p in refund["third_party"]["platforms"]):
         d.utter_message(response="utter_text", text=refund["third_party"]["text"])
         return {}
-    minutes = minutes_before_show(ask.text)
+    # 「电影8点开始，现在7点10分」: two clock times say how long is left; 「10分」 alone would be no duration
+    minutes = minutes_until_clock(ask.text, now()) if _NOW_SAID.search(ask.text or "") else None
+    if minutes is None:
+        minutes = minutes_before_show(ask.text)
     day_label = None
     if minutes is None:
         # 「是后天晚上的场」: a show on a later day is more than any window's hours away

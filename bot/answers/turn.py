@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
+from bot.answers.correction import corrected, entities_in
 from bot.answers.context import FOLLOW_KEYS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
@@ -64,7 +65,7 @@ STACKING_BONUS = 0.25
 PARAMETERS = {"ticket_price": ("hall_type", "ticket_type"), "parking": ("hall_type",),
               "showtimes": ("film", "date", "time", "hall_type")}
 # 「有4DX吗」「那破晓行动有没有杜比的」: whether a film plays in a hall type is the schedule's answer
-HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|场次?|能看|可以看|放不放|能不能看|放吗|放映吗|上映吗|有得看|"
+HALL_AVAILABLE = re.compile(r"有没有|有.{0,8}[吗嘛么]|有.{1,8}没有?[?？]*$|场次?|能看|可以看|放不放|能不能看|放吗|放映吗|上映吗|有得看|"
                             r"(能|可以)在.{0,8}(看|放)")  # 「这部能在4DX厅看吗」
 HALL_DETAIL = re.compile(r"几个|多少|几号|座|区别|什么样|怎么样|介绍|多大")
 NOT_AVAILABILITY = re.compile(r"要求|限制|身高|年龄|孕妇|老人|小孩|孩子|适合|规定|带|吃|喝|停车|价|钱|优惠|退|改签")
@@ -87,17 +88,22 @@ LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多�
 CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)")
 
 
+# 「金卡停车呢」 after a discount: the level's parking, not its benefits
+OTHER_TOPIC_WORDS = re.compile(r"停车|泊车|车位|积分|生日|退|改签|厅|场")
+RELEASE_ASKED = re.compile(r"什么时候|啥时候|几时|哪天|几号|上映|有场|排片|场次|上吗|上啊|上没|会上|会不会上|能看|放吗|放不放|有没有得看")
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
 TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|能看到|看得到|你们这有|这里有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
                           r"(?:还在|在|还|有)?(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
-                          r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|放吗|放映|上吗|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗)")
+                          r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|放吗|放映|上吗|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗|"
+                          r"多少钱|几多钱|几钱)")
 WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
                         r"\d{1,2}月\d{1,2}[日号]?|\d{1,2}[点:：]\d{0,2}|[一二三四五六七八九十]+点半?")
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
                         r"几岁|以上|以下|多大|建议|建义|喜剧|动画|科幻|悬疑|动作|爱情|恐怖|类型|轻松|换个|换部|"
                         r"想问|问下|问一下|咨询|了解|国语|粤语|英语|原声|配音|字幕|版本|版的|^是|没有|啥|推荐|能看到|看到|"
-                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$|^我想|^我要|^我们|^想$|便宜|贵|划算|打折|折扣|几折|认真|找|管|处理|解决|回复|人理")
+                        r"营业|开门|关门|下班|上班|改到|换到|改成|看完|一米|岁|到$|去$|了$|在$|^我想|^我要|^我们|^想$|便宜|贵|划算|打折|折扣|几折|认真|找|管|处理|解决|回复|人理|"
+                        r"片长|时长|多长|多久|开场|离开|散场|入场|检票")
 
 
 # 「你们这有银河护卫队吗」「明天有没有放夜行者」「周末能看到山海经吗」「有无名之地的票吗」: a title after the asking words
@@ -107,7 +113,8 @@ TITLE_AFTER = re.compile(r"(?:有没有(?:放|上映|上)?|有冇|你们这有|�
 OTHER_WORDS = re.compile(r"吃的|喝的|热水|开水|饮用水|厕所|卫生间|洗手间|充电|座位|空位|位子|轮椅|母婴|寄存|休息区|折扣|活动|"
                          r"套餐|爆米花|可乐|眼镜|早场|夜场|首映|零食|饮料|人工|客服|发票|停车|车位|优惠|团购|团体|包场|券|"
                          r"会员|积分|学生|儿童|老人|票价|价格|WiFi|wifi|网络|地铁|公交|电梯|吸烟|医务|药|空调|毯子|毛毯|"
-                         r"增高垫|靠垫|情侣座|插座")
+                         r"增高垫|靠垫|情侣座|插座|水|咖啡|奶茶|热狗|薯条|冰淇淋|小吃|饮品|卖品|周边|海报|手办|玩偶|月卡|年卡|次卡|"
+                         r"储值|充值|办卡|押金|期间|节假|春节|国庆|元旦|中秋|端午|五一|圣诞|情人节|寒假|暑假")
 
 
 def _store_word(k: Knowledge, title: str) -> bool:
@@ -116,7 +123,9 @@ def _store_word(k: Knowledge, title: str) -> bool:
         return True
     for section, key in (("facilities", "facilities"), ("viewing_rules", "rules")):
         for item in k.section(section).get(key, []) if section in k.sections else []:
-            if any(a and len(a) >= 2 and a in title for a in (item.get("name"), *item.get("aliases", []))):
+            # most of the phrase (「轮椅位」「宠物狗」); a title around a short word is a title (「猫咪侦探社」)
+            if any(a and len(a) >= 2 and a in title and len(a) >= len(title) - 2
+                   for a in (item.get("name"), *item.get("aliases", []))):
                 return True
     return False
 
@@ -146,7 +155,8 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
 
 
 # the words around a title in a question about a film, when nothing else says one is meant
-FILM_AFTER = r".{0,3}(什么时候|啥时候|哪天|上映|有场|场次|排片|评分|几点|还在|在放|放吗|上了|的票|好看吗|有没有)"
+FILM_AFTER = r".{0,3}(什么时候|啥时候|哪天|上映|有场|场次|排片|评分|几点|还在|在放|放吗|上了|的票|好看吗|有没有|" \
+             r"(IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D)(的|版)?(有吗|有没有|有场|场次|吗|嘛)|多少钱一张|一张多少|票价)"
 FILM_BEFORE = r"(有没有(放|上映)?|你们这有|这里有|能看到|看得到|放不放|在放|想看|要看)\s*《?"
 
 
@@ -363,11 +373,19 @@ def _computed_asked(k: Knowledge, ctx: DialogueContext, topic: str, fresh: Dict[
 
 
 def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], confidence: float, text: str,
-                entities: List[Dict[str, Any]], allow_follow_up: bool = True, open_topics: bool = False) -> Turn:
+                entities: List[Dict[str, Any]], allow_follow_up: bool = True, open_topics: bool = False,
+                by_clause: bool = False) -> Turn:
     """Answer an informational turn (see the module doc). ``intent_topic`` is the topic the classifier
     chose (None for inform, fallback and the like); ``allow_follow_up`` False means only a facet or a
     value the patron names can make it informational (greetings, thanks, goodbyes); ``open_topics`` lets a
-    question match the facets of any topic as if related (a side question inside a form)."""
+    question match the facets of any topic as if related (a side question inside a form); ``by_clause`` matches
+    a long message's asking clauses on their own too (a voice message nobody understood)."""
+    correction = corrected(text) if ctx.topic else None
+    if correction is not None:
+        # 「不对，我说的是周三」「不是学生，是老人」: the last question again, with the new value only
+        entities, text, allow_follow_up = entities_in(entities, correction), correction, True
+        if len(correction) <= 8:
+            intent_topic = None  # a value alone: what the classifier made of it is no new topic
     fresh = entity_values(text, entities)
     if "film" not in fresh or k.film_by_name(fresh["film"]) is None:
         misspelt = k.film_misspelt(text)
@@ -377,6 +395,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
         return _topic_turn(k, ctx, "complaint", text, fresh)
+    if "film" not in fresh and "film" not in ctx.values and ctx.values.get("missing_film") \
+            and RELEASE_ASKED.search(text or "") and not k.find_film(text or ""):
+        fresh["film"] = ctx.values["missing_film"]  # 「什么时候上啊」 after a film the store does not have
+        intent_topic = "showtimes"
     quoted = QUOTED_TITLE.search(text or "")
     if quoted and intent_topic in (None, "cinema_info", "hall_types", "ticket_price", "facilities", "viewing_rules") \
             and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
@@ -389,7 +411,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
                 and (intent_topic in ("film_info", "showtimes") or film_unknown or title_alone(k, text)
                      or alias_inside(k, text, fresh.get("film"))
                      or intent_topic in (None, "cinema_info", "facilities", "hall_types") and len(guessed) >= 3
-                     and asked_as_film(text, guessed)):
+                     and asked_as_film(text, guessed)
+                     or intent_topic == "ticket_price" and len(guessed) >= 4 and asked_as_film(text, guessed)):
             fresh["film"] = guessed
             film_unknown = True
     if film_unknown and intent_topic in (None, "ticket_price", "hall_types", "cinema_info", "facilities"):
@@ -404,13 +427,14 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
     level = rules.level_by_text(k, text)
     if level and ctx.topic == "member_benefits" and ctx.facet and len((text or "").strip()) <= 8 \
+            and not OTHER_TOPIC_WORDS.search(text or "") \
             and (SAME_QUESTION.search((text or "").strip()) or (text or "").strip().rstrip("?？。").endswith("呢")):
         again = facets.index_for(k).facet(ctx.facet, ctx.topic)  # 「普卡有冇」 after the birthday benefit: that again
         turn = _facet_turn(k, ctx, again, text, fresh) if again is not None else None
         if turn is not None:
             return turn
     if level and ctx.topic not in (None, "parking", "member_benefits", "member_points") \
-            and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
+            and not OTHER_TOPIC_WORDS.search(text or "") and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
             and intent_topic in (None, "member_benefits", "ticket_price"):
         return _topic_turn(k, ctx, "member_benefits", text, fresh)  # 「黑钻呢」 after a discount question: the level
     if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
@@ -419,9 +443,15 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and not LEVEL_ASKED.search((text or "").replace("升级券", "")) \
             and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
+        if ctx.topic not in ("member_points", "member_benefits") and POINTS_NAMED.search(text or "") \
+                and is_elliptical(text, fresh, ctx.topic):
+            return _topic_turn(k, ctx, "member_points", text, fresh)  # 「那800分呢」 back from another topic
     if intent_topic in (None, "ticket_price") and ctx.topic == "refund_policy" and ctx.values.get("minutes") \
             and ticket_price_in(text, loose=True) is not None:
         intent_topic = "refund_policy"  # 「票是50块的」 after the verdict for that time: the fee for that ticket
+    if ctx.topic == "refund_policy" and intent_topic in (None, "showtimes", "ticket_price", "film_info") \
+            and "film" not in fresh and minutes_before_show(text) is not None and not FILMS_ASKED.search(text or ""):
+        return _topic_turn(k, ctx, "refund_policy", text, fresh)  # 「离开场还有1个小时」: the verdict for that time
     elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
     if elliptical and intent_topic and intent_topic != ctx.topic and confidence >= SURE_ELSEWHERE \
             and len((text or "").strip()) >= 8 and not fresh:
@@ -458,7 +488,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if (LONGEST.search(text or "") or SHORTEST.search(text or "")) and FILM_WORDS.search(text or "") \
             and intent_topic not in ("refund_policy", "parking"):
         return _topic_turn(k, ctx, "film_info", text, fresh)  # 「最长那部是哪个」: the film, whatever was read
-    candidates = index.match(text)
+    candidates = index.match(text, clauses=by_clause)
     best: Optional[facets.Match] = None
     best_adj = 0.0
     scored = []
