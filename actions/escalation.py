@@ -8,7 +8,7 @@ import logging
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import knowledge
@@ -46,6 +46,8 @@ def end_form(tracker: Tracker) -> List[Dict[Text, Any]]:
 
 
 REUSE_WINDOW = dt.timedelta(minutes=30)
+# handoffs the patron asked for (or an angry patron is offered): with nobody online they leave a message
+TAKES_A_MESSAGE = ("patron_request", "angry_twice")
 REUSED_TYPES = ("handoff", "complaint", "order_problem", "refund", "lost_item")
 
 
@@ -104,6 +106,9 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Text,
         wording = escalation["human_queued"]
     dispatcher.utter_message(response="utter_handoff_waiting", text=wording.format(
         start=hours["start"], end=hours["end"], ticket=ticket, ref=ticket, due=due))
+    if reason in TAKES_A_MESSAGE:
+        # nobody to take over now: the patron leaves the message (and a phone) on that ticket
+        return events + [SlotSet("leave_message", None), FollowupAction("message_form")]
     return events
 
 

@@ -124,6 +124,10 @@ WISH_REQUEST = re.compile(r"^(那|就)?[\u4e00-\u9fff]{0,5}?(能不能|能否|�
 INFO_ASKED = re.compile(r"多久|什么时候|啥时候|几点|几楼|在哪|哪里|多少|怎么(办理|弄|算)|是什么|有没有")
 
 
+# 「影厅你们推荐」「影厅无所谓」: no preference, said inside a sentence
+ANY_HALL = re.compile(r"(影厅|厅|哪个厅|什么厅)(的话)?[，,\s]*(你们|您)?(推荐|安排|定|看着办|决定|无所谓|都行|都可以|随便|没要求|不挑)")
+
+
 def seat(text: str) -> Optional[str]:
     m = SEAT_ANY.search(text or "")
     if m:
@@ -146,7 +150,8 @@ def extractors(k: Knowledge, today) -> Dict[str, Callable[[str], Optional[str]]]
         "party_size": party_size,
         "booking_time": lambda t: booking_time(t, today),
         "film": lambda t: (k.find_film(t).title if k.find_film(t) else None),
-        "hall_pref": lambda t: (k.find_hall_type(t).name if k.find_hall_type(t) else None),
+        "hall_pref": lambda t: (k.find_hall_type(t).name if k.find_hall_type(t) else
+                                ("都可以" if ANY_HALL.search(t or "") else None)),
         "lost_item": lost_item,
         "seat": seat,
         "purchase_channel": lambda t: (CHANNEL.search(t).group(0) if CHANNEL.search(t) else None),

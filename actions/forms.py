@@ -98,6 +98,8 @@ class ServiceFormValidation(FormValidationAction):
         sure = topic is not None and confidence >= SIDE_QUESTION_CONFIDENCE
         valued = topic is not None and bool(set(entity_values("", entities)) & set(FOLLOW_KEYS.get(topic, ())))
         asked = is_question(text)
+        if self.form == "complaint_form" and not asked:
+            return None  # 「买的还是套餐…」: more of the complaint, whatever topic its words lean to
         ctx = answering.context_of(tracker)
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
@@ -198,8 +200,18 @@ class ServiceFormValidation(FormValidationAction):
         if slot in ATTEMPT and not ATTEMPT[slot].search(answering.folded_text(tracker)):
             # 「日期没错 就是今天这家」 when the order id was asked: no try at a number, so no "wrong format" —
             # what they said is kept with the details, and the form asks again
-            return {slot: None, **self._more_detail(tracker)}
+            detail = self._more_detail(tracker)
+            if detail.get("complaint_detail"):
+                self._noted(dispatcher)
+            return {slot: None, **detail}
         return self._retry(slot, dispatcher, tracker, response)
+
+    @staticmethod
+    def _noted(dispatcher: CollectingDispatcher) -> None:
+        """More of a complaint's story: said to be noted, with an apology (the complaint guidance)."""
+        noted = knowledge().section("complaints").get("noted")
+        if noted:
+            dispatcher.utter_message(response="utter_text", text=noted)
 
     def _more_detail(self, tracker: Tracker) -> Dict[Text, Any]:
         """A remark that answers no question of the form, added to the free-text details it has (if any)."""
@@ -387,6 +399,12 @@ class ValidateComplaintForm(ServiceFormValidation):
             # 「你们就这样搞卫生的？第二次遇到了」: more anger, no showing — the handling, then the question again
             dispatcher.utter_message(response="utter_text", text=self._category(tracker)["handling"])
             result["complaint_when"] = None
+        elif result.get("complaint_when") and not self._names_showing(text) and not NOT_REMEMBERED.search(text) \
+                and not form_values.showing(text) and len(text) >= 6:
+            # 「买的还是套餐，几十块钱，吃了两口就扔了」: more of the story, not the showing — noted, asked again
+            self._noted(dispatcher)
+            result["complaint_when"] = None
+            result["complaint_detail"] = f"{tracker.get_slot('complaint_detail') or ''}；{text}".strip("；")[:500]
         elif not result.get("complaint_when") and self._names_showing(text):
             # 「那他凭什么拦我？投诉他，5号厅晚上9点」: an angry question with the showing in it still gives the showing
             result["complaint_when"] = text[:500]
@@ -528,3 +546,30 @@ class ValidateRefundForm(ServiceFormValidation):
             if turn.handled and turn.decided:
                 turn.replies.replay(dispatcher)
         return result
+
+
+# 「那我留言吧：」「你帮我留言啦，」: words that only say a message follows
+MESSAGE_LEAD = re.compile(r"^(好吧|好的|好|那|那么|行|嗯)?[，,\s]*(那)?(我)?(就)?(你)?(帮我)?(给我)?(想)?留(个)?言(吧|啦|啊|一下)?[:：，,。\s]*")
+# a message, not a side question, even when asked as one (「想问能不能补开发票」)
+MESSAGE_SAID = re.compile(r"留言|帮我|麻烦|想问|问一下|查|请|要求|希望|反映|投诉|事|回我|联系我|打给我|打俾我")
+PHONE_SAID = re.compile(r"(我的)?(手机号?码?|电话|号码|联系方式)?(是|：|:)?\s*(?<!\d)1\d{2}[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
+
+
+class ValidateMessageForm(ServiceFormValidation):
+    """What a patron leaves for a person when none is online: the message, and a phone to call back on."""
+
+    form = "message_form"
+
+    def validate_leave_message(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> Dict[Text, Any]:
+        text = str(value or "").strip()
+        folded = answering.folded_text(tracker) or text
+        if self._requested(tracker, "leave_message") and len(text) <= 14 and is_question(folded) \
+                and not MESSAGE_SAID.search(folded):
+            side = self._side_question(dispatcher, tracker)  # 「要等多久」: answered, then the message asked again
+            if side is not None:
+                return {"leave_message": None, **side}
+        body = MESSAGE_LEAD.sub("", PHONE_SAID.sub("", text)).strip(" ，,。:：!！~～")
+        if len(body) < 2:
+            return {"leave_message": None}  # only the phone (taken on its own) or 「我留言」: asked again
+        return {**self._calm(dispatcher, tracker), **self._accept("leave_message", body[:500])}

@@ -13,9 +13,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering, form_values
 from actions.common import knowledge, latest_entities, money, now
-from actions.escalation import deescalate, end_form, hand_off, has_recent_ticket, publish
+from actions.escalation import REUSE_WINDOW, REUSED_TYPES, deescalate, end_form, hand_off, has_recent_ticket, publish
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
-from actions.tickets import log_ticket, writer
+from actions.tickets import due_label, log_ticket, writer
+from bot.privacy import mask_phone
 from actions.forms import PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import assess
@@ -94,6 +95,7 @@ def _unknown_quoted(k: Knowledge, text: Text) -> Optional[Text]:
 
 
 # --------------------------------------------------------------------------- complaints
+LEAVE_MESSAGE = re.compile(r"留(个|句)?言|留句话|留个话|转告|带个话")
 FOLLOW_UP_HEAD = re.compile(r"^(那|那么)?[^，,。\s]{1,8}呢")  # 「X呢」 opening the message: a follow-up
 UNSURE_COMPLAINT = 0.6
 
@@ -130,6 +132,9 @@ class ActionComplain(Action):
                 return events + [NO_FORM]
         calm = not (mood.angry or mood.threat)
         no_fault = complaint_category(k, folded) is complaints["categories"][-1]
+        if no_fault and (LEAVE_MESSAGE.search(folded) or HUMAN_WANTED.search(folded)):
+            # 「能帮我留个言给你们经理吗，我想反映个事」「我要人工，现在！」: a person (or a message for one)
+            return hand_off(dispatcher, tracker, "patron_request")
         if calm and ctx.topic in INFORMATIONAL and no_fault and (corrected(folded) is not None or
                                                                  is_elliptical(folded, None, ctx.topic) and is_question(folded)):
             # 「不对，我说的是周三」「不好意思搞错了，我是银卡」: the last question again with the new value;
@@ -145,7 +150,8 @@ class ActionComplain(Action):
             if events is not None:
                 return events + [NO_FORM]
         asked = re.sub(r"一([\u4e00-\u9fff])不\1", "", folded)  # 「一动不动」 is no 「动不动」 question
-        if (STRONG_QUESTION.search(asked) or re.search(r"[?？]$", asked.strip())) and is_question(asked) and not (mood.angry or mood.threat) \
+        if (STRONG_QUESTION.search(asked) or re.search(r"[?？]$", asked.strip()) or ctx.topic in INFORMATIONAL) \
+                and is_question(asked) and not (mood.angry or mood.threat) \
                 and complaint_category(k, folded) is \
                 k.section("complaints")["categories"][-1]:
             # 「导盲犬也不行？」「最长那部是哪个」: a question with no complaint in it, read as one by the
@@ -548,6 +554,13 @@ class ActionRequestHuman(Action):
             return emergency_follow_up(dispatcher, tracker, ctx) + hand_off(dispatcher, tracker, "emergency", priority=1)
         folded = answering.folded_text(tracker)
         offer = knowledge().section("complaints")["escalation"].get("offer")
+        loop = (tracker.active_loop or {}).get("name")
+        if loop == "message_form" and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) \
+                and not HUMAN_WANTED.search(folded):
+            # 「人工什么时候有人」 while leaving a message: the hours, then the message asked for again
+            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
+            turn.replies.replay(dispatcher)
+            return [SlotSet("topic_context", turn.context.to_slot()), FollowupAction(loop)]
         if offer and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
                 and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
@@ -559,6 +572,34 @@ class ActionRequestHuman(Action):
                                          buttons=[{"title": label, "payload": "/request_human"}])
                 return [SlotSet("topic_context", turn.context.to_slot())]
         return hand_off(dispatcher, tracker, "patron_request")
+
+
+class ActionSubmitMessage(Action):
+    """The message (and phone) left while nobody was online goes on the handoff ticket a person will take."""
+
+    def name(self) -> Text:
+        return "action_submit_message"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        message = tracker.get_slot("leave_message") or ""
+        phone = normalize_phone(tracker.get_slot("phone") or "")
+        number, due = None, None
+        since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
+        try:
+            with session_scope(database_url()) as session:
+                ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, REUSED_TYPES)
+                if ticket is not None:
+                    tickets.add_facts(session, ticket, actor="bot", facts={"message": message}, phone=phone)
+                    number, due = ticket.number, ticket.reply_due
+        except Exception:  # database down: the message is queued as a ticket of its own
+            logger.exception("message: cannot reach the handoff ticket")
+        if number is None:
+            receipt = log_ticket(dispatcher, tracker, type="handoff", facts={"reason": "message", "message": message},
+                                 phone=phone, announce=False)
+            number, due = receipt.number or receipt.client_ref[:8], receipt.reply_due
+        dispatcher.utter_message(response="utter_message_taken", ticket=number,
+                                 due=due_label(due) if due else "", phone=mask_phone(phone) if phone else "")
+        return [SlotSet("leave_message", None)]
 
 
 class ActionFeedback(Action):

@@ -58,7 +58,7 @@ def is_over(text: str) -> bool:
 # (an illness named alone is not enough: 「我爸有哮喘…」 may be the emergency itself)
 CONDITION = re.compile(r"怀孕|孕妇|怀着|孕期|[吧罢][?？。]?$|(可以|能|行|没问题)吧")
 # 「打我电话」「前台翻白眼什么意思」: a number to call back on, a rude look — nobody in danger
-NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的)?(电话|手机|号码|手机号)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
+NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的|家)?(电话|手机|号码|手机号|座机|固话|分机|办公室|单位|公司)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
                         r"(前台|服务员|工作人员|员工|收银|检票|店员|客服)翻白眼")
 FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
 NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")

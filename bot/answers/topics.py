@@ -513,7 +513,8 @@ def minutes_before_show(text: str) -> Optional[float]:
     minutes = amount * 60 if m.group(4) in ("小时", "钟头", "个钟", "钟", "h") else amount
     if m.group(3) and m.group(4) in ("小时", "钟头", "个钟", "钟"):
         minutes += 30
-    if re.search(r"以内|之内|不到|内[呢吗,，。?？]?$|少于", text[m.end():m.end() + 4]):
+    if re.search(r"以内|之内|不到|内[呢吗,，。?？]?$|少于", text[m.end():m.end() + 4]) \
+            or re.search(r"不到|不足|少于|没到|不够", text[max(0, m.start() - 3):m.start()]):  # 「不到两小时」
         minutes -= 1  # 「开场前半小时以内」 is less than half an hour
     return -minutes if started else minutes
 
@@ -858,15 +859,21 @@ def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 COMPLAINT_WHEN = re.compile(r"(多久|多长时间|什么时候|啥时候|几时|何时|几天|要等).{0,6}(回复|答复|处理|回电|联系|结果|给.{0,2}说法|解决)|"
                             r"(回复|答复|处理|解决).{0,4}(多久|要多久|几天|什么时候)|等多久|多久给")
 COMPLAINT_REMEDY = re.compile(r"补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
-COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人")
+COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人|"
+                             r"(多久|多长时间|什么时候|啥时候|几时|几分钟).{0,4}(有人|来人|到场|过来|来处理)|人.{0,2}(什么时候|多久)(来|到)")
 COMPLAINT_QUESTION = re.compile(f"{COMPLAINT_WHEN.pattern}|{COMPLAINT_REMEDY.pattern}|{COMPLAINT_ACTION.pattern}")
 # 「那退款多久到」「是原路退吗」 during a complaint: the refund rules' facts, not the complaint's remedy
 REFUND_MONEY = re.compile(r"多久到|几天到|多久能到|到账|原路|退到哪|退回哪|退到什么")
 
 
+# 「这属于放映事故吧，你们怎么赔」: the refund rule for the cinema's own fault answers, not the category's remedy
+CINEMA_FAULT = re.compile(r"放映事故|设备故障|影城原因|影院原因|你们的原因|影城的原因|场次取消")
+
+
 def about_complaint(text: Optional[str]) -> bool:
     """Whether a question during a complaint asks about the complaint's handling or remedy."""
-    return bool(COMPLAINT_QUESTION.search(text or "")) and not REFUND_MONEY.search(text or "")
+    return bool(COMPLAINT_QUESTION.search(text or "")) and not REFUND_MONEY.search(text or "") \
+        and not CINEMA_FAULT.search(text or "")
 
 
 def complaint_category_named(k: Knowledge, code: Optional[str], text: str = "") -> Dict[str, Any]:

@@ -476,7 +476,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if SEATS_ASKED.search(text or "") and not re.search(r"轮椅|情侣|无障碍|停车|车位", text or "") \
             and (fresh.get("hall_type") or k.find_hall_type(text)) and intent_topic in (None, "hall_types", "facilities"):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX厅有几多个位」: the hall's seats
-    if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"):
+    if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"
+                                          or ctx.topic == "parking" and confidence < SURE_OTHER):
         return _topic_turn(k, ctx, "parking", text, fresh)  # 「停车能免费多久」: the free hours, computed
     index = facets.index_for(k)
     cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))

@@ -348,6 +348,8 @@ class Complaints(Strict):
     wish_noted: Optional[str] = None
     # 「快点啊电影都开始了」 during a complaint: staff are hurried
     hurry: Optional[str] = None
+    # 「买的还是套餐，吃了两口就扔了」 when the showing or phone was asked: more of the story, noted with an apology
+    noted: Optional[str] = None
 
 
 # showtimes.csv as spreadsheets write it: Chinese headers, 2026/12/3, 9:30, 周五, 2d
