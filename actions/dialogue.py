@@ -79,6 +79,12 @@ class ActionRoute(Action):
             events = answering.answer_if_decided(dispatcher, tracker, *self._top_topic(tracker))
             if events is not None:
                 return events
+            film = latest_entities(tracker).get("film")
+            if film and knowledge().film_by_name(film) is not None and not ctx.topic:
+                # 「我打算周日去看笑料百出」 nobody understood: a film of the store named — its showings
+                events = answering.answer(dispatcher, tracker, "showtimes", 1.0)
+                if events is not None:
+                    return events
             if len(answering.folded_text(tracker)) > LONG_MESSAGE:
                 # a long (voice) message with the question in one clause: a specific question it matches well
                 events = answering.answer(dispatcher, tracker, None, 0.0, open_topics=True, by_clause=True)

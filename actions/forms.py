@@ -426,6 +426,12 @@ class ValidateComplaintForm(ServiceFormValidation):
     async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> List[Dict[Text, Any]]:
         events = await super().get_extraction_events(dispatcher, tracker, domain)
+        text = tracker.latest_message.get("text") or ""
+        if tracker.get_slot("requested_slot") == "complaint_when" and not tracker.get_slot("complaint_when") \
+                and (tracker.latest_message.get("intent") or {}).get("name") == "report_emergency" \
+                and self._names_showing(text) and not answering.context_of(tracker).in_emergency:
+            # 「4号厅，十点场，快派人」 read as an emergency with nobody in danger: still the showing asked for
+            events.append(SlotSet("complaint_when", text[:500]))
         if not self._already_dispatched(tracker):
             self._dispatched(dispatcher, tracker, tracker.latest_message.get("text") or "")
         return events
@@ -555,6 +561,10 @@ MESSAGE_SAID = re.compile(r"留言|帮我|麻烦|想问|问一下|查|请|要求
 PHONE_SAID = re.compile(r"(我的)?(手机号?码?|电话|号码|联系方式)?(是|：|:)?\s*(?<!\d)1\d{2}[\s-]?\d{4}[\s-]?\d{4}(?!\d)")
 
 
+SIDE_QUESTION_MAX = 24  # characters; a longer question is the message itself
+NO_MESSAGE_INTENTS = ("greet", "thank", "affirm", "request_human", "nlu_fallback", "out_of_scope", "inform")
+
+
 class ValidateMessageForm(ServiceFormValidation):
     """What a patron leaves for a person when none is online: the message, and a phone to call back on."""
 
@@ -564,12 +574,19 @@ class ValidateMessageForm(ServiceFormValidation):
                                domain: DomainDict) -> Dict[Text, Any]:
         text = str(value or "").strip()
         folded = answering.folded_text(tracker) or text
-        if self._requested(tracker, "leave_message") and len(text) <= 14 and is_question(folded) \
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if self._requested(tracker, "leave_message") and intent == "bot_challenge":
+            dispatcher.utter_message(response="utter_iamabot")  # 「你是真人吗」: said so, the message asked again
+            return {"leave_message": None}
+        if self._requested(tracker, "leave_message") and len(text) <= SIDE_QUESTION_MAX and is_question(folded) \
                 and not MESSAGE_SAID.search(folded):
-            side = self._side_question(dispatcher, tracker)  # 「要等多久」: answered, then the message asked again
+            # 「要等多久」「算了我直接打电话吧，热线多少」: answered (the clause that asks), the message asked again
+            asking = [c for c in re.split(r"[，,。!！;；]", text) if c.strip() and is_question(c)]
+            side = self._side_question(dispatcher, tracker) or \
+                (self._side_question(dispatcher, tracker, asking[-1]) if asking and asking[-1] != text else None)
             if side is not None:
                 return {"leave_message": None, **side}
-        body = MESSAGE_LEAD.sub("", PHONE_SAID.sub("", text)).strip(" ，,。:：!！~～")
-        if len(body) < 2:
-            return {"leave_message": None}  # only the phone (taken on its own) or 「我留言」: asked again
+        body = MESSAGE_LEAD.sub("", PHONE_SAID.sub("", text)).strip(" ，,。:：!！?？~～")
+        if len(body) < 2 or len(body) <= 6 and not MESSAGE_SAID.search(body) and intent in NO_MESSAGE_INTENTS:
+            return {"leave_message": None}  # only the phone, 「我留言」 or 「你好？人呢」: asked again
         return {**self._calm(dispatcher, tracker), **self._accept("leave_message", body[:500])}

@@ -75,13 +75,13 @@ def _when_from(values: Dict[str, str], least: int = 2) -> Optional[Text]:
 
 
 def _question_not_complaint(dispatcher: CollectingDispatcher, tracker: Tracker, ctx: DialogueContext,
-                            folded: Text) -> Optional[List[Dict[Text, Any]]]:
+                            folded: Text, facet_only: bool = False) -> Optional[List[Dict[Text, Any]]]:
     ranking = [r for r in (tracker.latest_message or {}).get("intent_ranking") or []
                if r.get("name") not in ("complain", "nlu_fallback")]
     topic = INTENT_TOPIC.get(ranking[0]["name"]) if ranking else None
     turn = answer_turn(knowledge(), ctx, topic, float(ranking[0].get("confidence") or 0) if ranking else 0.0,
                        folded, (tracker.latest_message or {}).get("entities") or [])
-    if not (turn.handled and (turn.facet or turn.decided)):
+    if not (turn.handled and (turn.facet or turn.decided and not facet_only)):
         return None
     answering.suggest_follow_ups(turn)
     turn.replies.replay(dispatcher)
@@ -95,6 +95,8 @@ def _unknown_quoted(k: Knowledge, text: Text) -> Optional[Text]:
 
 
 # --------------------------------------------------------------------------- complaints
+# 「你们怎么搞的」「为什么扣我两次」: a complaint asked as a question
+RHETORICAL = re.compile(r"怎么(搞|回事|弄的|做事|管的|能这样)|为什么|为啥|凭什么|搞什么|什么情况|啥情况")
 LEAVE_MESSAGE = re.compile(r"留(个|句)?言|留句话|留个话|转告|带个话")
 FOLLOW_UP_HEAD = re.compile(r"^(那|那么)?[^，,。\s]{1,8}呢")  # 「X呢」 opening the message: a follow-up
 UNSURE_COMPLAINT = 0.6
@@ -151,12 +153,11 @@ class ActionComplain(Action):
                 return events + [NO_FORM]
         asked = re.sub(r"一([\u4e00-\u9fff])不\1", "", folded)  # 「一动不动」 is no 「动不动」 question
         if (STRONG_QUESTION.search(asked) or re.search(r"[?？]$", asked.strip()) or ctx.topic in INFORMATIONAL) \
-                and is_question(asked) and not (mood.angry or mood.threat) \
-                and complaint_category(k, folded) is \
-                k.section("complaints")["categories"][-1]:
+                and is_question(asked) and calm and (no_fault or STRONG_QUESTION.search(asked) and not RHETORICAL.search(asked)):
             # 「导盲犬也不行？」「最长那部是哪个」: a question with no complaint in it, read as one by the
-            # classifier; answered when a specific question or the next likeliest topic decides it
-            events = _question_not_complaint(dispatcher, tracker, ctx, folded)
+            # classifier; answered when a specific question or the next likeliest topic decides it.
+            # 「订单号是不是都XH开头的」 names an order but asks calmly: answered when a specific question matches
+            events = _question_not_complaint(dispatcher, tracker, ctx, folded, facet_only=not no_fault)
             if events is not None:
                 return events + [NO_FORM]
         mood_events, escalate = deescalate(dispatcher, tracker)
@@ -571,7 +572,8 @@ class ActionRequestHuman(Action):
                 dispatcher.utter_message(response="utter_text", text=offer,
                                          buttons=[{"title": label, "payload": "/request_human"}])
                 return [SlotSet("topic_context", turn.context.to_slot())]
-        return hand_off(dispatcher, tracker, "patron_request")
+        mood_events, _ = deescalate(dispatcher, tracker)  # 「你们机器人听得懂人话吗」: sorry first, then a person
+        return mood_events + hand_off(dispatcher, tracker, "patron_request")
 
 
 class ActionSubmitMessage(Action):

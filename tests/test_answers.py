@@ -349,3 +349,32 @@ def test_premiere_price_question_is_the_special_screenings_rule(k):
     chat.say("IMAX早场多少钱", "ticket_price", entities=[("hall_type", "IMAX")])
     reply = chat.say("首映场也是这个价吗", "ticket_price", 0.75)
     assert chat.turn.facet == "price_special" and "会员日" not in reply
+
+
+def test_correction_re_asks_the_last_question_with_the_new_value(k):
+    from bot.answers.correction import corrected
+
+    assert corrected("不对，我说的是周三") == "周三" and corrected("哦不是学生，是老人") == "老人"
+    assert corrected("打错了，是500分") == "500分" and corrected("不好意思搞错了，我是银卡") == "银卡"
+    assert corrected("不对劲，画面很暗") is None and corrected("这部不是3D吗") is None
+    chat = Chat(k)
+    chat.say("IMAX周六票价", "ticket_price", entities=[("hall_type", "IMAX"), ("date", "周六")])
+    assert "70元" in chat.say("不对，我说的是周三", "complaint", 0.4, [("date", "周三")])
+    chat.say("学生票周四多少钱，普通2D", "ticket_price", entities=[("ticket_type", "学生"), ("date", "周四")])
+    reply = chat.say("哦不是学生，是老人", None, 0.3, [("ticket_type", "学生"), ("ticket_type", "老人")])
+    assert "身份证" in reply and "学生证" not in reply
+
+
+def test_correction_is_no_emergency():
+    from bot.answers.emergency import decide
+
+    assert not decide("打错了，是500分", "report_emergency", ["打架"], [], 0.97)
+    assert not decide("啊我说错了，是杜比厅", "report_emergency", ["打架"], [], 0.97)
+    assert decide("不对，有人晕倒了", "report_emergency", ["晕倒"], [], 0.97)
+
+
+def test_unknown_film_asked_by_price_or_after_it_was_said(k):
+    chat = Chat(k)
+    assert "没有《猫咪侦探社》" in chat.say("猫咪侦探社多少钱一张", "ticket_price", 0.95)
+    chat.say("时光邮差上映了没", None, 0.35)
+    assert "没有《时光邮差》" in chat.say("什么时候上啊", None, 0.35)

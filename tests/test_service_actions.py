@@ -7,7 +7,10 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import service
-from actions.forms import ValidateComplaintForm, ValidateGroupBookingForm, ValidateOrderProblemForm, ValidateRefundForm
+import yaml
+
+from actions.forms import (ValidateComplaintForm, ValidateGroupBookingForm, ValidateMessageForm, ValidateOrderProblemForm,
+                           ValidateRefundForm)
 from bot.db import session_factory, session_scope
 from bot.kb import loader
 from bot.models import Ticket
@@ -167,6 +170,24 @@ def test_handoff_takes_message_when_nobody_online(kb_url, tracker_factory, run_a
     assert "客服人员暂时都不在线" in texts[0] and "工单号T" in texts[0]
     assert "不在人工服务时间" not in texts[0]  # inside the hours: not the out-of-hours message
     assert not any(e.get("event") == "pause" for e in events)
+    # the patron leaves the message, then a phone: both go on that handoff ticket
+    assert any(e.get("event") == "followup" and e.get("name") == "message_form" for e in events)
+    [(number, kind, *_)] = tickets(kb_url)
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    form = ValidateMessageForm()
+    msgs, slots = _validate(form, tracker_factory("那我留言吧：会员生日券一直没到账，帮我查一下", "inform", slots={
+        "requested_slot": "leave_message", "leave_message": "那我留言吧：会员生日券一直没到账，帮我查一下"},
+        active_loop="message_form", filled=["leave_message"]), domain)
+    assert slots["leave_message"] == "会员生日券一直没到账，帮我查一下"
+    msgs, slots = _validate(form, tracker_factory("12345678901", "inform", slots={
+        "requested_slot": "phone", "leave_message": "会员生日券一直没到账", "phone": "12345678901"},
+        active_loop="message_form", filled=["phone"]), domain)
+    assert msgs[0]["response"] == "utter_invalid_phone" and slots["phone"] is None
+    texts, _, _ = run_action(service.ActionSubmitMessage(), tracker_factory("13428861057", "inform", slots={
+        "leave_message": "会员生日券一直没到账", "phone": "13428861057"}))
+    assert number in texts[0] and "134****1057" in texts[0]
+    [(_, _, _, phone, _, facts)] = tickets(kb_url)
+    assert phone == "13428861057" and facts["message"] == "会员生日券一直没到账"
 
 
 def test_asking_when_people_answer_gets_the_hours_and_no_ticket(kb_url, tracker_factory, run_action):

@@ -384,6 +384,12 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if correction is not None:
         # 「不对，我说的是周三」「不是学生，是老人」: the last question again, with the new value only
         entities, text, allow_follow_up = entities_in(entities, correction), correction, True
+        named = {e.get("entity") for e in entities}
+        ticket_type, hall_type = rules.find_ticket_type(k, correction), k.find_hall_type(correction)
+        if ticket_type and "ticket_type" not in named:  # the new value in words the extractor left untagged
+            entities.append({"entity": "ticket_type", "value": ticket_type["name"]})
+        if hall_type and "hall_type" not in named:
+            entities.append({"entity": "hall_type", "value": hall_type.name})
         if len(correction) <= 8:
             intent_topic = None  # a value alone: what the classifier made of it is no new topic
     fresh = entity_values(text, entities)
@@ -395,10 +401,6 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
         return _topic_turn(k, ctx, "complaint", text, fresh)
-    if "film" not in fresh and "film" not in ctx.values and ctx.values.get("missing_film") \
-            and RELEASE_ASKED.search(text or "") and not k.find_film(text or ""):
-        fresh["film"] = ctx.values["missing_film"]  # 「什么时候上啊」 after a film the store does not have
-        intent_topic = "showtimes"
     quoted = QUOTED_TITLE.search(text or "")
     if quoted and intent_topic in (None, "cinema_info", "hall_types", "ticket_price", "facilities", "viewing_rules") \
             and k.film_by_name(quoted.group(1)) is None and k.film_misspelt(quoted.group(1)) is None:
@@ -417,6 +419,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             film_unknown = True
     if film_unknown and intent_topic in (None, "ticket_price", "hall_types", "cinema_info", "facilities"):
         intent_topic = "showtimes"  # 「飞驰人生3的票多少钱」「红海行动2明天几点」: not showing, and what is on
+    if "film" not in fresh and "film" not in ctx.values and ctx.values.get("missing_film") \
+            and RELEASE_ASKED.search(text or "") and not k.find_film(text or ""):
+        fresh["film"] = ctx.values["missing_film"]  # 「什么时候上啊」 after a film the store does not have
+        intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
