@@ -328,6 +328,20 @@ def _previous_value(tracker: Tracker, slot: Text) -> Optional[Text]:
     return None
 
 
+FLOW_STARTS = ("action_complain", "action_lost_item", "action_group_booking", "action_request_refund",
+               "action_order_problem")
+
+
+def _asked_before(tracker: Tracker, slot: Text) -> bool:
+    """Whether the form already asked for ``slot`` since its flow began."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "action" and event.get("name") in FLOW_STARTS:
+            return False
+        if event.get("event") == "slot" and event.get("name") == "requested_slot" and event.get("value") == slot:
+            return True
+    return False
+
+
 def _free_text_validators(*slots: Text) -> Dict[Text, Callable]:
     def make(slot: Text) -> Callable:
         def validate(self, value, dispatcher, tracker, domain):
@@ -360,9 +374,11 @@ class ValidateComplaintForm(ServiceFormValidation):
         when said, not asked for; with a phone already left, the hall is asked only where it matters."""
         slots = [s for s in await super().required_slots(domain_slots, dispatcher, tracker, domain)
                  if s != "complaint_wish"]
-        if tracker.get_slot("phone") and not tracker.get_slot("complaint_when") \
-                and (not self._category(tracker).get("where_needed", True) or int(tracker.get_slot("anger_count") or 0) >= 2):
-            # (nor asked again of a patron angry twice over: 「我手机138…，让他马上打给我」)
+        if not tracker.get_slot("complaint_when") and (
+                not self._category(tracker).get("where_needed", True)
+                or tracker.get_slot("phone") and (int(tracker.get_slot("anger_count") or 0) >= 2 or _asked_before(tracker, "complaint_when"))):
+            # a double charge or a rude answer happened nowhere in particular; a showing asked once and not
+            # given is not asked again once the phone is left (nor of a patron angry twice over)
             slots = [s for s in slots if s != "complaint_when"]
         return slots
 
@@ -400,7 +416,8 @@ class ValidateComplaintForm(ServiceFormValidation):
             dispatcher.utter_message(response="utter_text", text=self._category(tracker)["handling"])
             result["complaint_when"] = None
         elif result.get("complaint_when") and not self._names_showing(text) and not NOT_REMEMBERED.search(text) \
-                and not form_values.showing(text) and len(text) >= 6:
+                and not form_values.showing(text) and len(text) >= 6 and normalize_phone(text) is None \
+                and normalize_order_id(text) is None:
             # 「买的还是套餐，几十块钱，吃了两口就扔了」: more of the story, not the showing — noted, asked again
             self._noted(dispatcher)
             result["complaint_when"] = None
@@ -458,8 +475,17 @@ class ValidateComplaintForm(ServiceFormValidation):
         return self._free("complaint_wish", value, dispatcher, tracker)
 
 
-ValidateLostItemForm = type("ValidateLostItemForm", (ServiceFormValidation,), {
-    "form": "lost_item_form", **_free_text_validators("lost_item", "lost_where", "seat")})
+class ValidateLostItemForm(ServiceFormValidation):
+    form = "lost_item_form"
+    locals().update(_free_text_validators("lost_item", "lost_where", "seat"))
+
+    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> List[Text]:
+        """The seat is asked only 「如记得」: once the phone is left, not at all."""
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        if tracker.get_slot("phone") and not tracker.get_slot("seat"):
+            slots = [s for s in slots if s != "seat"]
+        return slots
 
 ValidateOrderProblemForm = type("ValidateOrderProblemForm", (ServiceFormValidation,), {"form": "order_problem_form"})
 

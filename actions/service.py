@@ -26,6 +26,7 @@ from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_cate
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 from bot.answers.correction import corrected
+from bot.answers.facets import LONG_MESSAGE
 from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_title
 from bot.db import database_url, session_scope
 from bot.kb import rules
@@ -80,7 +81,8 @@ def _question_not_complaint(dispatcher: CollectingDispatcher, tracker: Tracker, 
                if r.get("name") not in ("complain", "nlu_fallback")]
     topic = INTENT_TOPIC.get(ranking[0]["name"]) if ranking else None
     turn = answer_turn(knowledge(), ctx, topic, float(ranking[0].get("confidence") or 0) if ranking else 0.0,
-                       folded, (tracker.latest_message or {}).get("entities") or [])
+                       folded, (tracker.latest_message or {}).get("entities") or [],
+                       by_clause=len(folded) > LONG_MESSAGE)  # a long story with the question at its end
     if not (turn.handled and (turn.facet or turn.decided and not facet_only)):
         return None
     answering.suggest_follow_ups(turn)
@@ -256,6 +258,7 @@ class ActionLostItem(Action):
                 return [SlotSet("topic_context", turn.context.to_slot())] + \
                     ([] if ctx.topic == "lost_found" else [NO_FORM])
         lf = knowledge().section("lost_found")
+        mood_events, _ = deescalate(dispatcher, tracker)  # 「是不是被你们员工拿走了？」: the feeling first
         dispatcher.utter_message(response="utter_lost_item", register=lf["register"], keep=lf["keep"], claim=lf["claim"])
         values = latest_entities(tracker)
         text = tracker.latest_message.get("text") or ""
@@ -268,6 +271,7 @@ class ActionLostItem(Action):
             events.append(SlotSet("lost_where", values["hall"]))
         found = form_values.prefill(knowledge(), now().date(), ("seat", "phone"), text)
         ctx = answering.context_of(tracker).after("lost_found", None, {})
+        events += mood_events
         return events + [SlotSet(slot, value) for slot, value in found.items()] + \
             [SlotSet("topic_context", ctx.to_slot())]
 
@@ -394,6 +398,9 @@ class ActionRequestRefund(Action):
         # projector failure) comes first; the form then takes the order
         turn = answer_turn(k, answering.context_of(tracker), "refund_policy", 1.0, answering.folded_text(tracker),
                            (tracker.latest_message or {}).get("entities") or [], allow_follow_up=False)
+        if not (turn.handled and turn.decided) and not platform:
+            # nothing said about the show yet: where the patron can do it alone, while the form takes the order
+            dispatcher.utter_message(response="utter_text", text=refund["own_channels"])
         if turn.handled and turn.decided:
             turn.replies.replay(dispatcher)
             events.append(SlotSet("topic_context", turn.context.to_slot()))
@@ -562,6 +569,13 @@ class ActionRequestHuman(Action):
             turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot()), FollowupAction(loop)]
+        if ctx.topic and is_question(folded) and not HUMAN_WANTED.search(folded) and not HUMAN_HOURS_ASKED.search(folded):
+            # 「人工客服能帮我查吗」 after the points query: a question about what was just said, not a request
+            turn = answer_turn(knowledge(), ctx, None, 0.0, folded, (tracker.latest_message or {}).get("entities") or [])
+            if turn.handled and turn.facet and turn.topic == ctx.topic:
+                answering.suggest_follow_ups(turn)
+                turn.replies.replay(dispatcher)
+                return [SlotSet("topic_context", turn.context.to_slot())]
         if offer and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
                 and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered

@@ -19,7 +19,7 @@ from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.correction import corrected, entities_in
-from bot.answers.context import FOLLOW_KEYS, DialogueContext, is_elliptical
+from bot.answers.context import FOLLOW_KEYS, REFERS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
@@ -80,7 +80,8 @@ POINTS_ASKED = re.compile(r"(多少|几)\s*(积)?分|积分.{0,6}(换|兑)|(换|
 POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六七八九十百千万]+)\s*(积)?分(?!钟|之|期|店|享|手|开|别)")
 FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停|"
                         r"(能|可以)(免费)?(停|免)\s*[\d一二两三四五六七八九十]+\s*个?(小时|钟)")  # 「用她的卡能停5小时吗」
-SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下多少|能坐多少人")
+SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下(多少|几)|能坐(多少|几个?)人|"
+                         r"可以坐(多少|几个?)人|容纳(多少|几)")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
@@ -213,6 +214,8 @@ EARLY_SHOW = re.compile(r"早场|早上的?场|上午的?场|早鸟")
 SPECIAL_TICKET = re.compile(r"半价|会员日|特价|兑换券|观影券|兑的票|换的票")
 REFUND_ASKED = re.compile(r"退|退款|退票")
 FILM_WORDS = re.compile(r"部|片|电影|哪个|哪一个")
+EDGE_SHOW = re.compile(r"(最早|最晚|最后)(的)?(一)?(场|部)|(第一|头)场.{0,4}几点")
+CHARGING_FEE = re.compile(r"充电(费|桩|的钱)?.{0,8}(免费|收费|要钱|另外|另收|另计|包含|包括|算在|算进|单独|怎么收|多少钱)")
 
 
 def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str], text: str,
@@ -243,6 +246,10 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
         return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
         return STACKING_FACET
+    if EDGE_SHOW.search(t) and not film and is_question(t):
+        return "cinema_hours"  # 「最早的场次一般几点」「最晚一场几点」: the hours, not today's listing
+    if CHARGING_FEE.search(t):
+        return "parking_charging"  # 「充电费也包含在免费停车里吗」: charging is paid apart, whatever 免费 suggests
     return None
 
 
@@ -425,6 +432,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
+    if FILMS_ASKED.search(text or "") and "film" not in fresh and not REFERS["film"].search(text or ""):
+        fresh["film"] = ""  # 「那哪部片有4DX」: which films, so not the film talked about before
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
@@ -480,7 +489,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if genre and "film" not in fresh:  # 「那最近有喜剧片吗」: the films of the genre, no film's facet
         return _topic_turn(k, ctx, "film_info", text, fresh)
     if SEATS_ASKED.search(text or "") and not re.search(r"轮椅|情侣|无障碍|停车|车位", text or "") \
-            and (fresh.get("hall_type") or k.find_hall_type(text)) and intent_topic in (None, "hall_types", "facilities"):
+            and (fresh.get("hall_type") or k.find_hall_type(text)) \
+            and (intent_topic in (None, "hall_types", "facilities") or fresh.get("hall_type") and open_topics):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX厅有几多个位」: the hall's seats
     if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"
                                           or ctx.topic == "parking" and confidence < SURE_OTHER):
