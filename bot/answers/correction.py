@@ -18,8 +18,11 @@ HEAD = re.compile(r"^" + _FILLER + r"(?:" + _SORRY + _WRONG + r"|不对(?!劲)|�
 # 「不是学生，是老人」「不是巨幕是IMAX」: the old value, then the new one
 NOT_BUT = re.compile(r"^" + _FILLER + r"(?:我)?不是(?:说)?(?P<old>[^，,。]{1,10}?)[，,、\s]*(?:而|我)?(?:是|要|问的是|说的是)(?P<rest>.+)$")
 # 「我说的是周三」「我问的是杜比」「其实是金卡」「应该是两个人」: the new value, said as the one meant
-MEANT = re.compile(r"^(?:我)?(?:说的是|问的是|是说|意思是|想问的是|要问的是|指的是)|^(?:应该|其实|本来)是")
-LEAD = re.compile(r"^(?:我)?(?:说的是|问的是|是说|意思是|想问的是|要问的是|指的是|应该是|其实是|本来是|是)\s*")
+MEANT = re.compile(r"^(?:我)?(?:说的是|问的是|是说|意思是|想问的是|要问的是|指的是)|^(?:应该|其实|本来)是|"
+                   r"^" + _FILLER + _SORRY + r"(?:我)?(?:看|买|订|选|要)的是")  # 「哦我买的是杜比厅」「不好意思，我看的是普通厅」
+SAID_ONLY = re.compile(r"(看|买|订|选|要)的是")
+LEAD = re.compile(r"^" + _FILLER + _SORRY + r"(?:我)?(?:说的是|问的是|是说|意思是|想问的是|要问的是|指的是|应该是|其实是|本来是|"
+                  r"看的是|买的是|订的是|选的是|要的是|是)\s*")
 
 
 REST_MAX = 16  # the new value, not a whole new story (「不对啊，怎么扣了两次钱…」 is a complaint)
@@ -38,7 +41,10 @@ def corrected(text: str) -> Optional[str]:
         rest = _lead_off(m.group("rest"))
         return rest if rest and len(rest) <= REST_MAX else None
     if MEANT.search(t):
-        return _lead_off(t) or None
+        rest = _lead_off(t)
+        if SAID_ONLY.search(t) and len(rest) > 8:
+            return None  # 「我买的是学生票，能退吗」: what they bought, then a new question
+        return rest or None
     return None
 
 

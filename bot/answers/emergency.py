@@ -60,11 +60,13 @@ CONDITION = re.compile(r"怀孕|孕妇|怀着|孕期|[吧罢][?？。]?$|(可以
 # 「打我电话」「前台翻白眼什么意思」: a number to call back on, a rude look — nobody in danger
 NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的|家)?(电话|手机|号码|手机号|座机|固话|分机|办公室|单位|公司)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
                         r"(前台|服务员|工作人员|员工|收银|检票|店员|客服)翻白眼")
-FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$")
+FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$|"
+                            r"(哪里|哪儿|哪)(能|可以|有)(喂奶|哺乳|换尿布|热奶|休息|充电|寄存|坐)")  # 「宝宝饿哭了，哪里能喂奶」
 NUISANCE = re.compile(r"打电话|玩手机|讲电话|大声说话|聊天|踢(我)?椅子|剧透|开闪光|拍照|录像|脚放|占座")
 WAIT_ASKED = re.compile(r"(多久|多长时间|几时|什么时候|啥时候|几点|几耐).{0,4}(处理|回复|答复|回我|覆我|回电|联系|给.{0,3}(答复|说法|回复|结果|回音))")
 PARTY_TALK = re.compile(r"(叫|约|带|凑|再来|多来|拉)(上)?(几|[一二两三四五六七八九十\d]+)个(人|朋友|同事|同学)|"
                         r"凑(够|齐|到)?[一二两三四五六七八九十百\d]+个?人?")
+HALL_WORDS = re.compile(r"4DX|4D|IMAX|杜比|巨幕|VIP|影厅|厅|动感座椅|电影")
 FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 # 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
 # stand down only when nobody is said to be unwell
@@ -128,6 +130,9 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # a what-if, a rule or facility question, or over already
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
+    if QUESTION.search(text) and RULE_ASK.search(text) and HALL_WORDS.search(text) and not strong \
+            and not PERSON_SYMPTOM.search(HYPERBOLE.sub("", text)):
+        return False  # 「我朋友喝多了，还能进4DX厅吗」: whether he may go in, asked after saying why
     plain = HYPERBOLE.sub("", text)
     if LEFT_THING.search(text) and not PERSON_SYMPTOM.search(plain) and not ILL_NOW.search(text):
         return False  # a thing left behind is a lost item

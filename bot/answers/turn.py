@@ -91,13 +91,15 @@ CATALOGUE_ASKED = re.compile(r"(能|可以)?(换|兑换?)(什么|啥|哪些|咩)
 
 # 「金卡停车呢」 after a discount: the level's parking, not its benefits
 OTHER_TOPIC_WORDS = re.compile(r"停车|泊车|车位|积分|生日|退|改签|厅|场")
-RELEASE_ASKED = re.compile(r"什么时候|啥时候|几时|哪天|几号|上映|有场|排片|场次|上吗|上啊|上没|会上|会不会上|能看|放吗|放不放|有没有得看")
+RELEASE_ASKED = re.compile(r"什么时候|啥时候|几时|哪天|几号|上映|有场|排片|场次|上吗|上啊|上没|会上|会不会上|能看|放吗|放不放|有没有得看|"
+                           r"怎么会没|真的?没有?|没有吗|确定没|为什么没|怎么没|不放了?吗")  # 「真没有吗，我孩子特别想看」
 # 「极地救援什么时候上映」「时间旅人适合小孩子看吗」: a title the store does not have, said before the question
-TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|能看到|看得到|你们这有|这里有|有)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
-                          r"(?:还在|在|还|有)?(?:什么时候|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
+TITLE_BEFORE = re.compile(r"^(?:(?:那|那么|请问|问下|想问下?|我想看|我想问下?|有没有|能看到|看得到|你们这有|这里有|有|"
+                          r"给我查一下|帮我查一下|帮我查下?|查一下|查下|查查|帮忙查下?)\s*)*([\u4e00-\u9fff·：:]{2,10}?\d?)(?:这部|这个片|的)?"
+                          r"(?:还在|在|还|有)?(?:什么时候|哪个厅|什么厅|哪种厅|哪些厅|几号厅|啥时候|哪天|几号|适合|多长|多久|讲的?|好看|几点|有场|有没有|上映|是什么|怎么样|"
                           r"今天|明天|后天|周[一二三四五六日天]|场次|有吗|还有|放吗|放映|上吗|能看|评分|看|IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D|排片|票|吗|"
                           r"多少钱|几多钱|几钱)")
-WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|"
+WHEN_WORDS = re.compile(r"(下下?|这|本)?(周|星期|礼拜)[一二三四五六日天末]|[今明后]天|大后天|今晚|明晚|[上下中]午|晚上|早上|现在|目前|最近|这几天|近期|"
                         r"\d{1,2}月\d{1,2}[日号]?|\d{1,2}[点:：]\d{0,2}|[一二三四五六七八九十]+点半?")
 NOT_TITLES = re.compile(r"它|这部|那部|这个|那个|电影|影片|片子|孩子|小孩|场次|排片|今天|明天|后天|周|票|厅|会员|停车|"
                         r"积分|退|改签|优惠|你们|影城|影院|几点|什么|现在|上映|哪部|最|哪些|还|新片|好看|请问|一下|"
@@ -427,7 +429,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if film_unknown and intent_topic in (None, "ticket_price", "hall_types", "cinema_info", "facilities"):
         intent_topic = "showtimes"  # 「飞驰人生3的票多少钱」「红海行动2明天几点」: not showing, and what is on
     if "film" not in fresh and "film" not in ctx.values and ctx.values.get("missing_film") \
-            and RELEASE_ASKED.search(text or "") and not k.find_film(text or ""):
+            and RELEASE_ASKED.search(text or "") and not k.find_film(text or "") and not FILMS_ASKED.search(text or ""):
         fresh["film"] = ctx.values["missing_film"]  # 「什么时候上啊」 after a film the store does not have
         intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
