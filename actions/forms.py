@@ -22,6 +22,7 @@ from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_par
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
 from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
+from bot.answers.replies import render as render_reply
 from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
@@ -119,7 +120,9 @@ class ServiceFormValidation(FormValidationAction):
             return None
         if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
             return None
-        turn.replies.replay(dispatcher)
+        said = _said_this_turn(tracker)
+        if not turn.replies.messages or not all(render_reply(m) in said for m in turn.replies.messages):
+            turn.replies.replay(dispatcher)  # (not again what the action that started the form just said)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}
 
     def _aside(self, dispatcher: CollectingDispatcher, tracker: Tracker, text: Text) -> Dict[Text, Any]:
@@ -304,6 +307,17 @@ WISH_SAID = re.compile(r"报销|给我报|赔|补偿|退钱|退款|要求|得给
 SERVICE_NUMBERS = re.compile(r"(?<!\d)(12315|12345|12306|12320|110|119|120|122)(?!\d)")
 PHONE_TRIED = re.compile(r"(?:电话|手机|号码|联系方式|打)[^\dXx]{0,5}\d[\d\s-]{3,14}\d|(?<![\dXx])1\d{5,11}(?!\d)|"
                          r"^\s*\d[\d\s-]{5,14}\d\s*$")
+
+
+def _said_this_turn(tracker: Tracker) -> set:
+    """What the bot has said since the patron's last message."""
+    said = set()
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot" and event.get("text"):
+            said.add(event["text"])
+    return said
 
 
 def _calmed_this_turn(tracker: Tracker) -> bool:
@@ -575,8 +589,9 @@ class ValidateRefundForm(ServiceFormValidation):
             # what the rules say for that show, now (「是后天晚上的场」 → free); the form then goes on
             turn = answer_turn(k, answering.context_of(tracker), "refund_policy", 1.0, result["refund_show"], [],
                                allow_follow_up=False)
-            if turn.handled and turn.decided:
-                turn.replies.replay(dispatcher)
+            said = _said_this_turn(tracker)
+            if turn.handled and turn.decided and not all(render_reply(m) in said for m in turn.replies.messages):
+                turn.replies.replay(dispatcher)  # (not again when the action that started the form said it)
         return result
 
 

@@ -501,7 +501,7 @@ def minutes_before_show(text: str) -> Optional[float]:
     if not text:
         return None
     started = any(w in re.sub(r"[就快要马上]+(开场|开始|开演)了", "", text)
-                  for w in ("开场后", "开演后", "已经开场", "开场了", "开始了", "已经开始", "散场", "迟到", "没赶上",
+                  for w in ("开场后", "开演后", "已经开场", "开场了", "开了场", "开咗场", "开始了", "已经开始", "散场", "迟到", "没赶上",
                             "错过了", "没进去", "没进场"))  # 「还有半小时就开场了」 is before the show
     m = _DURATION.search(text)
     if m is None:

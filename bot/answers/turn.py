@@ -209,7 +209,7 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
 
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
-                       r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)")
+                       r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)|建议.{0,4}(几岁|多大|年龄)|(几岁|多大)(以上|以下|才能|才可以)")
 # what only the 4DX hall limits: height (1米以下), hot drinks, health
 FOURDX_LIMIT = re.compile(r"身高|公分|厘米|米高|不到一米|一米以下|热饮|热的|热牛奶|热咖啡|热茶|热奶茶|热水|孕|心脏|血压|颈椎|腰椎|醉|喝了酒")
 EARLY_SHOW = re.compile(r"早场|早上的?场|上午的?场|早鸟")
@@ -248,8 +248,10 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
         return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
         return STACKING_FACET
-    if EDGE_SHOW.search(t) and not film and is_question(t):
+    if EDGE_SHOW.search(t) and not film and is_question(t) and not re.search(r"车|停|出场|出去|散场|退|票价|多少钱", t):
         return "cinema_hours"  # 「最早的场次一般几点」「最晚一场几点」: the hours, not today's listing
+    if re.search(r"设备故障|放映事故|场次取消|停映|影城原因|影院原因", t) and REFUND_ASKED.search(t):
+        return "refund_cinema_fault"  # 「看到一半设备故障停映了，我要退票」: the cinema's own fault, any time
     if CHARGING_FEE.search(t):
         return "parking_charging"  # 「充电费也包含在免费停车里吗」: charging is paid apart, whatever 免费 suggests
     return None
@@ -543,7 +545,12 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
                 and not STACKING.search(text):
             need = 0.95
         elif m.facet.topic == "ticket_price" and COMPUTED["ticket_price"].search(text) and len(index.prepare(text)) <= 4:
-            need = max(need, 0.60)  # 「票价多少」: the price table, not a look-alike specific question
+            need = max(need, 0.85)  # 「票价多少」: the price table, not a look-alike specific question
+        swapped = set(fresh) - {"hall"}
+        if elliptical and ctx.facet is None and ctx.topic in COMPUTED and m.facet.topic == ctx.topic and swapped \
+                and swapped <= set(FOLLOW_KEYS.get(ctx.topic, ())):
+            # 「学生呢」「那周二呢」 after a computed answer (a price): the same computation with the new value
+            need = max(need, 0.95)
         if not related:
             # a short follow-up leans on the current topic: another topic's question must match it outright
             need = max(need, FACET_MIN_OTHER_ELLIPTICAL if elliptical and ctx.topic else FACET_MIN_OTHER)
