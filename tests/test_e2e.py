@@ -154,3 +154,33 @@ def test_form_takes_a_phone_in_a_sentence_and_answers_a_side_question(stack):
     stack.text(sender, "7排8号")
     done = stack.text(sender, "我手机号是13912345678")
     assert re.search(r"T\d{8}-\d{4}", done), done
+
+
+def test_correction_reasks_with_the_new_value_and_is_no_complaint(stack):
+    sender = "e2e-conv-correction"
+    assert "85元" in stack.text(sender, "IMAX周六票价")
+    reply = stack.text(sender, "不对，我说的是周三")
+    assert "70元" in reply and "投诉" not in reply and "120" not in reply
+    assert "75元" in stack.text(sender, "那杜比周三呢")
+
+
+def test_nobody_online_takes_the_message_and_phone_onto_the_ticket(stack):
+    from bot.db import session_scope
+    from bot.models import Ticket
+    from bot.tickets import handoff
+
+    with session_scope(stack.db_url) as session:  # nobody at the desk: the patron leaves a message
+        for agent in handoff.agents_online(session):
+            handoff.heartbeat(session, agent, online=False)
+    sender = "e2e-conv-message"
+    first = stack.text(sender, "我要跟真人说")
+    number = re.search(r"T\d{8}-\d{4}", first).group(0)
+    assert "留言" in first, first
+    assert "手机" in stack.text(sender, "我这个月生日，会员生日券一直没到账，帮我查一下")
+    assert "手机号好像不对" in stack.text(sender, "12345678901")
+    done = stack.text(sender, "13428861057")
+    assert number in done and "134****1057" in done, done
+    with session_scope(stack.db_url) as session:
+        ticket = session.query(Ticket).filter_by(number=number).one()
+        assert ticket.contact_phone == "13428861057" and "生日券" in ticket.facts["message"]
+    assert "银卡" in stack.text(sender, "生日券是什么等级才有的？")  # the form is over: questions answered again
