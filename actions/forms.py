@@ -120,9 +120,7 @@ class ServiceFormValidation(FormValidationAction):
             return None
         if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
             return None
-        said = _said_this_turn(tracker)
-        if not turn.replies.messages or not all(render_reply(m) in said for m in turn.replies.messages):
-            turn.replies.replay(dispatcher)  # (not again what the action that started the form just said)
+        _replay_unless_said(dispatcher, tracker, turn.replies)
         return {answering.CONTEXT_SLOT: turn.context.to_slot()}
 
     def _aside(self, dispatcher: CollectingDispatcher, tracker: Tracker, text: Text) -> Dict[Text, Any]:
@@ -307,6 +305,13 @@ WISH_SAID = re.compile(r"报销|给我报|赔|补偿|退钱|退款|要求|得给
 SERVICE_NUMBERS = re.compile(r"(?<!\d)(12315|12345|12306|12320|110|119|120|122)(?!\d)")
 PHONE_TRIED = re.compile(r"(?:电话|手机|号码|联系方式|打)[^\dXx]{0,5}\d[\d\s-]{3,14}\d|(?<![\dXx])1\d{5,11}(?!\d)|"
                          r"^\s*\d[\d\s-]{5,14}\d\s*$")
+
+
+def _replay_unless_said(dispatcher: CollectingDispatcher, tracker: Tracker, replies: Any) -> None:
+    """Send an answer, unless the action that started the form already said all of it this turn."""
+    said = _said_this_turn(tracker)
+    if not replies.messages or not all(render_reply(m) in said for m in replies.messages):
+        replies.replay(dispatcher)
 
 
 def _said_this_turn(tracker: Tracker) -> set:
@@ -589,9 +594,8 @@ class ValidateRefundForm(ServiceFormValidation):
             # what the rules say for that show, now (「是后天晚上的场」 → free); the form then goes on
             turn = answer_turn(k, answering.context_of(tracker), "refund_policy", 1.0, result["refund_show"], [],
                                allow_follow_up=False)
-            said = _said_this_turn(tracker)
-            if turn.handled and turn.decided and not all(render_reply(m) in said for m in turn.replies.messages):
-                turn.replies.replay(dispatcher)  # (not again when the action that started the form said it)
+            if turn.handled and turn.decided:
+                _replay_unless_said(dispatcher, tracker, turn.replies)
         return result
 
 

@@ -552,6 +552,11 @@ HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|
 HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接")
 
 
+def _human_hours(ctx: DialogueContext) -> Any:
+    """The store's answer to when people answer (the hotline / human service hours facet)."""
+    return answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
+
+
 class ActionRequestHuman(Action):
     def name(self) -> Text:
         return "action_request_human"
@@ -566,7 +571,7 @@ class ActionRequestHuman(Action):
         if loop == "message_form" and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) \
                 and not HUMAN_WANTED.search(folded):
             # 「人工什么时候有人」 while leaving a message: the hours, then the message asked for again
-            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
+            turn = _human_hours(ctx)
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot()), FollowupAction(loop)]
         if ctx.topic and is_question(folded) and not HUMAN_WANTED.search(folded) and not HUMAN_HOURS_ASKED.search(folded):
@@ -579,7 +584,7 @@ class ActionRequestHuman(Action):
         if offer and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
                 and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
-            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
+            turn = _human_hours(ctx)
             if turn.handled:
                 turn.replies.replay(dispatcher)
                 label = domain["responses"]["utter_label_request_human"][0]["text"]
