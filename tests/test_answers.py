@@ -142,6 +142,8 @@ def test_lexicon_variant_of_digits_is_rejected():
     ("tp怎么弄😀", "退票怎么弄"),
     ("我电话１３８８８８８８８８８", "我电话13888888888"),  # digits never collapse
     ("imax 3d", "IMAX 3D"),
+    ("🆘🆘 7号厅", "SOSSOS 7号厅"),  # an emoji the lexicon names is kept as its word
+    ("佢食爆谷骾親，講唔到嘢", "它食爆谷哽亲,说不出话"),
 ])
 def test_folding(text, folded):
     import yaml
@@ -202,6 +204,21 @@ def test_folding(text, folded):
     ("保安来了但是他还是没反应", "complain", True),
     ("我老公突然翻白眼了", "complain", True),
     ("有人打我", "complain", True),
+    # a hurried request, the news, a pet, a false alarm, a carry-in question: nobody in danger here …
+    ("我快到了，堵车堵死了，开场后还能进吗", "report_emergency", False),
+    ("带哮喘喷雾进影厅没问题吧", "report_emergency", False),
+    ("火锅店着火那个新闻你看了没", "report_emergency", False),
+    ("我家猫走丢了怎么办", "report_emergency", False),
+    ("火警铃刚才误响了一下，结果啥事没有，能不能别乱响", "report_emergency", False),
+    ("卖品部有没有不含坚果的零食，孩子过敏", "report_emergency", False),
+    ("排队排到我要晕倒了，多开几个窗口行不行", "report_emergency", False),
+    ("隔壁厅在放钢铁洪流，轰隆隆的爆炸声一直传过来", "report_emergency", False),
+    # … while a growing fire, the kit asked for someone now, a child gone, someone not waking are
+    ("烟越来越大了，我们现在往哪个门跑", "complain", True),
+    ("5号厅有人心脏停了，有没有AED", "report_emergency", True),
+    ("我让孩子在游戏区等我取票，回来人就没了", "complain", True),
+    ("他还是没醒，你们的人到底什么时候到", "complain", True),
+    ("隔壁厅传过来好大的爆炸声，然后就有烟从墙缝进来了", "report_emergency", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

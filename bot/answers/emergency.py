@@ -11,10 +11,10 @@ CONFIDENCE = 0.97
 QUESTION = re.compile(r"(能不能|可不可以|可以|能否|能|允许|行不行|适合|会不会|要不要|是否|有没有限制|不宜).*([吗么嘛]|[?？])|"
                       r"[吗么][?？]?$|吗[?？!！,，\s]?.{0,2}$|呢[?？]?$|(能|可以|行|会|适合|要).{0,6}不[?？]?$|"  # 「能坐不」「会有危险不」
                       r"会不会|能不能|可不可以|行不行|适不适合|要不要紧|有没有危险|危不危险|"
-                      r"[吗嘛][,，]")  # 「给孩子看ok吗，孩子10岁」: the question, then what it is about
+                      r"[吗嘛][,，]|没问题吧|没事吧[?？]?$|(可以|行)吧[?？]?$")  # 「给孩子看ok吗，孩子10岁」: the question, then what it is about
 # 「他能去吗」「4DX会不会有危险」: asking whether someone may watch or sit in, with nothing happening yet
 RULE_ASK = re.compile(r"(能|可以|适合|能不能|可不可以|会不会|行不行|适不适合).{0,4}(去|看|坐|进|玩|入场|观看|体验|买票)|"
-                      r"有没有危险|危险吗|会不会有危险|有危险吗|危不危险|要紧吗|要不要紧|受得了吗|扛得住吗")  # 「孩子五岁呢」 follows up a rule question
+                      r"带.{0,10}(进|入)(场|厅|影厅|去)|有没有危险|危险吗|会不会有危险|有危险吗|危不危险|要紧吗|要不要紧|受得了吗|扛得住吗")  # 「孩子五岁呢」 follows up a rule question
 URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶快|救命|现在|正在|刚才|刚刚|突然|一直|怎么办|(?<![不得])了$|(?<![不得])了[!！。，,？?]|啊[!！]|[!！]{2,}|"
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|不对|先别管|去看看|(?<!没人)(?<!没有人)(?<!不)帮忙|求求|真的有人|没人管")
 # Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
@@ -22,28 +22,40 @@ URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶�
 HYPOTHETICAL = re.compile(r"如果|万一|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
                           r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
                           r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
-                          r"急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
+                          r"预案|不含.{0,4}(坚果|花生|麸质|乳|奶|蛋)|含不含|急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
 SETTLED = re.compile(r"已经.{0,8}(接走|带走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|没破皮|没受伤|没大碍|不严重|"
-                     r"就是提醒|想反馈|反馈一下|表扬|哈哈|哈$|可爱|搵返|找返|搵到|差点|差一点|开玩笑|发错了|原来是|"
+                     r"误响|啥事没有|什么事都没有|服务(太|很|真|特别|非常)?好|就是提醒|想反馈|反馈一下|表扬|哈哈|哈$|可爱|搵返|揾返|找返|搵到|揾到|差点|差一点|开玩笑|发错了|原来是|"
                      r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了|(现在|而家)?(找回|找到)(了|喇|啦)|误鸣|误报|虚惊")
-STRONG = re.compile(r"过来|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
-WAY_OF_SPEAKING = re.compile(r"饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
+STRONG = re.compile(r"派人来|派.{0,2}人(来|过来)|(?<![传飘吹冒漏透])过来|能(不能)?(来|过来)(一下|个人)|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
+WAY_OF_SPEAKING = re.compile(r"(气|吓|急)出.{0,2}(心脏病|病|毛病)|闻着(要|想)吐|闻得(要|想)吐|恶心死|饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
 HURRY = re.compile(r"^(快点?|快快快?|快一点|搞快点|赶紧|赶快|人呢|在吗|有人吗|还要多久|怎么还没人)[!！?？。.~～,，\s]*$")
 # 「孩子的外套落在IMAX厅了」「女儿的布娃娃丢在卖品部」: a lost thing, however upset the child is
 LEFT_THING = re.compile(r"(落在|丢在|忘在|掉在|遗落|忘了拿|落下了|丢了个|丢了一个)")
 ILL_NOW = re.compile(r"犯了|发作|不行了|快来|现在")
 # 「车里锁着个小孩」: a child shut in a car
-LOCKED_IN = re.compile(r"(锁着|锁在|锁车里|关在车里|困在车里).{0,12}(小孩|孩子|宝宝|娃|婴儿|宝宝)|"
+LOCKED_IN = re.compile(r"(车|SUV|后座).{0,4}(有个|有一个|锁[着著]|关着).{0,3}(婴儿|小孩|孩子|宝宝)|(锁[着著]|锁在|锁车里|关在车里|困在车里).{0,12}(小孩|孩子|宝宝|娃|婴儿|宝宝)|"
                        r"(小孩|孩子|宝宝|娃|婴儿).{0,12}(锁在|锁着|关在车里|困在车里|还在车里|在安全座椅)")
 # 「后排有人抽烟」「救命，买错场次了」: smoke of a cigarette, a ticket in trouble — nobody in danger
 SMOKING = re.compile(r"抽烟|吸烟|电子烟")
-FIRE = re.compile(r"点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
+FIRE = re.compile(r"烟越来越(大|浓)|烟(好|很|太)大|好大的烟|点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
 ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|取票|订单")
 # 「孩子发烧了来不了，票能退吗」: nobody at the cinema is in danger; the patron asks about the ticket
 NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成")
 # 「我儿子去厕所一直没回来」「小孩丢了」: a child (or a frail relative) missing now
-MISSING = re.compile(r"(孩子|小孩|儿子|女儿|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
-                     r"(?!的).{0,16}?(不见了|不在座位|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
+MISSING = re.compile(r"(孩子|小孩|小朋友|儿子|女儿|侄子|侄女|外甥|孙子|孙女|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
+                     r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
+# 「最近老是胸闷，该挂什么科」「火锅店着火那个新闻」「我家猫走丢了」: a health question for a doctor, the news, a pet —
+# nobody at the cinema in danger
+ELSEWHERE = re.compile(r"听说|挂.{0,3}科|该挂|挂号|去医院.{0,4}(看|挂|查)|最近(老|总)是|新闻|报道|(猫|狗|宠物).{0,4}(走丢|丢了|不见了|跑了|跑丢)")
+# 「🆘🆘 7号厅」: the distress sign itself
+SOS = re.compile(r"🆘|求救")
+# what makes a what-if: 「有人心脏停了，有没有AED」 asks for the kit for someone now, 「万一有人晕倒有没有AED」 asks ahead
+KIT_ASKED = re.compile(r"有没有.{0,14}(急救|AED|除颤|医务)[^，,。？?]*")
+IF_WORDS = re.compile(r"如果|万一|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是|的话|以防万一|一般|想了解|了解一下|先问问|提前")
+# 「…爆炸声，然后就有烟从墙缝进来了」: smoke in the room is no scene of the film
+SMOKE_IN = re.compile(r"有烟|冒烟|烟从|进烟|烟进来|烟雾.{0,4}(进来|冒出)")
+# fire said to be growing now: 「烟越来越大了，往哪个门跑」 is no what-if
+FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
 OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
                   r"处理好了|处理完了|已经好了|人好了|好多了|缓过来了|没大碍了|包扎好了|止住血了|血止住了|"
@@ -75,8 +87,8 @@ ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|镜头|预告|演的
                         r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|(?<!一)大片(?!泡)")
 
 
-HYPERBOLE = re.compile(r"(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
-                       r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕|饿晕|饿死|困死|逼疯|疯了|(跟|像).{0,6}一样|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
+HYPERBOLE = re.compile(r"闻着(要|想)吐|闻得(要|想)吐|(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
+                       r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕倒?|(气|吓|急)出.{0,2}(心脏病|病|毛病)|饿晕|饿死|困死|逼疯|疯了|(跟|像).{0,6}一样|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
 
 
 def _cue(text: str, cues) -> bool:
@@ -93,7 +105,7 @@ PERSON = r"(?:人|他|她|弟弟|妹妹|哥哥|姐姐|老婆婆|老伯|阿伯|�
          r"同学|婆婆|公公|岳父|岳母|老伴|家人|有位|有个|我)"
 SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|喘气|发紫|发白|发青|冷汗|流血|出血|满脸是血|摔|不醒|不动了|没气|" \
           r"没反应|翻白眼|发烧|高烧|烧到|噎|呛到|卡住了|肿了|发麻|麻了|瘫|不会动|叫不|站不起|起不来|说不出话|心口疼|胸口|" \
-          r"透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|在抽(?!烟|奖|签|纸)|一抽一抽|不出声|没声了|滑到地上|往下滑|眼前发黑|脸白|吞了|噎住|哽|" \
+          r"没醒|满头是血|满身是血|一头血|头上(都)?是血|夹断|掐了.{0,2}脖子|掐住.{0,2}脖子|讲不出话|说不出话|(身体|身子|手|腿|脚)没力|抽了(?!烟|奖|签|根|口|血|号)|开始喘|在喘|喘得|想吐|喊头痛|咳不出|吸不进|呛进|肚子?(好|很|特别|非常)?(疼|痛)|透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|在抽(?!烟|奖|签|纸)|一抽一抽|不出声|没声了|滑到地上|往下滑|眼前发黑|脸白|吞了|噎住|哽|" \
           r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
           r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM)
@@ -115,7 +127,7 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「打错了，是500分」「啊我说错了，是杜比厅」: a value corrected, nobody in danger
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     strong = bool(STRONG.search(text))
-    if ABOUT_FILM.search(text) and not strong and not NOW.search(text):
+    if ABOUT_FILM.search(text) and not strong and not NOW.search(text) and not SMOKE_IN.search(text):
         return False
     if FILM_EFFECT.search(text) and not strong and not NOW.search(text) and not PERSON_SYMPTOM.search(text):
         return False
@@ -126,7 +138,14 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         if not (PERSON_SYMPTOM.search(rest) or FIRE.search(rest) or MISSING.search(rest)
                 or _cue(rest.replace("救护车", "").replace("120", ""), cues)):
             return False  # 「救护车来了」「我们已经出来了」: help has come, nothing new is happening
-    if (HYPOTHETICAL.search(text) or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
+    if ELSEWHERE.search(text) and not strong and not NOW.search(text):
+        return False
+    fire_now = bool(FIRE.search(text) and FIRE_NOW.search(text))
+    hypothetical = HYPOTHETICAL.sub("", text) != text
+    kit_for_now = bool(KIT_ASKED.search(text)) and not IF_WORDS.search(text) and "了" in text \
+        and danger_named(KIT_ASKED.sub("", text), cues)
+    what_if = hypothetical and not fire_now and not (kit_for_now and not HYPOTHETICAL.search(KIT_ASKED.sub("", text)))
+    if (what_if or SETTLED.search(text) or NOT_HERE.search(text)) and not strong:
         return False  # a what-if, a rule or facility question, or over already
     if rule_question and RULE_ASK.search(text):
         return False  # whether someone may watch or sit in: a rule question, whatever the classifier leaned to
@@ -138,7 +157,7 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # a thing left behind is a lost item
     if HURRY.match(text.strip()):
         return False  # 「快点！！！」 after asking for a person: impatience, with nobody said to be in danger
-    if MISSING.search(plain) or LOCKED_IN.search(text):
+    if MISSING.search(plain) or LOCKED_IN.search(text) or SOS.search(text):
         return True
     if SMOKING.search(text) and not FIRE.search(text):
         return False
@@ -157,8 +176,10 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if text != raw:
         return False  # the call-back number or the rude look was all it said
     if intent == EMERGENCY:
-        # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」)
-        return not rule_question and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text) and not URGENT.search(plain))
+        # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」);
+        # 「开场后还能进吗」「能换个座吗」 ask for something, however hurried, with no one in danger named
+        asked = bool(QUESTION.search(text)) and not strong and not NOW.search(text)
+        return not rule_question and not asked and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text) and not URGENT.search(plain))
     return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question
 
 

@@ -99,6 +99,11 @@ def fold(text: str, lexicon: Optional[Lexicon] = None) -> Folded:
     kept_s: List[Tuple[int, int]] = []
     for idx, ch in enumerate(chars):
         if _is_emoji(ch):
+            # an emoji the lexicon names (🆘 → SOS) says something; the rest are decoration
+            word = lexicon.table.get(ch) if lexicon else None
+            if word:
+                kept_c.extend(word)
+                kept_s.extend([spans[idx]] * len(word))
             continue
         if ch.isspace():
             prev = kept_c[-1] if kept_c else ""
