@@ -395,3 +395,22 @@ def test_unknown_film_asked_by_price_or_after_it_was_said(k):
     assert "没有《猫咪侦探社》" in chat.say("猫咪侦探社多少钱一张", "ticket_price", 0.95)
     chat.say("时光邮差上映了没", None, 0.35)
     assert "没有《时光邮差》" in chat.say("什么时候上啊", None, 0.35)
+
+
+def test_hours_stated_ask_the_fee_and_a_points_ticket_refund_is_a_refund_question(k):
+    assert "5元" in Chat(k).say("我看的IMAX，停了5个小时", "parking", entities=[("hall_type", "IMAX")])
+    chat = Chat(k)
+    reply = chat.say("积分换的观影券兑的票能退吗", "member_points", 0.8)
+    assert "不支持退票" in reply and chat.turn.topic == "refund_policy"
+
+
+def test_svm_reranks_a_topics_facets_by_the_words_that_tell_them_apart(k):
+    from bot.answers import facets
+
+    def best(text, topic):
+        return next(m.facet.key for m in facets.index_for(k).match(text) if m.facet.topic == topic)
+
+    # the nearest single example of each shares more characters with another facet's
+    assert best("拿观影券兑的票，能退款么", "refund_policy") == "refund_special"
+    assert best("老人能便宜不", "ticket_price") == "price_elderly"
+    assert best("能带外面的食物进去吗？", "viewing_rules") == "outside_food"

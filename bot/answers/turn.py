@@ -302,6 +302,14 @@ def _has_parameters(k: Knowledge, topic: str, values: Dict[str, str], text: str)
     return False
 
 
+def _computed_question(topic: str, text: str) -> bool:
+    """Whether the message asks the topic's computed question; 「我看的IMAX，停了5个小时」 states the hours to
+    be charged for, which asks the fee without a question word."""
+    if topic == "parking" and hours_parked(text) is not None:
+        return True
+    return topic in COMPUTED and bool(COMPUTED[topic].search(text or ""))
+
+
 def implied_values(k: Knowledge, topic: str, text: str) -> Dict[str, str]:
     """Values a facet's question implies for the follow-ups (「孩子1米2要买票吗」 → child ticket)."""
     found: Dict[str, str] = {}
@@ -441,6 +449,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
+    if TOPIC_WORDS["refund_policy"].search(text or "") and re.search(r"票|券", text or "") \
+            and intent_topic in (None, "member_points", "member_benefits", "ticket_price"):
+        # 「积分换的观影券兑的票能退吗」: whether such a ticket can be refunded, not what points buy
+        intent_topic = "refund_policy"
     if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用", text or "")) \
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
@@ -458,7 +470,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return _topic_turn(k, ctx, "member_benefits", text, fresh)  # 「黑钻呢」 after a discount question: the level
     if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
         return _topic_turn(k, ctx, "member_points", text, fresh)
-    if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) \
+    if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) and intent_topic != "refund_policy" \
             and not LEVEL_ASKED.search((text or "").replace("升级券", "")) \
             and intent_topic in (None, "ticket_price", "member_benefits", "facilities"):
         intent_topic = "member_points"  # 「换张电影票要多少分」: points, whatever the word 票 suggested
@@ -535,13 +547,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         params = _has_parameters(k, m.facet.topic, topic_values, text)
         # the values make the topic's computed answer likelier only when its question is asked
         # (「积分够金卡了，什么时候升级」 names a level but asks about the upgrade)
-        computed_asked = m.facet.topic not in COMPUTED or bool(COMPUTED[m.facet.topic].search(text)) or elliptical
+        computed_asked = m.facet.topic not in COMPUTED or _computed_question(m.facet.topic, text) or elliptical
         need = FACET_MIN_PARAMS if params and computed_asked else FACET_MIN
         if m.facet.topic == "member_points" and CATALOGUE_ASKED.search(text) and not STACKING.search(text):
             need = max(need, 0.90)  # the catalogue is the topic's own answer
         if STACKING.search(text) and m.facet.key == STACKING_FACET:
             adj += STACKING_BONUS
-        if params and m.facet.topic in COMPUTED and COMPUTED[m.facet.topic].search(text) \
+        if params and m.facet.topic in COMPUTED and _computed_question(m.facet.topic, text) \
                 and not STACKING.search(text):
             need = 0.95
         elif m.facet.topic == "ticket_price" and COMPUTED["ticket_price"].search(text) and len(index.prepare(text)) <= 4:
