@@ -21,9 +21,9 @@ from bot.answers.emergency import PAST
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
+from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named, films_list
 from bot.answers.replies import render as render_reply
-from bot.answers.turn import answer_turn
+from bot.answers.turn import answer_turn, unknown_film_to_see
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
 from bot.text.normalise import fold
@@ -105,14 +105,17 @@ class ServiceFormValidation(FormValidationAction):
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
             ctx.topic = form_topic
-        if form_topic == "complaint" and asked and about_complaint(text):
-            # about the complaint itself (「多久给我回复」「这种情况票能退吗」): its category's handling or remedy
+        wish = form_topic == "complaint" and whole and form_values.wish_requested(text) \
+            and tracker.get_slot("requested_slot") != "complaint_wish"
+        if form_topic == "complaint" and (asked and about_complaint(text) or wish):
+            # about the complaint itself (「多久给我回复」「这种情况票能退吗」), or a wish said while another
+            # question was asked (「能唔能调高啲」): its category's handling or remedy
             ctx.topic = "complaint"
             topic, sure = "complaint", True
         # a plain question («多扣的钱多久能退回来») that nothing else claims is asked of the form's own topic
         plain_question = asked and (STRONG_QUESTION.search(text) or not whole)
         chosen = topic if (sure or valued) else (form_topic if plain_question else None)
-        if chosen == "complaint" and not about_complaint(text):
+        if chosen == "complaint" and not about_complaint(text) and not wish:
             chosen = None  # 「都开场了我还能进去吗」 during a complaint: the rule asked, from any topic
         turn = answer_turn(knowledge(), ctx, chosen, confidence, text, entities,
                            allow_follow_up=asked, open_topics=asked)
@@ -121,7 +124,8 @@ class ServiceFormValidation(FormValidationAction):
         if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
             return None
         _replay_unless_said(dispatcher, tracker, turn.replies)
-        return {answering.CONTEXT_SLOT: turn.context.to_slot()}
+        kept = {"complaint_wish": text[:500]} if wish and not tracker.get_slot("complaint_wish") else {}
+        return {answering.CONTEXT_SLOT: turn.context.to_slot(), **kept}
 
     def _aside(self, dispatcher: CollectingDispatcher, tracker: Tracker, text: Text) -> Dict[Text, Any]:
         """The question a turn asks besides giving a value (「订单XH…，对了多扣的钱会退到哪里」), answered."""
@@ -269,6 +273,11 @@ class ServiceFormValidation(FormValidationAction):
                 and PHONE_TRIED.search(SERVICE_NUMBERS.sub("", answering.folded_text(tracker) or text)):
             # 「电话1381234567」: a number meant as the phone that is none — said why, then asked again
             dispatcher.utter_message(response="utter_invalid_phone")
+        if self.form == "group_booking_form" and "film" in required \
+                and requested != "film" and "film" not in found:
+            missing = unknown_film_to_see(knowledge(), folded or text)
+            if missing:  # 「看流浪地球3」 while the phone is asked: not showing, and what is on
+                dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(knowledge()))
         if CORRECTION.search(text):
             # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
             filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
@@ -511,7 +520,17 @@ ValidateOrderProblemForm = type("ValidateOrderProblemForm", (ServiceFormValidati
 
 class ValidateGroupBookingForm(ServiceFormValidation):
     form = "group_booking_form"
-    locals().update(_free_text_validators("film", "hall_pref"))
+    locals().update(_free_text_validators("hall_pref"))
+
+    def validate_film(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> Dict[Text, Any]:
+        if self._requested(tracker, "film"):
+            text = answering.folded_text(tracker) or str(value or "")
+            missing = unknown_film_to_see(knowledge(), text)
+            if missing:  # 「流浪地球3」: no such film here — said so, with what is on, and asked again
+                dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(knowledge()))
+                return {"film": None}
+        return self._free("film", value, dispatcher, tracker)
 
     def _side_question(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                        text: Optional[Text] = None) -> Optional[Dict[Text, Any]]:
@@ -532,6 +551,9 @@ class ValidateGroupBookingForm(ServiceFormValidation):
                               domain: DomainDict) -> Dict[Text, Any]:
         result = self._free("contact_name", value, dispatcher, tracker)
         text = result.get("contact_name")
+        if text and not form_values.contact_name(text) and form_values.prefill(
+                knowledge(), now().date(), ["film", "hall_pref", "party_size", "booking_time", "invoice"], text):
+            return {**result, "contact_name": None}  # 「那看星际归途吧」: the film (taken as such), no name yet
         if text and (len(text) > 8 or form_values.contact_name(text)):
             result["contact_name"] = form_values.contact_name(text) or text[:20]
         return result

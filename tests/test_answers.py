@@ -414,3 +414,19 @@ def test_svm_reranks_a_topics_facets_by_the_words_that_tell_them_apart(k):
     assert best("拿观影券兑的票，能退款么", "refund_policy") == "refund_special"
     assert best("老人能便宜不", "ticket_price") == "price_elderly"
     assert best("能带外面的食物进去吗？", "viewing_rules") == "outside_food"
+
+
+def test_a_film_to_see_the_store_does_not_have(k):
+    from bot.answers.turn import unknown_film_to_see
+
+    assert unknown_film_to_see(k, "我们公司六十人想包场看流浪地球3") == "流浪地球3"
+    assert unknown_film_to_see(k, "单位组织50人看《长安三万里》") == "长安三万里"
+    assert unknown_film_to_see(k, "那就看流浪地球3吧") == "流浪地球3"
+    for text in ("我们公司六十人想包场看星际归途", "看完再说", "看情况吧", "想看个喜剧", "想包场看IMAX"):
+        assert unknown_film_to_see(k, text) is None, text
+
+
+def test_seats_asked_while_booking_a_group_are_the_halls_seats(k):
+    chat = Chat(k)
+    chat.ctx.topic = "group_booking"
+    assert "40座" in chat.say("VIP厅最多坐多少人", "group_booking", 0.8, [("hall_type", "VIP厅")])

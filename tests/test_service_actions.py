@@ -318,3 +318,22 @@ def test_emergency_mode_ends_after_its_turns(kb_url, tracker_factory, run_action
                                                                              slots={"topic_context": ctx}))
     after = next(e["value"] for e in events if e.get("name") == "topic_context")
     assert after["emergency_turns"] == 0 and after["emergency_ticket"] is None
+
+
+def test_a_wish_said_when_the_phone_is_asked_is_the_complaints_handling(kb_url, tracker_factory, domain):
+    """「能唔能调高啲」 after an air-conditioning complaint: the handling again and the wish kept, no "答不上来"."""
+    text = "能不能调高点"
+    msgs, slots = _validate(ValidateComplaintForm(), tracker_factory(
+        text, "nlu_fallback", slots={"requested_slot": "phone", "phone": text, "complaint_category": "环境卫生"},
+        active_loop="complaint_form", filled=["phone"], confidence=0.35), domain)
+    said = " ".join(m.get("text") or m.get("response") or "" for m in msgs)
+    assert "24小时" in said and "答不上来" not in said and slots["complaint_wish"] == text and slots["phone"] is None
+
+
+def test_group_booking_says_a_film_is_not_showing(kb_url, tracker_factory, domain):
+    form = ValidateGroupBookingForm()
+    tracker = tracker_factory("看流浪地球3", "inform", slots={"requested_slot": "phone", "party_size": "60人"},
+                              active_loop="group_booking_form")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(form.get_extraction_events(dispatcher, tracker, domain))
+    assert any(m.get("response") == "utter_film_not_showing" and m.get("film") == "流浪地球3" for m in dispatcher.messages)

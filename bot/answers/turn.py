@@ -31,7 +31,7 @@ FACET_MIN_PARAMS = 0.62   # … when the topic's own answer has the values it ne
 FACET_MIN_OTHER = 0.80    # a facet of an unrelated topic
 FACET_MIN_ELLIPTICAL = 0.70  # … in a short follow-up, which has few words to go on
 FACET_MIN_OTHER_ELLIPTICAL = 0.95  # an unrelated topic's facet in a short follow-up (「在哪换」 after points)
-OPEN_MIN = 0.60           # a side question inside a form, matched against any topic
+OPEN_MIN = 0.55           # a side question inside a form, matched against any topic
 SURE_OTHER = 0.60         # a classifier this sure of another topic outweighs the current topic's facets
 INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
 CONTEXT_BONUS = 0.08      # for facets of the current topic
@@ -81,7 +81,7 @@ POINTS_NAMED = re.compile(r"(\d+(\.\d+)?\s*[kKwW千万]?|[一二两三四五六�
 FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时间|停多久)|能免费停|可以免费停|"
                         r"(能|可以)(免费)?(停|免)\s*[\d一二两三四五六七八九十]+\s*个?(小时|钟)")  # 「用她的卡能停5小时吗」
 SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下(多少|几)|能坐(多少|几个?)人|"
-                         r"可以坐(多少|几个?)人|容纳(多少|几)")
+                         r"可以坐(多少|几个?)人|(最多|一共|总共)?坐(多少|几多|几个)人|容纳(多少|几)|装得下(多少|几)|坐得满")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
@@ -181,6 +181,29 @@ def title_alone(k: Knowledge, text: str) -> Optional[str]:
             or k.film_misspelt(m.group(1)):
         return None
     return m.group(1)
+
+
+# 「我们公司六十人想包场看流浪地球3」: the film a booking is for, named after 看 at the end of a clause
+FILM_TO_SEE = re.compile(r"(?:想|要|准备|打算|一起|包场|包个场)看\s*《?([\u4e00-\u9fff·：:]{2,10}\d?)》?(?=$|[，,。!！?？ ]|的|这部|吗|呢)")
+
+
+# 「看流浪地球3」 as the answer to which film
+BARE_FILM_TO_SEE = re.compile(r"^(?:那|就|那就)?看\s*《?([\u4e00-\u9fff·：:]{2,10}?\d?)》?(?:吧|啊|呀)?[。!！]*$")
+
+
+def unknown_film_to_see(k: Knowledge, text: str) -> Optional[str]:
+    """The title a patron wants to see (「…想包场看流浪地球3」) when the store has no such film."""
+    m = QUOTED_TITLE.search(text or "") or FILM_TO_SEE.search((text or "").strip()) \
+        or BARE_FILM_TO_SEE.match((text or "").strip())
+    if not m:
+        return None
+    title = m.group(1)
+    if m.re is BARE_FILM_TO_SEE and (len(title) < 4 or title[0] in "完了过着见到情心下一"):
+        return None  # 「看完再说」「看情况吧」: no title
+    if NOT_TITLES.search(title) or _store_word(k, title) or k.find_film(title) or k.find_hall_type(title) \
+            or k.film_misspelt(title) or title in ("电影", "片子"):
+        return None
+    return title
 
 
 def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
@@ -506,7 +529,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         return _topic_turn(k, ctx, "film_info", text, fresh)
     if SEATS_ASKED.search(text or "") and not re.search(r"轮椅|情侣|无障碍|停车|车位", text or "") \
             and (fresh.get("hall_type") or k.find_hall_type(text)) \
-            and (intent_topic in (None, "hall_types", "facilities") or fresh.get("hall_type") and open_topics):
+            and (intent_topic in (None, "hall_types", "facilities", "group_booking") or fresh.get("hall_type") and open_topics):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX厅有几多个位」: the hall's seats
     if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"
                                           or ctx.topic == "parking" and confidence < SURE_OTHER):
