@@ -430,3 +430,18 @@ def test_seats_asked_while_booking_a_group_are_the_halls_seats(k):
     chat = Chat(k)
     chat.ctx.topic = "group_booking"
     assert "40座" in chat.say("VIP厅最多坐多少人", "group_booking", 0.8, [("hall_type", "VIP厅")])
+
+
+def test_a_title_the_store_lacks_after_another_topic_is_not_showing(k):
+    chat = Chat(k)
+    chat.say("星际归途周六IMAX多少钱", "ticket_price", entities=[("film", "星际归途"), ("date", "周六"), ("hall_type", "IMAX")])
+    assert "没有《龙猫》" in chat.say("那龙猫呢", None, 0.38)
+    chat = Chat(k)
+    chat.say("星际归途周六IMAX多少钱", "ticket_price", entities=[("film", "星际归途"), ("date", "周六"), ("hall_type", "IMAX")])
+    assert "没有《山海密码》" in chat.say("周六下午山海密码几点有", "showtimes", 0.82, [("date", "周六"), ("time", "下午")])
+    assert "没有《Dune 3》" in Chat(k).say("有Dune 3吗", "showtimes", 0.45)
+    assert "没有《熊出没》" in Chat(k).say("熊出没在哪个厅放", None, 0.35)
+    chat = Chat(k)
+    chat.say("星际归途周六IMAX多少钱", "ticket_price", entities=[("film", "星际归途"), ("date", "周六"), ("hall_type", "IMAX")])
+    for follow in ("那学生呢", "那4DX呢", "那明天呢"):
+        assert "排片。目前正在上映" not in chat.say(follow, None, 0.4), follow

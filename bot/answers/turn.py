@@ -127,7 +127,8 @@ def _store_word(k: Knowledge, title: str) -> bool:
     for section, key in (("facilities", "facilities"), ("viewing_rules", "rules")):
         for item in k.section(section).get(key, []) if section in k.sections else []:
             # most of the phrase (「轮椅位」「宠物狗」); a title around a short word is a title (「猫咪侦探社」)
-            if any(a and len(a) >= 2 and a in title and len(a) >= len(title) - 2
+            # (a two-character alias only in a phrase of three: 密码 is no word of 「山海密码」)
+            if any(a and len(a) >= 2 and a in title and len(a) >= len(title) - (2 if len(a) >= 3 else 1)
                    for a in (item.get("name"), *item.get("aliases", []))):
                 return True
     return False
@@ -158,7 +159,7 @@ def unknown_title(k: Knowledge, text: str) -> Optional[str]:
 
 
 # the words around a title in a question about a film, when nothing else says one is meant
-FILM_AFTER = r".{0,3}(什么时候|啥时候|哪天|上映|有场|场次|排片|评分|几点|还在|在放|放吗|上了|的票|好看吗|有没有|" \
+FILM_AFTER = r".{0,3}(什么时候|啥时候|哪天|上映|有场|场次|排片|评分|几点|还在|在放|放吗|上了|的票|好看吗|有没有|在哪个厅|哪个厅放|" \
              r"(IMAX|4DX|4D|杜比|巨幕|VIP|3D|2D)(的|版)?(有吗|有没有|有场|场次|吗|嘛)|多少钱一张|一张多少|票价)"
 FILM_BEFORE = r"(有没有(放|上映)?|你们这有|这里有|能看到|看得到|放不放|在放|想看|要看)\s*《?"
 
@@ -202,6 +203,32 @@ def unknown_film_to_see(k: Knowledge, text: str) -> Optional[str]:
         return None  # 「看完再说」「看情况吧」: no title
     if NOT_TITLES.search(title) or _store_word(k, title) or k.find_film(title) or k.find_hall_type(title) \
             or k.film_misspelt(title) or title in ("电影", "片子"):
+        return None
+    return title
+
+
+# 「那龙猫呢」: another name where a film was talked about; 「有Dune 3吗」: a title in Latin letters
+OTHER_NAME = re.compile(r"^(?:那|那么|那个)\s*《?([\u4e00-\u9fff·：:]{2,8}\d?)》?\s*(?:呢|有吗|有没有|有冇)[?？。]*$")
+LATIN_TITLE = re.compile(r"^(?:有没有|有冇|有|放不放|你们有|那)\s*《?([A-Za-z][A-Za-z0-9 :'\-]{2,30}?)》?\s*(?:吗|嘛|么|没有|不|呢)?[?？]*$")
+
+
+def other_title(k: Knowledge, ctx: Any, text: str) -> Optional[str]:
+    """A title the store does not have, said alone as a follow-up (see OTHER_NAME, LATIN_TITLE)."""
+    t = (text or "").strip()
+    m = LATIN_TITLE.match(t)
+    if m:
+        title = m.group(1).strip()
+        if len(title.replace(" ", "")) >= 4 and not title.isupper() and not _store_word(k, title) \
+                and not k.find_hall_type(title) and not k.find_film(title):
+            return title
+        return None
+    m = OTHER_NAME.match(t)
+    if not m or not (ctx.values.get("film") or ctx.topic in ("showtimes", "film_info")):
+        return None
+    title = m.group(1)
+    if NOT_TITLES.search(title) or WHEN_WORDS.search(title) or _store_word(k, title) or k.find_film(title) \
+            or k.find_hall_type(title) or k.film_misspelt(title) or rules.find_ticket_type(k, title) \
+            or rules.level_by_text(k, title) or re.search(r"[一二三四五六七八九十两\d]", title):
         return None
     return title
 
@@ -459,6 +486,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
                      or intent_topic == "ticket_price" and len(guessed) >= 4 and asked_as_film(text, guessed)):
             fresh["film"] = guessed
             film_unknown = True
+    other = other_title(k, ctx, text) if not film_unknown and "film" not in fresh else None
+    if other:  # 「那龙猫呢」 after a film, 「有Dune 3吗」: a title the store does not have
+        fresh["film"], film_unknown = other, True
+    if film_unknown and "film" in fresh and ctx.topic != "showtimes" and (
+            other or QUOTED_TITLE.search(text or "") or intent_topic in ("showtimes", "film_info") and confidence >= 0.6):
+        # 「周六下午山海密码几点有」 after a price: not showing, and what is on — no follow-up of the price
+        return _topic_turn(k, ctx, "showtimes", text, fresh)
     if film_unknown and intent_topic in (None, "ticket_price", "hall_types", "cinema_info", "facilities"):
         intent_topic = "showtimes"  # 「飞驰人生3的票多少钱」「红海行动2明天几点」: not showing, and what is on
     if "film" not in fresh and "film" not in ctx.values and ctx.values.get("missing_film") \
