@@ -219,6 +219,10 @@ def test_folding(text, folded):
     ("我让孩子在游戏区等我取票，回来人就没了", "complain", True),
     ("他还是没醒，你们的人到底什么时候到", "complain", True),
     ("隔壁厅传过来好大的爆炸声，然后就有烟从墙缝进来了", "report_emergency", True),
+    # a lost thing described is no emergency; a child described still is
+    ("红色羊毛的 有流苏", "report_emergency", False),
+    ("黑色双肩包，有个熊猫挂件", "report_emergency", False),
+    ("我女儿七岁，穿粉红色裙子，找了半天没看到", "report_emergency", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

@@ -60,6 +60,9 @@ FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快")
 OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
                   r"处理好了|处理完了|已经好了|人好了|好多了|缓过来了|没大碍了|包扎好了|止住血了|血止住了|"
                   r"醒过来了|已经醒了|火灭了|灭了火|找到了|找着了|已经解决|(已经|都)(出来了|撤出来了|疏散了|到外面了)")
+# 「红色羊毛的 有流苏」: what a lost thing looks like (colour, material, make), with no one in danger named
+SOMEONE = re.compile(r"穿|着|著|戴|孩|娃|女|仔|佢|儿子|女儿|男孩|女孩|老人|奶奶|爷爷|外婆|外公|婴儿|宝宝|人|他|她")
+THING_DESCRIBED = re.compile(r"[红黑白蓝绿黄灰粉紫棕橙米]色|羊毛|羊绒|真皮|皮质|帆布|牌子|流苏|图案|印着|挂件|款式|带拉链|有拉链")
 
 
 def is_over(text: str) -> bool:
@@ -175,6 +178,9 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「孩子五岁呢」「那老人呢」: a follow-up question, and no one in danger named
     if text != raw:
         return False  # the call-back number or the rude look was all it said
+    if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
+            and not URGENT.search(plain):
+        return False  # a thing described, and nothing named that happens to anyone
     if intent == EMERGENCY:
         # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」);
         # 「开场后还能进吗」「能换个座吗」 ask for something, however hurried, with no one in danger named
