@@ -127,3 +127,37 @@ def test_ensemble_with_pos_terms_trains_saves_loads_and_mixes_diet(names, tmp_pa
     ranking = message.get(INTENT_RANKING_KEY)
     assert message.get(INTENT)["name"] == "ask_parking" == ranking[0]["name"]
     assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6
+
+
+def test_ensemble_char_weight_and_nb_lr_average_survive_saving(names, tmp_path):
+    """With char_weight and nb_lr_C the model averages LR and NB-LR, and loads back the same probabilities."""
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu.intent_ensemble import CharNgramIntentEnsemble, MeanProbabilities, NBLogisticRegression
+
+    examples = {"ask_parking": ["停车场在哪", "能停车吗", "停车怎么收费"],
+                "ask_refund": ["怎么退票", "退票收手续费吗", "票能退吗"],
+                "ask_hours": ["几点开门", "营业到几点", "几点关门"]}
+    data = TrainingData([Message({TEXT: t, INTENT: i}) for i, ts in examples.items() for t in ts])
+    storage, resource = LocalModelStorage(tmp_path), Resource("ensemble")
+    config = {**CharNgramIntentEnsemble.get_default_config(), "pos_terms": True, "weight": 0.7,
+              "char_weight": 1.5, "nb_lr_C": 10.0}
+    trained = CharNgramIntentEnsemble.create(config, storage, resource, ExecutionContext({}, "x"))
+    trained.train(data)
+    assert trained.pipeline.named_steps["chars"].transformer_weights == {"chars": 1.5}
+    classifier = trained.pipeline.named_steps["lr"]
+    assert isinstance(classifier, MeanProbabilities) and isinstance(classifier.estimators[1], NBLogisticRegression)
+    loaded = CharNgramIntentEnsemble.load(config, storage, resource, ExecutionContext({}, "x"))
+    texts = ["停车收费吗", "退票要钱吗", "几点开门呀"]
+    assert (abs(loaded.pipeline.predict_proba(texts) - trained.pipeline.predict_proba(texts)) < 1e-9).all()
+    assert list(loaded.pipeline.predict(texts)) == ["ask_parking", "ask_refund", "ask_hours"]
+    message = Message({TEXT: "停车收费吗"})
+    message.set(INTENT_RANKING_KEY, [{"name": "ask_refund", "confidence": 0.6}, {"name": "ask_parking", "confidence": 0.4}])
+    loaded.process([message])
+    ranking = message.get(INTENT_RANKING_KEY)
+    assert message.get(INTENT)["name"] == "ask_parking" == ranking[0]["name"]
+    assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6

@@ -7,6 +7,13 @@ part-of-speech tags and the tag bigrams (``WT:附近/f``, ``TT:ns_v``): the tags
 dictionary knows about a word it has never seen in our examples (a place, a person, a verb). Placed after
 DIET, the component mixes the two probability rankings (``weight`` × linear + (1 − weight) × DIET) and
 writes the combined intent and ranking. Measured with bench/nlu_eval.py and bench/smp2017.py (see the README).
+
+Two options, off by default: ``char_weight`` scales the character block against the word/tag block (only with
+``pos_terms``), and ``nb_lr_C`` (a number) averages the logistic regression's probabilities with those of an
+NB-LR (Wang & Manning 2012: one-vs-rest logistic regressions, C = ``nb_lr_C``, over the binarised features
+scaled by each class's naive-Bayes log-count ratio). On SMP2017 (train -> dev, and 5-fold over train+dev
+with DIET's out-of-fold rankings) ``char_weight: 1.5, nb_lr_C: 10`` measured 0.917 -> 0.926 dev and
+0.915 -> 0.919 cross-validated at weight 0.7; the component took 12 s of `rasa train` instead of 8 s.
 """
 from __future__ import annotations
 
@@ -27,6 +34,72 @@ from bot.nlu import knowledge_names
 
 logger = logging.getLogger(__name__)
 FILE = "char_ngram_lr.skops"
+
+
+class NBLogisticRegression:
+    """One-vs-rest NB-LR: per class, binarised features × the class's log-count ratio, then a balanced
+    liblinear logistic regression; probabilities are the softmax of the per-class decision values."""
+
+    def __init__(self, C: float = 10.0, alpha: float = 1.0) -> None:
+        self.C, self.alpha = C, alpha
+
+    def fit(self, X: Any, y: Any) -> "NBLogisticRegression":
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        binary = (X > 0).astype(np.float64).tocsr()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        self.ratios_, self.models_ = [], []
+        for label in self.classes_:
+            mine = y == label
+            p = self.alpha + np.asarray(binary[mine].sum(axis=0)).ravel()
+            q = self.alpha + np.asarray(binary[~mine].sum(axis=0)).ravel()
+            ratio = np.log((p / p.sum()) / (q / q.sum()))
+            model = LogisticRegression(C=self.C, solver="liblinear", class_weight="balanced")
+            model.fit(binary.multiply(ratio).tocsr(), mine.astype(int))
+            self.ratios_.append(ratio)
+            self.models_.append(model)
+        return self
+
+    def decision_function(self, X: Any) -> Any:
+        import numpy as np
+
+        binary = (X > 0).astype(np.float64).tocsr()
+        return np.column_stack([m.decision_function(binary.multiply(r).tocsr())
+                                for r, m in zip(self.ratios_, self.models_)])
+
+    def predict_proba(self, X: Any) -> Any:
+        import numpy as np
+
+        scores = self.decision_function(X)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+
+class MeanProbabilities:
+    """The mean of several fitted classifiers' probabilities (all see the same features)."""
+
+    def __init__(self, estimators: List[Any]) -> None:
+        self.estimators = estimators
+
+    def fit(self, X: Any, y: Any) -> "MeanProbabilities":
+        import numpy as np
+
+        for estimator in self.estimators:
+            estimator.fit(X, y)
+        self.classes_ = self.estimators[0].classes_
+        assert all(np.array_equal(e.classes_, self.classes_) for e in self.estimators)
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        return sum(e.predict_proba(X) for e in self.estimators) / len(self.estimators)
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def pos_terms(text: str) -> List[str]:
@@ -58,7 +131,8 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
         # saga with tol 1e-3 fits the same model as lbfgs (probabilities within 0.05, the same held-out
         # figures) in a fraction of the time: lbfgs took 15-40 s of every `rasa train` on 2 cores.
         return {"weight": 0.6, "C": 30.0, "min_ngram": 1, "max_ngram": 3, "ranking_length": 10,
-                "solver": "saga", "tol": 1e-3, "max_iter": 2000, "pos_terms": False}
+                "solver": "saga", "tol": 1e-3, "max_iter": 2000, "pos_terms": False,
+                "char_weight": 1.0, "nb_lr_C": None}
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  pipeline: Optional[Any] = None) -> None:
@@ -80,15 +154,17 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
         chars = TfidfVectorizer(analyzer="char", ngram_range=(self.config["min_ngram"], self.config["max_ngram"]),
                                 sublinear_tf=True, lowercase=True)
         if self.config["pos_terms"]:
+            char_weight = float(self.config["char_weight"])
             features = FeatureUnion([("chars", chars),
-                                     ("words", TfidfVectorizer(analyzer=pos_terms, sublinear_tf=True))])
+                                     ("words", TfidfVectorizer(analyzer=pos_terms, sublinear_tf=True))],
+                                    transformer_weights={"chars": char_weight} if char_weight != 1.0 else None)
         else:
             features = chars
-        return Pipeline([
-            ("chars", features),
-            ("lr", LogisticRegression(C=self.config["C"], solver=self.config["solver"], tol=self.config["tol"],
-                                      max_iter=self.config["max_iter"], class_weight="balanced")),
-        ])
+        classifier = LogisticRegression(C=self.config["C"], solver=self.config["solver"], tol=self.config["tol"],
+                                        max_iter=self.config["max_iter"], class_weight="balanced")
+        if self.config["nb_lr_C"]:
+            classifier = MeanProbabilities([classifier, NBLogisticRegression(C=float(self.config["nb_lr_C"]))])
+        return Pipeline([("chars", features), ("lr", classifier)])
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
