@@ -12,7 +12,8 @@ from actions.common import knowledge
 from bot.answers import emergency
 from bot.answers.ask import entity_values
 from bot.answers.context import CROSS_TOPIC, FOLLOW_KEYS, DialogueContext
-from bot.answers.turn import Turn, answer_turn
+from bot.answers.topics import films_list
+from bot.answers.turn import Turn, answer_turn, unknown_film_to_see
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 
@@ -119,3 +120,13 @@ def remember_values(tracker: Tracker) -> List[Dict[Text, Any]]:
         return []
     ctx.values.update(kept)
     return [SlotSet(CONTEXT_SLOT, ctx.to_slot())]
+
+
+def say_film_not_showing(dispatcher: CollectingDispatcher, text: Text) -> bool:
+    """「…想包场看流浪地球3」: a film to see that the store does not have is said not to be showing, with what
+    is on. Returns whether it was."""
+    k = knowledge()
+    missing = unknown_film_to_see(k, text)
+    if missing:
+        dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(k))
+    return bool(missing)

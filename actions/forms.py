@@ -21,9 +21,9 @@ from bot.answers.emergency import PAST
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
-from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named, films_list
+from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
 from bot.answers.replies import render as render_reply
-from bot.answers.turn import answer_turn, unknown_film_to_see
+from bot.answers.turn import answer_turn
 from bot.nlu import knowledge_names
 from bot.privacy import mask_phone
 from bot.text.normalise import fold
@@ -275,9 +275,7 @@ class ServiceFormValidation(FormValidationAction):
             dispatcher.utter_message(response="utter_invalid_phone")
         if self.form == "group_booking_form" and "film" in required \
                 and requested != "film" and "film" not in found:
-            missing = unknown_film_to_see(knowledge(), folded or text)
-            if missing:  # 「看流浪地球3」 while the phone is asked: not showing, and what is on
-                dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(knowledge()))
+            answering.say_film_not_showing(dispatcher, folded or text)  # 「看流浪地球3」 while the phone is asked
         if CORRECTION.search(text):
             # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
             filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
@@ -526,9 +524,7 @@ class ValidateGroupBookingForm(ServiceFormValidation):
                       domain: DomainDict) -> Dict[Text, Any]:
         if self._requested(tracker, "film"):
             text = answering.folded_text(tracker) or str(value or "")
-            missing = unknown_film_to_see(knowledge(), text)
-            if missing:  # 「流浪地球3」: no such film here — said so, with what is on, and asked again
-                dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(knowledge()))
+            if answering.say_film_not_showing(dispatcher, text):  # no such film here: said so, and asked again
                 return {"film": None}
         return self._free("film", value, dispatcher, tracker)
 

@@ -22,12 +22,12 @@ from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
 from bot.answers.emergency import NOW, PAST, danger_named
-from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, films_list, GROUP_PRICE, INTENT_TOPIC, TOPICS
+from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 from bot.answers.correction import corrected
 from bot.answers.facets import LONG_MESSAGE
-from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_film_to_see, unknown_title
+from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_title
 from bot.db import database_url, session_scope
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -316,9 +316,8 @@ class ActionGroupBooking(Action):
                                      callback=s["callback"])
         text = tracker.latest_message.get("text") or ""
         found = form_values.prefill(k, now().date(), GROUP_SLOTS, text)
-        missing = unknown_film_to_see(k, folded)
-        if missing and "film" not in found:  # 「六十人想包场看流浪地球3」: not showing, and what is on
-            dispatcher.utter_message(response="utter_film_not_showing", film=missing, films=films_list(k))
+        if "film" not in found:
+            answering.say_film_not_showing(dispatcher, folded)  # 「六十人想包场看流浪地球3」
         values = latest_entities(tracker)
         if values.get("date") and "booking_time" not in found:
             found["booking_time"] = " ".join(v for v in (values.get("date"), values.get("time")) if v)
