@@ -39,13 +39,19 @@ def suggest_follow_ups(turn: Turn) -> None:
 def context_of(tracker: Tracker) -> DialogueContext:
     """The conversation's context; emergency mode ends when the patron says it is over (「人已经送走了」)."""
     ctx = DialogueContext.from_slot(tracker.get_slot(CONTEXT_SLOT))
-    if ctx.in_emergency and emergency.is_over((tracker.latest_message or {}).get("text") or ""):
+    said = (tracker.latest_message or {}).get("text") or ""
+    if ctx.in_emergency and (emergency.is_over(said) or emergency.is_over(_folded(tracker))):
         ctx.emergency_turns, ctx.emergency_ticket = 0, None
     return ctx
 
 
 def folded_text(tracker: Tracker) -> Text:
-    """The patron's words as the NLU read them (folded); empty for a button payload like ``/ask_parking``."""
+    """The patron's words as the NLU read them (folded), without news that help has come before a question
+    (「保安来了。刚才说的积分…」); empty for a button payload like ``/ask_parking``."""
+    return emergency.without_over(_folded(tracker))
+
+
+def _folded(tracker: Tracker) -> Text:
     message = tracker.latest_message or {}
     text = message.get("folded_text") or message.get("text") or ""
     if text.startswith("/"):

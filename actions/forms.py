@@ -17,10 +17,11 @@ from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.anger import assess
-from bot.answers.emergency import PAST
+from bot.answers.emergency import PAST, danger_named
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
+from bot.answers.correction import new_value
 from bot.answers.topics import COMPLAINT_REMEDY, GROUP_PRICE, INTENT_TOPIC, about_complaint, complaint_category_named
 from bot.answers.replies import render as render_reply
 from bot.answers.turn import answer_turn
@@ -30,6 +31,8 @@ from bot.text.normalise import fold
 
 MAX_RETRIES = 2
 _CALMED: contextvars.ContextVar = contextvars.ContextVar("calmed", default=False)
+# set when this message corrected a value given before: the slot asked keeps waiting for its own answer
+_CORRECTED: contextvars.ContextVar = contextvars.ContextVar("corrected", default=False)
 SIDE_QUESTION_CONFIDENCE = 0.6
 PRICE_ASKED = re.compile(r"多少钱|几多钱|多钱|几钱|票价|一张多少|怎么卖|什么价")
 NOT_GIVEN = "未提供"
@@ -142,10 +145,12 @@ class ServiceFormValidation(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
         token = _CALMED.set(False)  # one message is calmed once, however many of its values are validated
+        fixed = _CORRECTED.set(False)
         try:
             return await super().run(dispatcher, tracker, domain)
         finally:
             _CALMED.reset(token)
+            _CORRECTED.reset(fixed)
 
     def _calm(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         """An angry message inside a form gets empathy first (the complaint guidance), then the form goes on;
@@ -228,6 +233,8 @@ class ServiceFormValidation(FormValidationAction):
 
     def _free(self, slot: Text, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
         text = str(value or "").strip()
+        if self._requested(tracker, slot) and _CORRECTED.get():
+            return {slot: None}  # 「人数写错了，是二十八个」 when the name was asked: no name
         if self._requested(tracker, slot):
             given, asked = split_aside(text)
             if given and asked:  # 「昨晚9点那场雾都疑案。对了你们人工客服几点下班」: the value, and the answer
@@ -280,9 +287,13 @@ class ServiceFormValidation(FormValidationAction):
             # 「说错了，是9点那场」「人数改成三十个」: a value already given is replaced, and the patron told so
             filled = [s for s in required if s != requested and tracker.get_slot(s) not in (None, "", NOT_GIVEN)
                       and s in CORRECTABLE]
-            for slot, value in form_values.prefill(knowledge(), now().date(), filled, text).items():
+            words = new_value(folded or text) or text  # 「不对不对，是5号厅，我记错了」 → 5号厅
+            if "人数" in text and parse_party_size(words) and not form_values.PARTY.search(words):
+                words += "人"  # 「人数写错了，是二十八个」
+            for slot, value in form_values.prefill(knowledge(), now().date(), filled, words).items():
                 if value != tracker.get_slot(slot):
                     found[slot] = value
+                    _CORRECTED.set(True)  # the question asked is not answered by this message
                     dispatcher.utter_message(response="utter_value_corrected", what=CORRECTABLE[slot], value=value)
         return events + [SlotSet(slot, value) for slot, value in found.items()]
 
@@ -472,8 +483,10 @@ class ValidateComplaintForm(ServiceFormValidation):
         text = tracker.latest_message.get("text") or ""
         if tracker.get_slot("requested_slot") == "complaint_when" and not tracker.get_slot("complaint_when") \
                 and (tracker.latest_message.get("intent") or {}).get("name") == "report_emergency" \
-                and self._names_showing(text) and not answering.context_of(tracker).in_emergency:
+                and self._names_showing(text) and not answering.context_of(tracker).in_emergency \
+                and not danger_named(answering.folded_text(tracker) or text, knowledge_names.current().emergency_cues):
             # 「4号厅，十点场，快派人」 read as an emergency with nobody in danger: still the showing asked for
+            # (「我孩子刚在1号厅台阶上摔了，头磕破流血了」 names a showing too, and is the emergency)
             events.append(SlotSet("complaint_when", text[:500]))
         if not self._already_dispatched(tracker):
             self._dispatched(dispatcher, tracker, tracker.latest_message.get("text") or "")

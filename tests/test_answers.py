@@ -223,6 +223,10 @@ def test_folding(text, folded):
     ("红色羊毛的 有流苏", "report_emergency", False),
     ("黑色双肩包，有个熊猫挂件", "report_emergency", False),
     ("我女儿七岁，穿粉红色裙子，找了半天没看到", "report_emergency", True),
+    # a cry for help about a ticket is no emergency; with someone hurt it still is
+    ("救命，我的电子票找不到了，马上开场了", "report_emergency", False),
+    ("救命 有人晕倒了 我的票也丢了", "report_emergency", True),
+    ("我孩子刚在1号厅台阶上摔了，头磕破流血了", "complain", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml
@@ -392,6 +396,32 @@ def test_correction_is_no_emergency():
     assert not decide("打错了，是500分", "report_emergency", ["打架"], [], 0.97)
     assert not decide("啊我说错了，是杜比厅", "report_emergency", ["打架"], [], 0.97)
     assert decide("不对，有人晕倒了", "report_emergency", ["晕倒"], [], 0.97)
+    assert not decide("等等，人数写错了，是二十八个", "report_emergency", ["打架"], [], 0.97)
+
+
+def test_correction_names_what_was_wrong_and_the_new_value():
+    from bot.answers.correction import corrected, new_value
+
+    assert corrected("不对不对，是5号厅，我记错了") == "5号厅" and corrected("等等，人数写错了，是二十八个") == "二十八个"
+    assert corrected("手机号打错了，应该是13812345678") == "13812345678"
+    assert new_value("不对不对，是5号厅，我记错了") == "5号厅"
+    assert new_value("不是的，不用了") is None and new_value("不对") is None
+
+
+def test_help_arriving_ends_the_emergency_and_leaves_the_question():
+    from bot.answers.emergency import is_over, without_over
+
+    assert is_over("它醒了，谢谢") and not is_over("叫不醒了 怎么办")
+    assert without_over("保安来了。刚才说的积分，人工能帮我查吗") == "刚才说的积分，人工能帮我查吗"
+    assert without_over("它醒了，谢谢。刚才问的，冷饮入4DX可以吗") == "刚才问的，冷饮入4DX可以吗"
+    assert without_over("好的，谢谢") == "好的，谢谢" and without_over("叫不醒了，怎么办") == "叫不醒了，怎么办"
+
+
+def test_refund_fee_follow_up_keeps_the_time_said_before(k):
+    chat = Chat(k)
+    assert "17元" in chat.say("我买了两张IMAX周六的票，一共170，开场前一个半小时退要扣多少", "refund_policy")
+    assert "4元" in chat.say("那如果是普通厅40块一张呢", None, 0.4)
+    assert "3元" in chat.say("早场30块的票呢", None, 0.4)
 
 
 def test_unknown_film_asked_by_price_or_after_it_was_said(k):

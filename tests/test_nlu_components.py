@@ -161,3 +161,20 @@ def test_ensemble_char_weight_and_nb_lr_average_survive_saving(names, tmp_path):
     ranking = message.get(INTENT_RANKING_KEY)
     assert message.get(INTENT)["name"] == "ask_parking" == ranking[0]["name"]
     assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6
+
+
+def test_a_correction_with_a_new_value_is_inform_not_deny():
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+
+    from bot.nlu.correction_reader import CorrectionReader
+
+    reader = CorrectionReader()
+    said = []
+    for text in ("不对不对，是5号厅，我记错了", "不是的，不用了"):
+        message = Message({TEXT: text})
+        message.set(INTENT, {"name": "deny", "confidence": 0.9})
+        message.set(INTENT_RANKING_KEY, [{"name": "deny", "confidence": 0.9}, {"name": "inform", "confidence": 0.05}])
+        reader.process([message])
+        said.append(message.get(INTENT)["name"])
+        assert len(message.get(INTENT_RANKING_KEY)) == 2
+    assert said == ["inform", "deny"]

@@ -337,3 +337,25 @@ def test_group_booking_says_a_film_is_not_showing(kb_url, tracker_factory, domai
     dispatcher = CollectingDispatcher()
     asyncio.run(form.get_extraction_events(dispatcher, tracker, domain))
     assert any(m.get("response") == "utter_film_not_showing" and m.get("film") == "流浪地球3" for m in dispatcher.messages)
+
+
+def test_a_correction_while_the_name_is_asked_is_no_name(kb_url, tracker_factory, domain):
+    """「等等，人数写错了，是二十八个」 when the contact name is asked: the size is corrected, the name still asked."""
+    text = "等等，人数写错了，是二十八个"
+    msgs, slots = _validate(ValidateGroupBookingForm(), tracker_factory(
+        text, "inform", slots={"requested_slot": "contact_name", "contact_name": text, "party_size": "25人",
+                               "booking_time": "12月20号", "film": "钢铁洪流"},
+        active_loop="group_booking_form", filled=["contact_name"]), domain)
+    assert slots["party_size"] == "28人" and slots.get("contact_name") is None
+    assert any(m.get("response") == "utter_value_corrected" and m.get("value") == "28人" for m in msgs)
+
+
+def test_an_emergency_inside_a_complaint_is_not_its_showing(kb_url, tracker_factory, domain):
+    """「我孩子刚在1号厅台阶上摔了…」 when the complaint's showing is asked: no slot taken, so the emergency rule runs."""
+    text = "我孩子刚在1号厅台阶上摔了，头磕破流血了"
+    form = ValidateComplaintForm()
+    tracker = tracker_factory(text, "report_emergency", slots={"requested_slot": "complaint_when",
+                                                               "complaint_detail": "台阶太黑"},
+                              active_loop="complaint_form")
+    events = asyncio.run(form.get_extraction_events(CollectingDispatcher(), tracker, domain))
+    assert not any(e.get("name") == "complaint_when" for e in events)

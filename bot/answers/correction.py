@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
-_FILLER = r"(?:[哦噢喔嗯啊呃额诶哎唉呀]+[，,、。.!！\s~～]*)?"
+_FILLER = r"(?:(?:[哦噢喔嗯啊呃额诶哎唉呀]+|等等|等一下|等下|稍等)[，,、。.!！\s~～]*)?"
 _SORRY = r"(?:不好意思|抱歉|sorry|对不起|哎呀|哎)?[，,、。\s]*"
 _WRONG = r"(?:我)?(?:搞错了?|弄错了?|说错了?|打错了?|写错了?|记错了?|看错了?|讲错了?|输错了?|错了|说反了|搞混了?|弄混了?)"
 # the opening that says what came before was wrong
-HEAD = re.compile(r"^" + _FILLER + r"(?:" + _SORRY + _WRONG + r"|不对(?!劲)|不是不是|不是的|不是这样|更正一下|更正)"
+# 「人数写错了，是二十八个」「手机号打错了」: what was wrong named before it
+_WHAT = r"(?:人数|手机号?|电话|号码|日期|时间|场次|座位号?|影厅|厅号|姓名|名字|订单号?|数字)?"
+HEAD = re.compile(r"^" + _FILLER + r"(?:" + _SORRY + _WHAT + _WRONG + r"|(?:不对(?!劲)[，,、\s]*)+|不是不是|不是的|不是这样|更正一下|更正)"
                   r"[，,、。.!！\s~～]*(?P<rest>.*)$", re.I)
 # 「不是学生，是老人」「不是巨幕是IMAX」: the old value, then the new one
 NOT_BUT = re.compile(r"^" + _FILLER + r"(?:我)?不是(?:说)?(?P<old>[^，,。]{1,10}?)[，,、\s]*(?:而|我)?(?:是|要|问的是|说的是)(?P<rest>.+)$")
@@ -48,8 +50,12 @@ def corrected(text: str) -> Optional[str]:
     return None
 
 
+TRAILING_WRONG = re.compile(r"[，,。\s]*(?:我|是我)?" + _WRONG + r"[。!！~～]*$")
+
+
 def _lead_off(rest: str) -> str:
-    return LEAD.sub("", (rest or "").strip()).strip(" ，,。.!！~～")
+    # 「是5号厅，我记错了」: the new value, without the admission after it
+    return LEAD.sub("", TRAILING_WRONG.sub("", (rest or "").strip())).strip(" ，,。.!！~～")
 
 
 def entities_in(entities: Iterable[Dict[str, Any]], words: str) -> List[Dict[str, Any]]:
@@ -60,3 +66,18 @@ def entities_in(entities: Iterable[Dict[str, Any]], words: str) -> List[Dict[str
         if said and said in words or str(e.get("value") or "") in words:
             kept.append(e)
     return kept
+
+
+# what a refusal looks like after 「不是的，…」: 「不是的，不用了」 is a no, not a new value
+REFUSAL = re.compile(r"^(?:我)?(?:不|没|别|算了|不用|不要|不需要|取消)")
+VALUE_WORDS = re.compile(r"[\d一二两三四五六七八九十百]|厅|周|星期|今天|明天|后天|今晚|明晚|上午|下午|晚上|中午|早上|点|场|排|座|"
+                         r"IMAX|杜比|巨幕|VIP|4DX|学生|老人|儿童|卡|先生|女士|小姐", re.I)
+
+
+def new_value(text: str) -> Optional[str]:
+    """The new value when ``text`` corrects one with a value (「不对不对，是5号厅」「人数写错了，是二十八个」),
+    None for a plain no (「不是的，不用了」) or no correction at all."""
+    rest = corrected(text)
+    if not rest or REFUSAL.match(rest) or not VALUE_WORDS.search(rest):
+        return None
+    return rest

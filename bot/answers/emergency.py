@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.answers.ask import is_question
+
 from bot.answers.correction import corrected
 
 EMERGENCY = "report_emergency"
@@ -57,7 +59,7 @@ SMOKE_IN = re.compile(r"有烟|冒烟|烟从|进烟|烟进来|烟雾.{0,4}(进�
 # fire said to be growing now: 「烟越来越大了，往哪个门跑」 is no what-if
 FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
-OVER = re.compile(r"没事了|没什么事了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
+OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
                   r"处理好了|处理完了|已经好了|人好了|好多了|缓过来了|没大碍了|包扎好了|止住血了|血止住了|"
                   r"醒过来了|已经醒了|火灭了|灭了火|找到了|找着了|已经解决|(已经|都)(出来了|撤出来了|疏散了|到外面了)")
 # 「红色羊毛的 有流苏」: what a lost thing looks like (colour, material, make), with no one in danger named
@@ -67,6 +69,25 @@ THING_DESCRIBED = re.compile(r"[红黑白蓝绿黄灰粉紫棕橙米]色|羊毛|
 
 def is_over(text: str) -> bool:
     return bool(OVER.search(text or ""))
+
+
+CLAUSE_END = re.compile(r"[。，,！!；;～~]+")
+THANKS = re.compile(r"^(谢谢|多谢|感谢|谢了|好的|好|嗯|行|ok)[你您们啦了呀哈]*$", re.I)
+
+
+def without_over(text: str) -> str:
+    """「保安来了。刚才说的积分，人工能帮我查吗」: the question after the news that help has come (the news
+    ends emergency mode; the answer is to the question)."""
+    rest, over = text or "", False
+    while True:
+        m = CLAUSE_END.search(rest)
+        if not m or not (OVER.search(rest[:m.start()]) or (over and THANKS.match(rest[:m.start()].strip()))):
+            break
+        over = over or bool(OVER.search(rest[:m.start()]))
+        rest = rest[m.end():].strip()
+    if over and (len(rest) >= 4 and is_question(rest) or len(rest) >= 8):
+        return rest  # 「工作人员来了。台阶的问题也请你们处理一下」: the request, not who came
+    return text
 
 
 # 「不过他有高血压」「我怀孕五个月了」: a condition someone has, told to ask about a rule, not a turn for the worse
@@ -118,6 +139,10 @@ PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去�
 NOW = re.compile(r"快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!到)现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
                  r"此刻|刚刚|刚才|[!！]{2,}|来人")
 
+# 「救命，我的电子票找不到了」: a cry for help about a ticket or an order, with no one in danger besides it
+EXCLAIMED = re.compile(r"救命啊?|救救我|要命|完了|崩溃")
+TICKET_TROUBLE = re.compile(r"电子票|取票码|取票机|票.{0,4}(找不到|不见|没了|丢了|删了|打不开|出不来)|订单|二维码|付不了款|支付失败|扣了.{0,2}钱")
+
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
 
@@ -156,6 +181,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
             and not PERSON_SYMPTOM.search(HYPERBOLE.sub("", text)):
         return False  # 「我朋友喝多了，还能进4DX厅吗」: whether he may go in, asked after saying why
     plain = HYPERBOLE.sub("", text)
+    if TICKET_TROUBLE.search(text) and not danger_named(EXCLAIMED.sub("", text), cues) and not LOCKED_IN.search(text):
+        return False  # 「救命，我的电子票找不到了，马上开场了」: a ticket in trouble, said in a hurry
     if LEFT_THING.search(text) and not PERSON_SYMPTOM.search(plain) and not ILL_NOW.search(text):
         return False  # a thing left behind is a lost item
     if HURRY.match(text.strip()):

@@ -553,6 +553,11 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if minutes is None:
         minutes = minutes_before_show(ask.text)
     day_label = None
+    if minutes is None and ask.get("minutes") and (ticket_price_in(ask.text, loose=True) is not None
+                                                   or SAME_TIME.search(ask.text or "")) \
+            and not resolve_date(ask.text or "", now().date()):
+        # 「那如果是普通厅40块一张呢」 after 「…开场前一个半小时退要扣多少」: the time said before, not the day carried
+        minutes = float(ask.get("minutes"))
     if minutes is None:
         # 「是后天晚上的场」: a show on a later day is more than any window's hours away
         today = now().date()
@@ -565,10 +570,13 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
         minutes = float(ask.get("minutes"))  # 「那一单两张40的要扣多少」 about the time said before
     if minutes is not None:
         price = ticket_price_in(ask.text, loose=True)
+        count = _COUNT.search(ask.text or "")
+        n = int(parse_number(count.group(1)) or 1) if count else 1
+        total = _TOTAL.search(ask.text or "")
+        if total and n > 1 and (price is None or price == float(total.group(1))):
+            price = float(total.group(1)) / n  # 「两张…一共170」: 85 a ticket
         verdict = rules.refund_verdict(k, minutes, price)
         if price is not None and verdict.refundable:
-            count = _COUNT.search(ask.text)
-            n = int(parse_number(count.group(1)) or 1) if count else 1
             fee = (f"，{n}张{money(price)}元的票手续费共{money(verdict.fee * n)}元" if n > 1 else
                    f"，这张{money(price)}元的票手续费{money(verdict.fee)}元") if verdict.fee else "，不收手续费"
             d.utter_message(response="utter_text", text=f"{verdict.text.rstrip('。')}{fee}。")
@@ -593,6 +601,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 _PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价?(?:是|为)?\s*(\d+(?:\.\d+)?)|(\d+(?:\.\d+)?)\s*(?:块|元)一张|"
                     r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的|(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*的票")  # 「IMAX 85的票」
 _COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
+_TOTAL = re.compile(r"(?:一共|总共|合计|共)\s*(\d+(?:\.\d+)?)\s*(?:块|元)?")
 _PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头|钟)")
 
 
