@@ -46,6 +46,10 @@ CORRECTABLE = {"party_size": "人数",  # phone and order id: their validators c
 ASIDE = re.compile(r"[，,。.;；!！\s]*(?:对了|然后|另外|还有个?问题|还想问|顺便问?一?下?|顺带问?一?下?|请问|想问一?下|问一下|再问一?下|话说)[，,：:\s]*")
 
 
+# what comes before 「问一下…」 that is no value: 「等下，先」「那个」「好的」
+FILLER_ONLY = re.compile(r"[，,。.!！\s~～]*(?:(?:等下|等一下|等等|稍等|先|那个|这个|嗯+|额|呃|好的?|哦+|噢|对了|请问|我想|我|啊|诶|哎)[，,。.!！\s~～]*)*")
+
+
 def split_aside(text: Text) -> tuple:
     """(value part, question part) of a turn that gives a value and then asks; ("", "") otherwise."""
     m = ASIDE.search(text or "")
@@ -237,6 +241,8 @@ class ServiceFormValidation(FormValidationAction):
             return {slot: None}  # 「人数写错了，是二十八个」 when the name was asked: no name
         if self._requested(tracker, slot):
             given, asked = split_aside(text)
+            if given and asked and FILLER_ONLY.fullmatch(given):
+                given, asked = "", text  # 「等下，先问一下你们停车怎么收费」: only a question, no value before it
             if given and asked:  # 「昨晚9点那场雾都疑案。对了你们人工客服几点下班」: the value, and the answer
                 aside = self._side_question(dispatcher, tracker, asked) or {}
                 kept = given if aside else text  # an unanswered question stays part of what they said

@@ -390,7 +390,8 @@ class ActionRequestRefund(Action):
             events = answering.answer(dispatcher, tracker, None, 0.0)
             if events is not None:
                 return events + [NO_FORM]
-        events = reset_form_slots()
+        mood_events, _ = deescalate(dispatcher, tracker)  # 「我不管，我就要退」: the feeling first
+        events = mood_events + reset_form_slots()
         order = normalize_order_id(text)
         phone = normalize_phone(text)
         k = knowledge()
@@ -554,6 +555,13 @@ HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|
 HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接")
 
 
+# asked about the people rather than for one: the number to call, the manager on duty (the store's facets)
+ASKED_ABOUT_PEOPLE = (
+    (re.compile(r"(人工|客服|投诉|你们).{0,8}(电话|热线|号码)|(电话|热线|号码).{0,4}(多少|是什么|给我)"), "客服电话多少"),
+    (re.compile(r"(经理|负责人|管事的).{0,6}(在吗|在不在|在么|在不|有没有|有吗|在哪|怎么找)|有没有.{0,4}(经理|负责人)"), "值班经理在不在"),
+)
+
+
 def _human_hours(ctx: DialogueContext) -> Any:
     """The store's answer to when people answer (the hotline / human service hours facet)."""
     return answer_turn(knowledge(), ctx, "cinema_info", 1.0, "人工客服几点上班", [])
@@ -588,6 +596,16 @@ class ActionRequestHuman(Action):
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
             turn = _human_hours(ctx)
             if turn.handled:
+                turn.replies.replay(dispatcher)
+                label = domain["responses"]["utter_label_request_human"][0]["text"]
+                dispatcher.utter_message(response="utter_text", text=offer,
+                                         buttons=[{"title": label, "payload": "/request_human"}])
+                return [SlotSet("topic_context", turn.context.to_slot())]
+        asked = next((q for pattern, q in ASKED_ABOUT_PEOPLE if pattern.search(folded)), None)
+        if offer and asked and is_question(folded) and not HUMAN_WANTED.search(folded):
+            # 「能不能给我一个人工客服的电话」「经理现在在吗」: the number or who is on duty, and a person offered
+            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, asked, [])
+            if turn.handled and turn.facet:
                 turn.replies.replay(dispatcher)
                 label = domain["responses"]["utter_label_request_human"][0]["text"]
                 dispatcher.utter_message(response="utter_text", text=offer,
@@ -646,6 +664,11 @@ class ActionStopForm(Action):
 
 
 # --------------------------------------------------------------------------- emergency mode first
+SUBMIT_TOPIC = {"action_submit_complaint": "complaint", "action_submit_lost_item": "lost_found",
+                "action_submit_group_booking": "group_booking", "action_submit_order_problem": "order_problem",
+                "action_submit_refund": "refund_policy"}
+
+
 def _emergency_first(cls: type, submit: bool) -> None:
     """In emergency mode a service request (「保安呢，怎么还没来」 read as a complaint) gets the safety guidance
     and that help is on the way; its form asks nothing (validation's required slots are empty then) and its
@@ -658,7 +681,13 @@ def _emergency_first(cls: type, submit: bool) -> None:
             return reset_form_slots() if submit else emergency_follow_up(dispatcher, tracker, ctx)
         before = DialogueContext.from_slot(tracker.get_slot("topic_context"))
         ended = [SlotSet("topic_context", ctx.to_slot())] if before.in_emergency else []  # 「人已经送走了，…」
-        return ended + await original(self, dispatcher, tracker, domain)
+        events = ended + await original(self, dispatcher, tracker, domain)
+        topic = SUBMIT_TOPIC.get(self.name())
+        if submit and topic and not any(e.get("name") == "topic_context" for e in events):
+            # 「能保存多少天」 right after the lost item is filed: a question about what was just filed
+            ctx.topic, ctx.facet = topic, None
+            events.append(SlotSet("topic_context", ctx.to_slot()))
+        return events
 
     run.__doc__ = original.__doc__
     cls.run = run

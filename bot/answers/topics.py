@@ -343,9 +343,45 @@ def _compare_halls(d: Any, k: Knowledge, types: List[Any]) -> None:
     d.utter_message(response="utter_text", text=join_lines(lines))
 
 
+WHICH_DEARER = re.compile(r"(哪个|哪一个|哪种|谁)(更|比较|最)?(贵|便宜|划算|实惠)|(贵|便宜)的?是哪个|差多少钱|价格差")
+WHICH_BIGGER = re.compile(r"(哪个|哪一个|哪种|谁)(的)?(更|比较|最)?(大|座位多|座多|人多|位子多|坐的人多|能坐更多)|座位.{0,2}(哪个|谁)多")
+
+
+def _which_of_compared(d: Any, k: Knowledge, types: List[Any], text: str) -> bool:
+    """「哪个贵」「哪个座位多」 after two halls were compared: the answer, with the figures."""
+    if WHICH_DEARER.search(text or ""):
+        weekday_label, weekend_label = rules.price_day_labels(k)
+        prices = {r["key"]: r for r in k.section("prices")["base"]}
+        rows = [(t, prices.get(t.price_key) or prices.get(f"{t.price_key}_2d")) for t in types]
+        rows = [(t, r) for t, r in rows if r]
+        if len(rows) < 2:
+            return False
+        cheap = bool(re.search(r"便宜|划算|实惠", text or ""))
+        rows.sort(key=lambda tr: (tr[1]["weekday"], tr[1]["weekend"]), reverse=not cheap)
+        same = rows[0][1]["weekday"] == rows[-1][1]["weekday"] and rows[0][1]["weekend"] == rows[-1][1]["weekend"]
+        head = "票价一样" if same else f"{rows[0][0].name}更{'便宜' if cheap else '贵'}"
+        detail = "；".join(f"{t.name}{weekday_label}{r['weekday']}元、{weekend_label}{r['weekend']}元" for t, r in rows)
+        d.utter_message(response="utter_text", text=f"{head}：{detail}。")
+        return True
+    if WHICH_BIGGER.search(text or ""):
+        seats = [(t, sum(h.seats for h in k.halls if h.type_code == t.code),
+                  "、".join(f"{h.name}{h.seats}座" for h in k.halls if h.type_code == t.code)) for t in types]
+        seats.sort(key=lambda ts: ts[1], reverse=True)
+        head = "座位一样多" if seats[0][1] == seats[-1][1] else f"{seats[0][0].name}座位更多"
+        d.utter_message(response="utter_text", text=f"{head}：" + "；".join(f"{t.name}{where}" for t, _, where in seats) + "。")
+        return True
+    return False
+
+
 @topic("hall_types")
 def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     named = hall_types_named(k, ask.text)
+    if len(named) < 2 and ask.get("compared"):
+        before = [t for t in (k.find_hall_type(n) for n in ask.get("compared").split("|")) if t]
+        if len(before) >= 2 and _which_of_compared(d, k, before, ask.text):
+            return {"hall_type": before[0].name, "compared": ask.get("compared")}
+    if len(named) >= 2 and _which_of_compared(d, k, named, ask.text):
+        return {"hall_type": named[0].name, "compared": "|".join(t.name for t in named)}
     if len(named) >= 2:
         _compare_halls(d, k, named)
         return {"hall_type": named[0].name, "compared": "|".join(t.name for t in named)}
@@ -402,6 +438,8 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     named = hall_types_named(k, ask.text)
     if len(named) < 2 and ask.get("compared") and COMPARE.search(ask.text):  # 「哪个贵」 after a comparison
         named = [t for t in (k.find_hall_type(n) for n in ask.get("compared").split("|")) if t]
+    if len(named) >= 2 and not ask.get("date") and _which_of_compared(d, k, named, ask.text):
+        return {**used, "compared": "|".join(t.name for t in named)}
     if len(named) >= 2 and not ask.get("date"):
         _compare_halls(d, k, named)
         return {**used, "compared": "|".join(t.name for t in named)}

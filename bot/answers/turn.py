@@ -22,7 +22,8 @@ from bot.answers.correction import corrected, entities_in
 from bot.answers.context import FOLLOW_KEYS, REFERS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
-                                 hours_parked, minutes_before_show, minutes_until_clock, ticket_price_in)
+                                 hours_parked, hall_types_named, minutes_before_show, minutes_until_clock, ticket_price_in,
+                                 WHICH_BIGGER, WHICH_DEARER)
 from bot.kb import rules
 from bot.kb.store import Knowledge
 
@@ -51,7 +52,9 @@ SURE_ELSEWHERE = 0.95
 SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
 SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
                            r"有?几个|有?多少个|有没有份|有份吗?|有没有得|"
-                           r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$")
+                           r"(也|都)(不行|不可以|不能)[吗么嘛啊]?)[?？]*$|"
+                           # 「在几楼」 after the chargers: where that thing is, asked of the same question
+                           r"^(那|那个|它|这个)?(在|是在)?(几楼|几层|哪一?层|哪|哪里|哪儿|哪边|什么位置|什么地方)[呢啊呀]?[?？]*$")
 FACET_BONUS = 0.06
 VALUE_BONUS = 0.15  # for the current topic's facet about the value in play (the ticket type said before)  # for the current facet itself: 「一天能买几张」 after the member-day rule
 # 「老人票和早场优惠能一起用吗」: about combining discounts, not a price
@@ -513,6 +516,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用", text or "")) \
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
+    if ctx.topic == "member_points" and exchange_item_said(text, k) and is_elliptical(text, fresh, ctx.topic) \
+            and intent_topic in (None, "member_points", "facilities"):
+        return _topic_turn(k, ctx, "member_points", text, fresh)  # 「可乐呢」 after the popcorn's points: the cola's
     level = rules.level_by_text(k, text)
     if level and ctx.topic == "member_benefits" and ctx.facet and len((text or "").strip()) <= 8 \
             and not OTHER_TOPIC_WORDS.search(text or "") \
@@ -525,6 +531,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and not OTHER_TOPIC_WORDS.search(text or "") and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
             and intent_topic in (None, "member_benefits", "ticket_price"):
         return _topic_turn(k, ctx, "member_benefits", text, fresh)  # 「黑钻呢」 after a discount question: the level
+    compared = hall_types_named(k, text) if WHICH_DEARER.search(text or "") or WHICH_BIGGER.search(text or "") else []
+    if len(compared) >= 2 and intent_topic in (None, "hall_types", "ticket_price"):
+        return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX和杜比哪个贵」: the two compared on that
     if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
         return _topic_turn(k, ctx, "member_points", text, fresh)
     if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) and intent_topic != "refund_policy" \
