@@ -65,9 +65,10 @@ class DialogueContext:
         """This turn's values: what the patron just said, plus what carries over to ``topic``."""
         values = dict(fresh)
         same = topic == self.topic
+        other_halls = bool(OTHER_HALLS.search(text or ""))
         for key, old in self.values.items():
-            if key in values:
-                continue
+            if key in values or (key == "hall_type" and other_halls):
+                continue  # 「那还有什么厅能看」: every hall, not the one said before
             pointed = key in REFERS and REFERS[key].search(text or "")
             if same or key in CROSS_TOPIC or pointed or key in CARRY_INTO.get(topic, ()):
                 values[key] = old
@@ -87,6 +88,7 @@ class DialogueContext:
                                previous=self.previous if topic == self.topic else self.topic)
 
 
+OTHER_HALLS = re.compile(r"(还有|别的|其他|其它|另外)(什么|哪些|哪个|的)?(影)?厅|哪些厅|什么厅(能|可以)?(看|放)")
 ELLIPTICAL_MAX = 12  # a longer message says enough to stand on its own
 # values that continue a topic when they come alone: 「有IMAX的吗」 after showtimes, 「学生呢」 after a price
 FOLLOW_KEYS = {"showtimes": ("film", "date", "time", "hall_type"),

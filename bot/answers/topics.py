@@ -373,8 +373,37 @@ def _which_of_compared(d: Any, k: Knowledge, types: List[Any], text: str) -> boo
     return False
 
 
+HALL_WITH = re.compile(r"(?:有|带|是)(?P<f>[\u4e00-\u9fffA-Za-z0-9.]{2,8}?)的?(?:影)?厅|"
+                       r"(?:哪个|哪些|什么)(?:影)?厅(?:有|是|带|可以|能)(?P<g>[\u4e00-\u9fffA-Za-z0-9.]{2,8}?)(?:的|吗|呢|[?？]|$)")
+
+
+def hall_types_with(k: Knowledge, text: str) -> List[Any]:
+    """「那有躺椅的厅吗」「哪个厅有情侣座」: the hall types whose description has the feature asked for."""
+    m = HALL_WITH.search(text or "")
+    if not m:
+        return []
+    feature = (m.group("f") or m.group("g") or "").strip()
+    # 「电动躺椅」「轮椅位」: the longest part of it the descriptions have (not a format: 3D is in many halls)
+    words = sorted({feature[i:j] for i in range(len(feature)) for j in range(i + 2, len(feature) + 1)}, key=len, reverse=True)
+    for word in words:
+        if re.fullmatch(r"[23][Dd]|.*厅|[A-Za-z0-9.]+", word):
+            continue
+        found = [t for t in k.hall_types if word in t.description]
+        if found:
+            return found if len(found) < len(k.hall_types) else []
+    return []
+
+
 @topic("hall_types")
 def hall_types(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
+    featured = hall_types_with(k, ask.text)
+    if featured and not hall_types_named(k, ask.text):
+        lines = []
+        for t in featured:
+            halls = "，".join(f"{h.name}{h.seats}座" for h in k.halls if h.type_code == t.code)
+            lines.append(f"{t.name}（{halls}）：{t.description}")
+        d.utter_message(response="utter_text", text="\n".join(lines))
+        return {"hall_type": featured[0].name}
     named = hall_types_named(k, ask.text)
     if len(named) < 2 and ask.get("compared"):
         before = [t for t in (k.find_hall_type(n) for n in ask.get("compared").split("|")) if t]

@@ -19,11 +19,11 @@ from bot.answers import facets, templates
 from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.correction import corrected, entities_in
-from bot.answers.context import FOLLOW_KEYS, REFERS, DialogueContext, is_elliptical
+from bot.answers.context import FOLLOW_KEYS, OTHER_HALLS, REFERS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
                                  hours_parked, hall_types_named, minutes_before_show, minutes_until_clock, ticket_price_in,
-                                 WHICH_BIGGER, WHICH_DEARER)
+                                 WHICH_BIGGER, WHICH_DEARER, hall_types_with)
 from bot.kb import rules
 from bot.kb.store import Knowledge
 
@@ -531,6 +531,15 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and not OTHER_TOPIC_WORDS.search(text or "") and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
             and intent_topic in (None, "member_benefits", "ticket_price"):
         return _topic_turn(k, ctx, "member_benefits", text, fresh)  # 「黑钻呢」 after a discount question: the level
+    if OTHER_HALLS.search(text or "") and (fresh.get("film") or ctx.values.get("film")) \
+            and not ({"date", "time"} & set(fresh)) and intent_topic in (None, "showtimes", "film_info", "hall_types"):
+        halls = facets.index_for(k).facet("film_halls", "film_info")
+        turn = _facet_turn(k, ctx, halls, text, fresh) if halls is not None else None
+        if turn is not None:
+            return turn  # 「他想看破晓行动，那还有什么厅能看」: the halls it is shown in, not one hall's times
+    if hall_types_with(k, text) and not hall_types_named(k, text) and "film" not in fresh \
+            and intent_topic in (None, "hall_types", "viewing_rules", "facilities", "vip_service", "ticket_price"):
+        return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「那有躺椅的厅吗」: the hall that has it
     compared = hall_types_named(k, text) if WHICH_DEARER.search(text or "") or WHICH_BIGGER.search(text or "") else []
     if len(compared) >= 2 and intent_topic in (None, "hall_types", "ticket_price"):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX和杜比哪个贵」: the two compared on that
