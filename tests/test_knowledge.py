@@ -126,3 +126,11 @@ def test_store_reload_follows_publish(kdir, db):
     with session_scope(db) as s:
         loader.publish(s, loader.read_dir(kdir))
     assert store.get().find_film("银河快递").title == "追光少年"
+
+
+def test_duplicate_lexicon_entry_reports_the_line_of_the_repeat(kdir):
+    path = kdir / "lexicon.yml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines + ["  - {to: 拿, variants: [攞], kind: 粤语}"]) + "\n", encoding="utf-8")
+    found = problems(kdir)
+    assert f"lexicon.yml:{len(lines) + 1}: duplicate standard word (to): 拿" in " ".join(found), found

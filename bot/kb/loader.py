@@ -154,12 +154,10 @@ class Parsed:
     showtimes: List[Tuple[int, schema.ShowtimeRow]]
     texts: Dict[str, str] = field(default_factory=dict)
 
-    def line_of(self, file: str, needle: str) -> int:
-        """The first line of ``file`` that contains ``needle`` (1 when none does)."""
-        for no, line in enumerate(self.texts.get(file, "").splitlines(), start=1):
-            if needle in line:
-                return no
-        return 1
+    def line_of(self, file: str, needle: str, nth: int = 1) -> int:
+        """The ``nth`` line of ``file`` that contains ``needle`` (the first when fewer do; 1 when none does)."""
+        found = [no for no, line in enumerate(self.texts.get(file, "").splitlines(), start=1) if needle in line]
+        return found[min(nth, len(found)) - 1] if found else 1
 
 
 def _minutes(hhmm: str) -> int:
@@ -175,17 +173,18 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     price_keys = {r.key for r in prices.base}
 
     def dup(items: List[str], file: str, what: str) -> None:
-        seen = set()
+        seen: Dict[str, int] = {}
         for item in items:
-            if item in seen:
-                problems.append(Problem(file, 1, f"duplicate {what}: {item}"))
-            seen.add(item)
+            seen[item] = seen.get(item, 0) + 1
+            if seen[item] > 1:  # the line of the repeat, so the editor sees which one to change
+                problems.append(Problem(file, p.line_of(file, item, seen[item]), f"duplicate {what}: {item}"))
 
     dup([t.code for t in halls.hall_types], "halls.yml", "hall type code")
     dup([str(h.number) for h in halls.halls], "halls.yml", "hall number")
     for t in halls.hall_types:
         if t.price_key not in price_keys and not any(k.startswith(t.price_key + "_") for k in price_keys):
-            problems.append(Problem("halls.yml", 1, f"hall type {t.code}: price_key {t.price_key} not in prices.yml"))
+            problems.append(Problem("halls.yml", p.line_of("halls.yml", f"price_key: {t.price_key}"),
+                                    f"hall type {t.code}: price_key {t.price_key} not in prices.yml"))
     for h in halls.halls:
         if h.type not in type_codes:
             problems.append(Problem("halls.yml", 1, f"hall {h.number}: unknown hall type {h.type}"))
@@ -194,7 +193,7 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     for f in films.films:
         for fmt in f.formats:
             if fmt.split(":")[0] not in type_codes:
-                problems.append(Problem("films.yml", 1, f"{f.title}: unknown hall type {fmt}"))
+                problems.append(Problem("films.yml", p.line_of("films.yml", f.title), f"{f.title}: unknown hall type {fmt}"))
     parking: schema.Parking = p.docs["parking.yml"]
     levels = {lv.code for lv in p.docs["membership.yml"].levels}
     for code in parking.free_hours.hall_types:
@@ -212,7 +211,8 @@ def _cross_check(p: Parsed, problems: List[Problem]) -> None:
     for text in wording:
         for phrase in complaints.forbidden_phrases:
             if phrase in text:
-                problems.append(Problem("complaints.yml", 1, f"wording uses the forbidden phrase 「{phrase}」: {text}"))
+                problems.append(Problem("complaints.yml", p.line_of("complaints.yml", text[:20]),
+                                        f"wording uses the forbidden phrase 「{phrase}」: {text}"))
 
     lexicon: schema.Lexicon = p.docs["lexicon.yml"]
     dup([e.to for e in lexicon.entries], "lexicon.yml", "standard word (to)")
