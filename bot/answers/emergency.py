@@ -132,7 +132,9 @@ SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|�
           r"没醒|满头是血|满身是血|一头血|头上(都)?是血|夹断|掐了.{0,2}脖子|掐住.{0,2}脖子|讲不出话|说不出话|(身体|身子|手|腿|脚)没力|抽了(?!烟|奖|签|根|口|血|号)|开始喘|在喘|喘得|想吐|喊头痛|咳不出|吸不进|呛进|肚子?(好|很|特别|非常)?(疼|痛)|透不过气|上不来气|窒息|昏迷|休克|痉挛|发作|一动不动|冰凉|冰的|不回应|没回应|乱蹬|往上翻|开始抽|在抽(?!烟|奖|签|纸)|一抽一抽|不出声|没声了|滑到地上|往下滑|眼前发黑|脸白|吞了|噎住|哽|" \
           r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
           r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
-PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM)
+# symptoms that say a body in trouble by themselves, told anywhere in a long voice message about someone
+GRAVE = r"(?:出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
+PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM + "|" + PERSON + r".{0,40}?" + GRAVE)
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
 # or feedback, not an emergency — unless the message says something is happening now
 PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
@@ -142,6 +144,8 @@ NOW = re.compile(r"快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!�
 # 「救命，我的电子票找不到了」: a cry for help about a ticket or an order, with no one in danger besides it
 EXCLAIMED = re.compile(r"救命啊?|救救我|要命|完了|崩溃")
 TICKET_TROUBLE = re.compile(r"电子票|取票码|取票机|票.{0,4}(找不到|不见|没了|丢了|删了|打不开|出不来)|订单|二维码|付不了款|支付失败|扣了.{0,2}钱")
+
+COMPLAINT_TONE = re.compile(r"不像话|太差|投诉|什么态度|没人管|没人帮|没人理|过分|离谱|差评|服务太|太不负责")
 
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
@@ -208,6 +212,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
+    if COMPLAINT_TONE.search(text) and not danger_named(raw, cues) and not strong:
+        return False  # 「门口没人帮忙，通道那还堆着杂物，太不像话了」: a complaint, with no one in danger named
     if intent == EMERGENCY:
         # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」);
         # 「开场后还能进吗」「能换个座吗」 ask for something, however hurried, with no one in danger named

@@ -36,6 +36,7 @@ OPEN_MIN = 0.55           # a side question inside a form, matched against any t
 SURE_OTHER = 0.60         # a classifier this sure of another topic outweighs the current topic's facets
 INTENT_BONUS = 0.10       # × the intent's confidence, for facets of the intent's topic
 CONTEXT_BONUS = 0.08      # for facets of the current topic
+NAMED_BONUS = 0.10        # for a facility or rule named in full (卖品部, 母婴室, 3D眼镜)
 SURE = 0.90               # an intent this confident overrides an elliptical follow-up
 # The question each topic's own answer computes from the values (a price, free hours, an exchange list):
 # when it is asked with those values, the computed answer wins over a look-alike specific question.
@@ -301,7 +302,7 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
         return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
         return STACKING_FACET
-    if EDGE_SHOW.search(t) and not film and is_question(t) and not re.search(r"车|停|出场|出去|散场|退|票价|多少钱", t):
+    if EDGE_SHOW.search(t) and not film and is_question(t) and not re.search(r"车|停|出场|出去|散场|退|票价|多少钱|卖品|小卖部|爆米花|零食", t):
         return "cinema_hours"  # 「最早的场次一般几点」「最晚一场几点」: the hours, not today's listing
     if re.search(r"设备故障|放映事故|场次取消|停映|影城原因|影院原因", t) and REFUND_ASKED.search(t):
         return "refund_cinema_fault"  # 「看到一半设备故障停映了，我要退票」: the cinema's own fault, any time
@@ -538,7 +539,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         if turn is not None:
             return turn  # 「他想看破晓行动，那还有什么厅能看」: the halls it is shown in, not one hall's times
     if hall_types_with(k, text) and not hall_types_named(k, text) and "film" not in fresh \
-            and intent_topic in (None, "hall_types", "viewing_rules", "facilities", "vip_service", "ticket_price"):
+            and intent_topic in (None, "hall_types", "viewing_rules", "facilities", "vip_service", "ticket_price") \
+            and not any(m.score >= FACET_MIN_ELLIPTICAL for m in facets.index_for(k).match(text)[:1]):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「那有躺椅的厅吗」: the hall that has it
     compared = hall_types_named(k, text) if WHICH_DEARER.search(text or "") or WHICH_BIGGER.search(text or "") else []
     if len(compared) >= 2 and intent_topic in (None, "hall_types", "ticket_price"):
@@ -613,6 +615,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             continue  # a film question with no film in sight is no reading of this message
         if m.facet.topic == intent_topic:
             adj += INTENT_BONUS * confidence
+        if m.facet.keywords and len(m.facet.keywords[0]) >= 3 and m.facet.keywords[0] in text:
+            adj += NAMED_BONUS  # 「卖品部几点关」: the counter's hours, not the cinema's, whatever the intent said
         if m.facet.topic == ctx.topic:
             adj += CONTEXT_BONUS
             said = ctx.values.get("ticket_type") if "ticket_type" not in fresh else None
