@@ -25,7 +25,7 @@ from bot.answers.emergency import NOW, PAST, danger_named
 from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
 from bot.nlu import knowledge_names
 from bot.text.normalise import fold
-from bot.answers.correction import corrected
+from bot.answers.correction import ADMITTED, corrected
 from bot.answers.facets import LONG_MESSAGE
 from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_title
 from bot.db import database_url, session_scope
@@ -139,8 +139,9 @@ class ActionComplain(Action):
         if no_fault and (LEAVE_MESSAGE.search(folded) or HUMAN_WANTED.search(folded)):
             # 「能帮我留个言给你们经理吗，我想反映个事」「我要人工，现在！」: a person (or a message for one)
             return hand_off(dispatcher, tracker, "patron_request")
-        if calm and ctx.topic in INFORMATIONAL and no_fault and (corrected(folded) is not None or
-                                                                 is_elliptical(folded, None, ctx.topic) and is_question(folded)):
+        owned = corrected(folded) is not None and bool(ADMITTED.search(folded))  # 「不对，我记错了，其实只停了5个小时」
+        if calm and ctx.topic in INFORMATIONAL and (owned or no_fault and (
+                corrected(folded) is not None or is_elliptical(folded, None, ctx.topic) and is_question(folded))):
             # 「不对，我说的是周三」「不好意思搞错了，我是银卡」: the last question again with the new value;
             # 「螺蛳粉也不行吧」 after the food rule: a follow-up, with no fault named
             events = answering.answer(dispatcher, tracker, None, 0.0)

@@ -72,8 +72,10 @@ def join_lines(lines: List[Text]) -> Text:
 
 
 def money(value: Any) -> Text:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+    value = round(float(value), 2)
+    if value.is_integer():
+        return str(int(value))
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:.2f}"  # 80.75 stays 80.75, not 80.8
 
 
 def date_label(day: dt.date, today: dt.date) -> Text:

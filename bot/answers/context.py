@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 # time of day, points, minutes) only within the topic they were said in.
 CROSS_TOPIC = ("film", "date")
 WITHIN_TOPIC = ("hall_type", "time", "ticket_type", "facility", "points", "hall", "compared", "minutes", "hours",
-                "category", "missing_film")
+                "category", "missing_film", "level", "spend")
 # …except into topics whose answer depends on it: 「VIP厅什么样」→「周末多少钱」 is the VIP hall's price
 CARRY_INTO = {"ticket_price": ("hall_type", "compared"), "showtimes": ("hall_type",), "hall_types": ("hall_type",)}
 ALWAYS_KEPT = ("ticket", "interrupted")  # the on-site alert ticket; the form an emergency interrupted

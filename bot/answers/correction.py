@@ -28,6 +28,8 @@ LEAD = re.compile(r"^" + _FILLER + _SORRY + r"(?:我)?(?:说的是|问的是|是
 
 
 REST_MAX = 16  # the new value, not a whole new story (「不对啊，怎么扣了两次钱…」 is a complaint)
+# a mistake owned in so many words (not a bare 「不对」, which may open a complaint): what follows is the new value
+ADMITTED = re.compile(r"(搞错|弄错|说错|打错|写错|记错|看错|讲错|输错)了?")
 
 
 def corrected(text: str) -> Optional[str]:
@@ -40,7 +42,13 @@ def corrected(text: str) -> Optional[str]:
         return _lead_off(m.group("rest"))
     m = HEAD.match(t)
     if m:
-        rest = _lead_off(m.group("rest"))
+        raw = m.group("rest")
+        while HEAD.match(raw) and HEAD.match(raw).group("rest") != raw:  # 「不对，我搞错了，…」: both openings
+            raw = HEAD.match(raw).group("rest")
+        rest = _lead_off(raw)
+        if rest and len(rest) > REST_MAX and ADMITTED.search(t[:len(t) - len(raw)]):
+            # 「不对，我搞错了，他其实17岁了，那雾都疑案能看吧」: an admitted mistake, then the new value and its question
+            return rest
         return rest if rest and len(rest) <= REST_MAX else None
     if MEANT.search(t):
         rest = _lead_off(t)

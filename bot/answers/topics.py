@@ -540,6 +540,13 @@ def ticket_price(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             d.utter_message(response="utter_text", text=f"{q.hall_label}{label}票价{money(q.price)}元/张（{q.day_label}价），"
                                                          f"打{rate.group(1)}折为{money(round(q.price * r, 1))}元/张。")
             return used
+    level = rules.level_by_text(k, ask.text) if ask.text else None
+    if level and level.get("discount") and ticket is None and not (q.rule_text is not None and q.price != q.base):
+        # 「周六IMAX金卡算下来多少」: the day's price at the member level's discount
+        d.utter_message(response="utter_text", text=f"{q.hall_label}{label}票价{money(q.price)}元/张（{q.day_label}价），"
+                                                     f"{level['name']}会员购票{money(level['discount'] * 10)}折为"
+                                                     f"{money(round(q.price * level['discount'], 2))}元/张。{rule}")
+        return {**used, "level": level["name"]}
     if q.rule_text is not None and (q.free or q.price != q.base):
         # the full price said with the discounted one: 「原价多少」 and the next question both need it
         d.utter_message(response="utter_price_quote_discounted", hall=q.hall_label, date_label=label,
@@ -580,7 +587,7 @@ def minutes_before_show(text: str) -> Optional[float]:
     minutes = amount * 60 if m.group(4) in ("小时", "钟头", "个钟", "钟", "h") else amount
     if m.group(3) and m.group(4) in ("小时", "钟头", "个钟", "钟"):
         minutes += 30
-    if re.search(r"以内|之内|不到|内[呢吗,，。?？]?$|少于", text[m.end():m.end() + 4]) \
+    if re.search(r"^(以内|之内|内)|不到|少于", text[m.end():m.end() + 4]) \
             or re.search(r"不到|不足|少于|没到|不够", text[max(0, m.start() - 3):m.start()]):  # 「不到两小时」
         minutes -= 1  # 「开场前半小时以内」 is less than half an hour
     return -minutes if started else minutes
@@ -622,7 +629,7 @@ def refund_policy(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     day_label = None
     if minutes is None and ask.get("minutes") and (ticket_price_in(ask.text, loose=True) is not None
                                                    or SAME_TIME.search(ask.text or "")) \
-            and not resolve_date(ask.text or "", now().date()):
+            and (not resolve_date(ask.text or "", now().date()) or "的票" in (ask.text or "")):
         # 「那如果是普通厅40块一张呢」 after 「…开场前一个半小时退要扣多少」: the time said before, not the day carried
         minutes = float(ask.get("minutes"))
     if minutes is None:
@@ -813,13 +820,20 @@ def points_gap(k: Knowledge, text: Optional[str]) -> Optional[str]:
     return f"{level['name']}需年度累计{level['threshold']}积分，您现在{held}分，还差{level['threshold'] - held}分。{upgrade}"
 
 
-def points_earned(k: Knowledge, text: Optional[str]) -> Optional[str]:
-    """The points a spend earns at the level named (None unless an amount and the question are said)."""
+def points_earned(k: Knowledge, text: Optional[str], level_said: Optional[str] = None,
+                  spend_said: Optional[str] = None) -> Optional[str]:
+    """The points a spend earns at the level named (None unless an amount and the question are said).
+    ``level_said``/``spend_said``: the level and spend of the last such answer, for 「打错了，是花了300块」「黑钻呢」."""
     spend = SPEND.search(text or "")
-    if spend is None or not EARN_ASKED.search(text or ""):
+    level = rules.level_by_text(k, text)
+    if spend_said and (spend or level):  # a follow-up of an earned-points answer: one of the two changed
+        amount = float(spend.group(1)) if spend else float(spend_said)
+        level = level or rules.level_by_text(k, level_said or "")
+    elif spend is None or not EARN_ASKED.search(text or ""):
         return None
-    level = rules.level_by_text(k, text) or k.section("membership")["levels"][0]
-    amount = float(spend.group(1))
+    else:
+        amount = float(spend.group(1))
+    level = level or k.section("membership")["levels"][0]
     earned = amount * level["points_multiplier"]
     return (f"{level['name']}消费{money(amount)}元可积{money(round(earned, 1))}分。"
             f"{k.section('membership')['points']['earn']}")
@@ -828,10 +842,16 @@ def points_earned(k: Knowledge, text: Optional[str]) -> Optional[str]:
 @topic("member_points")
 def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     m = k.section("membership")
-    computed = points_gap(k, ask.text) or points_earned(k, ask.text)
-    if computed:
-        d.utter_message(response="utter_text", text=computed)
+    gap = points_gap(k, ask.text)
+    if gap:
+        d.utter_message(response="utter_text", text=gap)
         return {}
+    earned = points_earned(k, ask.text, ask.get("level"), ask.get("spend"))
+    if earned:
+        d.utter_message(response="utter_text", text=earned)
+        spend = SPEND.search(ask.text or "")
+        level = rules.level_by_text(k, ask.text) or rules.level_by_text(k, ask.get("level") or "")
+        return {"spend": spend.group(1) if spend else ask.get("spend"), "level": level["name"] if level else ""}
     points = points_said(ask.text)
     item = exchange_item_said(ask.text, k)
     if item and points is None and not re.search(r"退|改签", ask.text):

@@ -263,7 +263,8 @@ def alias_inside(k: Knowledge, text: str, said: Optional[str]) -> Optional[str]:
 
 # Words that decide the specific question whatever the matcher scores (each names a facet of questions.yml)
 CHILD_AGE = re.compile(r"(几岁|\d+岁|[一二三四五六七八九十]+岁|多大|孩子|小孩|小朋友|儿童|宝宝).{0,8}(能看|能不能看|可以看|适合|看得了|合适)|"
-                       r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)|建议.{0,4}(几岁|多大|年龄)|(几岁|多大)(以上|以下|才能|才可以)")
+                       r"(适合|能带).{0,4}(孩子|小孩|小朋友|儿童|宝宝)|建议.{0,4}(几岁|多大|年龄)|(几岁|多大)(以上|以下|才能|才可以)|"
+                       r"(\d+|[一二三四五六七八九十]+)岁.{0,16}(能看|能不能看|可以看|能带.{0,4}看|看得了)")  # 「我表弟14岁，能带他一起看…吗」
 # what only the 4DX hall limits: height (1米以下), hot drinks, health
 FOURDX_LIMIT = re.compile(r"身高|公分|厘米|米高|不到一米|一米以下|热饮|热的|热牛奶|热咖啡|热茶|热奶茶|热水|孕|心脏|血压|颈椎|腰椎|醉|喝了酒")
 EARLY_SHOW = re.compile(r"早场|早上的?场|上午的?场|早鸟")
@@ -280,8 +281,9 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
     「半价票能退吗」 → the special tickets' rule; 「能跟团体价一起打吗」 → no stacking), else None."""
     t = text or ""
     film = fresh.get("film") or ctx.values.get("film")
-    if film and k.film_by_name(film) and CHILD_AGE.search(t) and not re.search(r"4DX|4D|动感|IMAX|票|价|钱", t, re.I) \
-            and (ctx.topic in ("film_info", "showtimes") or intent_topic in ("film_info", "showtimes")):
+    if film and k.film_by_name(film) and CHILD_AGE.search(t) and not re.search(r"4DX|4D|动感|IMAX|票|价|钱|优惠|折", t, re.I) \
+            and (ctx.topic in ("film_info", "showtimes") or intent_topic in ("film_info", "showtimes")
+                 or fresh.get("film") and re.search(r"\d+岁|[一二三四五六七八九十]+岁", t)):
         return "film_age"
     if re.search(r"4DX|4D(?!X)|动感", t, re.I) and (CHILD_AGE.search(t) or re.search(r"(她|他|孩子|小孩|宝宝|老人|孕妇|我|岁).{0,3}(能|可以|能不能)(坐|看|玩)", t)) \
             and is_question(t) and not re.search(r"票|价|钱|几点|场次", t):
@@ -302,6 +304,9 @@ def _decisive_facet(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[s
         return "price_member_day"  # 「那会员日是周几来着」, whatever topic came before
     if STACKING_STRICT.search(t) and is_question(t) and intent_topic not in ("refund_policy",):
         return STACKING_FACET
+    if re.search(r"还能再|再减|再打折|再便宜|再优惠", t) and is_question(t) and ctx.values.get("ticket_type") \
+            and intent_topic in (None, "ticket_price"):
+        return STACKING_FACET  # 「那场还能再减10块吗」 after the elderly price: one discount on top of another
     if EDGE_SHOW.search(t) and not film and is_question(t) and not re.search(r"车|停|出场|出去|散场|退|票价|多少钱|卖品|小卖部|爆米花|零食", t):
         return "cinema_hours"  # 「最早的场次一般几点」「最晚一场几点」: the hours, not today's listing
     if re.search(r"设备故障|放映事故|场次取消|停映|影城原因|影院原因", t) and REFUND_ASKED.search(t):
@@ -528,6 +533,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         turn = _facet_turn(k, ctx, again, text, fresh) if again is not None else None
         if turn is not None:
             return turn
+    if level and ctx.topic == "ticket_price" and ctx.values.get("level") and is_elliptical(text, fresh, ctx.topic) \
+            and intent_topic in (None, "member_benefits", "ticket_price"):
+        return _topic_turn(k, ctx, "ticket_price", text, fresh)  # 「银卡呢」 after the gold price: the silver price
     if level and ctx.topic not in (None, "parking", "member_benefits", "member_points") \
             and not OTHER_TOPIC_WORDS.search(text or "") and re.fullmatch(r"(那|那么)?\s*[\u4e00-\u9fff]{1,4}(会员)?(呢|的呢|怎么样)?[?？。]*", (text or "").strip()) \
             and intent_topic in (None, "member_benefits", "ticket_price"):
@@ -545,7 +553,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     compared = hall_types_named(k, text) if WHICH_DEARER.search(text or "") or WHICH_BIGGER.search(text or "") else []
     if len(compared) >= 2 and intent_topic in (None, "hall_types", "ticket_price"):
         return _topic_turn(k, ctx, "hall_types", text, fresh)  # 「IMAX和杜比哪个贵」: the two compared on that
-    if points_gap(k, text) or points_earned(k, text):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
+    carried = (ctx.values.get("level"), ctx.values.get("spend")) if ctx.topic == "member_points" else (None, None)
+    if points_gap(k, text) or points_earned(k, text, *carried):  # 「积分4800了还差多少能升金卡」「黑钻消费100块积多少分」
         return _topic_turn(k, ctx, "member_points", text, fresh)
     if (POINTS_ASKED.search(text or "") or POINTS_NAMED.search(text or "")) and intent_topic != "refund_policy" \
             and not LEVEL_ASKED.search((text or "").replace("升级券", "")) \
@@ -560,7 +569,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if ctx.topic == "refund_policy" and intent_topic in (None, "showtimes", "ticket_price", "film_info") \
             and "film" not in fresh and minutes_before_show(text) is not None and not FILMS_ASKED.search(text or ""):
         return _topic_turn(k, ctx, "refund_policy", text, fresh)  # 「离开场还有1个小时」: the verdict for that time
-    elliptical = is_elliptical(text, fresh, ctx.topic) and ctx.topic is not None and (allow_follow_up or bool(fresh))
+    elliptical = (is_elliptical(text, fresh, ctx.topic) or correction is not None) and ctx.topic is not None \
+        and (allow_follow_up or bool(fresh))  # a correction leans on the last question, however long
     if elliptical and intent_topic and intent_topic != ctx.topic and confidence >= SURE_ELSEWHERE \
             and len((text or "").strip()) >= 8 and not fresh:
         elliptical = False  # 「那影城本身营业到几点」 after parking: a whole question of another topic, not a follow-up
