@@ -18,7 +18,7 @@ from actions.service import ActionComplain, NO_FORM, emergency_follow_up
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.answers.emergency import URGENT
 
-EMERGENCY_ANSWER_TOO = 0.7  # in emergency mode, only a question this clear is also answered
+EMERGENCY_ANSWER_TOO = 0.55  # in emergency mode, only a question this clear is also answered
 # 「刚才那片子…」「刚才说的，…」 point back in the chat, not to something happening now
 RECALLED = re.compile(r"刚才(你|您)?(说|问|讲|提|聊)?的?(那|这)?")
 # 「我要投诉，昨晚九点IMAX那场停车场…」: a complaint said outright, whatever topic its details named

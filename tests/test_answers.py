@@ -227,6 +227,14 @@ def test_folding(text, folded):
     ("救命，我的电子票找不到了，马上开场了", "report_emergency", False),
     ("救命 有人晕倒了 我的票也丢了", "report_emergency", True),
     ("我孩子刚在1号厅台阶上摔了，头磕破流血了", "complain", True),
+    # grave symptoms anywhere in a long message; a complaint's tone, a wait, a reason to refund are none
+    ("喂你好我老公刚才看完4DX下来就一直说心口很闷很痛还出冷汗手也是麻的我们现在在3号厅门口的椅子上坐着怎么办啊", "complain", True),
+    ("我推着轮椅到6号厅，门口没人帮忙，通道那还堆着杂物，太不像话了", "report_emergency", False),
+    ("检票的小姑娘态度太差了，翻白眼给谁看", "report_emergency", False),
+    ("过了快二十分钟了", "report_emergency", False),
+    ("孩子有点发烧，今晚的票想退，离开场还有五个小时", "report_emergency", False),
+    ("孩子走丢了，票能退吗", "complain", True),
+    ("不对，我搞错了，他其实17岁了，那雾都疑案能看吧", "report_emergency", False),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml

@@ -59,7 +59,8 @@ SMOKE_IN = re.compile(r"有烟|冒烟|烟从|进烟|烟进来|烟雾.{0,4}(进�
 # fire said to be growing now: 「烟越来越大了，往哪个门跑」 is no what-if
 FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
-OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送医院了|送去医院|被接走|(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了)|"
+OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送医院了|送去医院|被接走|(把人|人)?(已经)?带走了|(?<!没)好(一)?点了|"
+                  r"(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了|过来了|赶到了)|"
                   r"处理好了|处理完了|已经好了|人好了|好多了|缓过来了|没大碍了|包扎好了|止住血了|血止住了|"
                   r"醒过来了|已经醒了|火灭了|灭了火|找到了|找着了|已经解决|(已经|都)(出来了|撤出来了|疏散了|到外面了)")
 # 「红色羊毛的 有流苏」: what a lost thing looks like (colour, material, make), with no one in danger named
@@ -94,7 +95,7 @@ def without_over(text: str) -> str:
 # (an illness named alone is not enough: 「我爸有哮喘…」 may be the emergency itself)
 CONDITION = re.compile(r"怀孕|孕妇|怀着|孕期|[吧罢][?？。]?$|(可以|能|行|没问题)吧")
 # 「打我电话」「前台翻白眼什么意思」: a number to call back on, a rude look — nobody in danger
-NOT_DANGER = re.compile(r"发?抖音|打(我|他|她)?(的|家)?(电话|手机|号码|手机号|座机|固话|分机|办公室|单位|公司)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
+NOT_DANGER = re.compile(r"翻白眼给.{0,2}看|态度.{0,10}翻白眼|翻白眼.{0,10}态度|发?抖音|打(我|他|她)?(的|家)?(电话|手机|号码|手机号|座机|固话|分机|办公室|单位|公司)|(对我|冲我|朝我|给我|跟我)翻白眼|翻白眼.{0,4}(什么意思|啥意思|几个意思|态度)|"
                         r"(前台|服务员|工作人员|员工|收银|检票|店员|客服)翻白眼")
 FACILITY_ASKED = re.compile(r"有没有.{0,6}(灯|扶手|电梯|坡道|设施|轮椅|座位|指示)|(在哪|几楼|哪里有)[?？。]*$|"
                             r"(哪里|哪儿|哪)(能|可以|有)(喂奶|哺乳|换尿布|热奶|休息|充电|寄存|坐)")  # 「宝宝饿哭了，哪里能喂奶」
@@ -135,6 +136,7 @@ SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|�
 # symptoms that say a body in trouble by themselves, told anywhere in a long voice message about someone
 GRAVE = r"(?:出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM + "|" + PERSON + r".{0,40}?" + GRAVE)
+GRAVE_RE = re.compile(GRAVE)
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
 # or feedback, not an emergency — unless the message says something is happening now
 PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
@@ -145,6 +147,8 @@ NOW = re.compile(r"快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!�
 EXCLAIMED = re.compile(r"救命啊?|救救我|要命|完了|崩溃")
 TICKET_TROUBLE = re.compile(r"电子票|取票码|取票机|票.{0,4}(找不到|不见|没了|丢了|删了|打不开|出不来)|订单|二维码|付不了款|支付失败|扣了.{0,2}钱")
 
+ILL_SO_REFUND = re.compile(r"(想|要|能|可以|得)(退|改签|换场|改期|改到)|退(票|掉|了吧)|改签")
+WAIT_TOLD = re.compile(r"^(都|已经)?(过了|等了|过去)(快|差不多|将近|有)?.{0,4}(分钟|小时|钟头|半天|个钟)了?[!！。，,~～]*$")
 COMPLAINT_TONE = re.compile(r"不像话|太差|投诉|什么态度|没人管|没人帮|没人理|过分|离谱|差评|服务太|太不负责")
 
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
@@ -193,6 +197,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「快点！！！」 after asking for a person: impatience, with nobody said to be in danger
     if MISSING.search(plain) or LOCKED_IN.search(text) or SOS.search(text):
         return True
+    if ILL_SO_REFUND.search(text) and not strong and not NOW.search(text) and not GRAVE_RE.search(text):
+        return False  # 「孩子有点发烧，今晚的票想退」: why a ticket is returned, nobody in danger here
     if SMOKING.search(text) and not FIRE.search(text):
         return False
     if _cue(text, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(text):
@@ -212,6 +218,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
+    if WAIT_TOLD.search(text) and not danger_named(raw, cues) and not strong:
+        return False  # 「过了快二十分钟了」: how long an order (or a reply) has taken
     if COMPLAINT_TONE.search(text) and not danger_named(raw, cues) and not strong:
         return False  # 「门口没人帮忙，通道那还堆着杂物，太不像话了」: a complaint, with no one in danger named
     if intent == EMERGENCY:
