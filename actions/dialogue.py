@@ -29,6 +29,7 @@ DEFAULT_TOPIC_FOR_ENTITY = [("film", "showtimes"), ("date", "showtimes"), ("time
                             ("hall_type", "hall_types"), ("ticket_type", "ticket_price"), ("facility", "facilities")]
 CLARIFY_EXCLUDE = {"nlu_fallback", "inform", "affirm", "deny", "request_human", "greet", "goodbye", "thank"}
 # Yes/no, thanks and goodbyes: answered by their response unless the conversation gives them a meaning.
+PLEASANTRY_HEAD = re.compile(r"^(谢谢|多谢|感谢|谢了|好的|好吧|嗯+|OK|哈哈+|你好|您好|哈喽|嗨|HELLO|HI)[你您哦啊呀哈啦了的～~]*[，,。.!！\s]+", re.I)
 SMALL_TALK = {"affirm": "utter_affirm_ack", "deny": "utter_deny_ack", "thank": "utter_thank",
               "goodbye": "utter_goodbye"}
 CLARIFYING = {"utter_clarify", "utter_rephrase"}
@@ -117,7 +118,9 @@ class ActionRoute(Action):
         if intent == "deny" and said & (CLARIFYING | {"utter_offer_human"}):  # 「不是这个」: still not understood
             return await ActionClarify().run(dispatcher, tracker, domain)
         # 「收费不」「有冇」 read as a no, but asked as a question: a follow-up on what was just answered
-        asked = intent in ("deny", "affirm") and is_question(answering.folded_text(tracker))
+        folded = answering.folded_text(tracker)
+        # 「谢谢你哦，那卖品部也开到那么晚吗」「ok 那周五3D就是55对吧」: thanks or an ok, then the next question
+        asked = is_question(folded) and (intent in ("deny", "affirm") or bool(PLEASANTRY_HEAD.match(folded)))
         events = answering.answer(dispatcher, tracker, None, 0.0, allow_follow_up=asked)
         if events is not None:
             return events

@@ -70,6 +70,8 @@ def question_part(text: Text) -> Text:
 # what a try at a phone number or an order id looks like (digits, or the XH of an order id)
 ATTEMPT = {"phone": re.compile(r"\d{3,}|[零一二三四五六七八九]{4,}"), "order_id": re.compile(r"\d{3,}|[Xx][Hh]")}
 WISH = re.compile(r"退|赔|补偿|道歉|说法|处理|换|改签|免费|优惠券|饮料券|小食券|解释|希望|要求")
+# values that only answer a form's questions (a film or a date alone may be a question's subject)
+FORM_VALUES = ("lost_item", "seat", "phone", "order_id", "party_size", "contact_name", "invoice")
 FORM_TOPIC = {"group_booking_form": "group_booking", "lost_item_form": "lost_found", "refund_form": "refund_policy",
               "complaint_form": "complaint",  # a complaint's questions: when they hear back, what remedy
               "order_problem_form": "order_problem"}
@@ -108,6 +110,8 @@ class ServiceFormValidation(FormValidationAction):
         asked = is_question(text)
         if self.form == "complaint_form" and not asked:
             return None  # 「买的还是套餐…」: more of the complaint, whatever topic its words lean to
+        if not asked and form_values.prefill(knowledge(), now().date(), FORM_VALUES, text):
+            return None  # 「米色托特包，今晚8点6号厅，F排10号」: the form's answers, not a showtimes question
         ctx = answering.context_of(tracker)
         form_topic = FORM_TOPIC.get(self.form)
         if not ctx.topic:
@@ -532,7 +536,33 @@ class ValidateLostItemForm(ServiceFormValidation):
             slots = [s for s in slots if s != "seat"]
         return slots
 
-ValidateOrderProblemForm = type("ValidateOrderProblemForm", (ServiceFormValidation,), {"form": "order_problem_form"})
+# 「日期是今天的，影城也是星河滨江店，没错」: the patron has checked what the self-help said to check
+CHECKED = re.compile(r"没错|都对|是对的|对的|没问题|确认过|确认了|确实是|核对过")
+
+
+class ValidateOrderProblemForm(ServiceFormValidation):
+    form = "order_problem_form"
+
+    def validate_order_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                          domain: DomainDict) -> Dict[Text, Any]:
+        text = answering.folded_text(tracker)
+        if self._requested(tracker, "order_id") and normalize_order_id(str(value or "")) is None \
+                and CHECKED.search(text or "") and not is_question(text or ""):
+            problem = self._problem(tracker)
+            steps = (problem or {}).get("answer", "").split("：", 1)[-1].split("；")
+            if problem and len(steps) > 1:
+                # what is left of the self-help once the first step checked out (the counter, with the phone)
+                dispatcher.utter_message(response="utter_text", text=f"好的，那请{steps[-1].lstrip('可')}")
+                return {"order_id": None}
+        return super().validate_order_id(value, dispatcher, tracker, domain)
+
+    @staticmethod
+    def _problem(tracker: Tracker) -> Optional[Dict[Text, Any]]:
+        """The order problem the conversation opened with (by its words), if the store knows it."""
+        opening = next((e.get("text") or "" for e in reversed(tracker.events or []) if e.get("event") == "user"
+                        and (e.get("parse_data") or {}).get("intent", {}).get("name") == "report_order_problem"), "")
+        return next((p for p in knowledge().section("orders")["problems"]
+                     if any(a in opening for a in [p["name"], *p["aliases"]])), None)
 
 
 class ValidateGroupBookingForm(ServiceFormValidation):

@@ -163,6 +163,49 @@ def test_ensemble_char_weight_and_nb_lr_average_survive_saving(names, tmp_path):
     assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6
 
 
+def test_ensemble_radical_block_is_off_by_default_and_survives_saving(names, tmp_path):
+    """radical_weight adds a weighted block of the characters' radicals; the model loads back the same."""
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bot.nlu.intent_ensemble import CharNgramIntentEnsemble, radical_terms
+
+    assert radical_terms("黄疸A1") == ["R:黄", "R:疒"] and radical_terms("炒鸡") == ["R:火", "R:鸟"]
+    default = CharNgramIntentEnsemble.get_default_config()
+    assert default["radical_weight"] is None
+    off = CharNgramIntentEnsemble({**default, "pos_terms": True}, None, None)._new_pipeline()
+    assert [name for name, _ in off.named_steps["chars"].transformer_list] == ["chars", "words"]
+    assert isinstance(CharNgramIntentEnsemble(default, None, None)._new_pipeline().named_steps["chars"], TfidfVectorizer)
+    examples = {"ask_parking": ["停车场在哪", "能停车吗", "停车怎么收费"],
+                "ask_refund": ["怎么退票", "退票收手续费吗", "票能退吗"],
+                "ask_food": ["有爆米花吗", "卖热狗吗", "有什么零食"]}
+    data = TrainingData([Message({TEXT: t, INTENT: i}) for i, ts in examples.items() for t in ts])
+    storage, resource = LocalModelStorage(tmp_path), Resource("ensemble")
+    config = {**default, "pos_terms": True, "weight": 0.7, "char_weight": 1.5, "nb_lr_C": 10.0,
+              "radical_weight": 0.5}
+    trained = CharNgramIntentEnsemble.create(config, storage, resource, ExecutionContext({}, "x"))
+    trained.train(data)
+    union = trained.pipeline.named_steps["chars"]
+    assert [name for name, _ in union.transformer_list] == ["chars", "words", "radicals"]
+    assert union.transformer_weights == {"chars": 1.5, "radicals": 0.5}
+    loaded = CharNgramIntentEnsemble.load(config, storage, resource, ExecutionContext({}, "x"))
+    texts = ["停车收费吗", "退票要钱吗", "有爆米花卖吗"]
+    assert (abs(loaded.pipeline.predict_proba(texts) - trained.pipeline.predict_proba(texts)) < 1e-9).all()
+    assert list(loaded.pipeline.predict(texts)) == ["ask_parking", "ask_refund", "ask_food"]
+    message = Message({TEXT: "停车收费吗"})
+    message.set(INTENT_RANKING_KEY, [{"name": "ask_refund", "confidence": 0.6}, {"name": "ask_parking", "confidence": 0.4}])
+    loaded.process([message])
+    assert message.get(INTENT)["name"] == "ask_parking"
+    assert abs(sum(r["confidence"] for r in message.get(INTENT_RANKING_KEY)) - 1.0) < 1e-6
+    # without pos_terms the radicals join the character block alone
+    chars_only = CharNgramIntentEnsemble({**default, "radical_weight": 0.5}, None, None)._new_pipeline()
+    assert [name for name, _ in chars_only.named_steps["chars"].transformer_list] == ["chars", "radicals"]
+
+
 def test_a_correction_with_a_new_value_is_inform_not_deny():
     from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
 
@@ -178,3 +221,20 @@ def test_a_correction_with_a_new_value_is_inform_not_deny():
         said.append(message.get(INTENT)["name"])
         assert len(message.get(INTENT_RANKING_KEY)) == 2
     assert said == ["inform", "deny"]
+
+
+def test_a_forced_emergency_is_not_left_ambiguous_for_the_fallback(names):
+    """The guard puts an emergency first; the reading it displaces (a complaint at 0.97) must not sit within
+    FallbackClassifier's ambiguity margin of it, or the alarm becomes nlu_fallback."""
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+
+    from bot.nlu.emergency_guard import EmergencyGuard
+
+    message = Message({TEXT: "整层楼都是焦糊味，烟感一直在叫，也没人组织疏散，着火了"})
+    message.set(INTENT, {"name": "complain", "confidence": 0.972})
+    message.set(INTENT_RANKING_KEY, [{"name": "complain", "confidence": 0.972},
+                                     {"name": "report_emergency", "confidence": 0.02}])
+    EmergencyGuard().process([message])
+    ranking = message.get(INTENT_RANKING_KEY)
+    assert message.get(INTENT)["name"] == "report_emergency"
+    assert ranking[0]["confidence"] - max(r["confidence"] for r in ranking[1:]) > 0.5

@@ -44,8 +44,11 @@ ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|
 # 「孩子发烧了来不了，票能退吗」: nobody at the cinema is in danger; the patron asks about the ticket
 NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成")
 # 「我儿子去厕所一直没回来」「小孩丢了」: a child (or a frail relative) missing now
-MISSING = re.compile(r"(孩子|小孩|小朋友|儿子|女儿|侄子|侄女|外甥|孙子|孙女|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
+MISSING = re.compile(r"(孩子|小孩|小朋友|儿子|女儿|个仔|细路|侄子|侄女|外甥|孙子|孙女|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
                      r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
+# 「有没有人看到一个小男孩，戴眼镜…他是我儿子」「带着弟弟去买爆米花，回来只剩老大一个了」: a child missing, told otherwise
+SEEN_ASKED = re.compile(r"找不到(我|我的)?(孩子|小孩|儿子|女儿|妈|爸|老人|奶奶|爷爷|外婆|外公|宝宝)|(有没有人|谁)(看到|看见|见到).{0,24}(他|她)是我(的)?(儿子|女儿|孩子|小孩|宝宝|弟弟|妹妹)|"
+                        r"(带着|领着).{0,8}(弟弟|妹妹|孩子|小孩).{0,12}(回来|出来).{0,4}只(剩|有).{0,6}一个")
 # 「最近老是胸闷，该挂什么科」「火锅店着火那个新闻」「我家猫走丢了」: a health question for a doctor, the news, a pet —
 # nobody at the cinema in danger
 ELSEWHERE = re.compile(r"听说|挂.{0,3}科|该挂|挂号|去医院.{0,4}(看|挂|查)|最近(老|总)是|新闻|报道|(猫|狗|宠物).{0,4}(走丢|丢了|不见了|跑了|跑丢)")
@@ -134,7 +137,7 @@ SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|�
           r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
           r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
 # symptoms that say a body in trouble by themselves, told anywhere in a long voice message about someone
-GRAVE = r"(?:出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
+GRAVE = r"(?:喉咙发紧|嘴巴肿|肿起来|抓着?脖子|脸涨得?(?:通红|发紫)|出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM + "|" + PERSON + r".{0,40}?" + GRAVE)
 GRAVE_RE = re.compile(GRAVE)
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
@@ -148,9 +151,11 @@ EXCLAIMED = re.compile(r"救命啊?|救救我|要命|完了|崩溃")
 TICKET_TROUBLE = re.compile(r"电子票|取票码|取票机|票.{0,4}(找不到|不见|没了|丢了|删了|打不开|出不来)|订单|二维码|付不了款|支付失败|扣了.{0,2}钱")
 
 ILL_SO_REFUND = re.compile(r"(想|要|能|可以|得)(退|改签|换场|改期|改到)|退(票|掉|了吧)|改签")
+MILD = re.compile(r"(有点|有些|有一点|一点|小)(发烧|感冒|不舒服|头疼|头痛|咳嗽|拉肚子)|感冒了|生病了|(?<!高)烧了")
 WAIT_TOLD = re.compile(r"^(都|已经)?(过了|等了|过去)(快|差不多|将近|有)?.{0,4}(分钟|小时|钟头|半天|个钟)了?[!！。，,~～]*$")
 COMPLAINT_TONE = re.compile(r"不像话|太差|投诉|什么态度|没人管|没人帮|没人理|过分|离谱|差评|服务太|太不负责")
 
+ASKS_FOR = re.compile(r"(还能|能不能|可不可以|可以|能)[^，,。]{0,6}(吗|么|不)[?？]*$")
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
 
@@ -195,9 +200,10 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # a thing left behind is a lost item
     if HURRY.match(text.strip()):
         return False  # 「快点！！！」 after asking for a person: impatience, with nobody said to be in danger
-    if MISSING.search(plain) or LOCKED_IN.search(text) or SOS.search(text):
+    if MISSING.search(plain) or SEEN_ASKED.search(plain) or LOCKED_IN.search(text) or SOS.search(text):
         return True
-    if ILL_SO_REFUND.search(text) and not strong and not NOW.search(text) and not GRAVE_RE.search(text):
+    if ILL_SO_REFUND.search(text) and MILD.search(text) and not strong and not NOW.search(text) \
+            and not GRAVE_RE.search(text):
         return False  # 「孩子有点发烧，今晚的票想退」: why a ticket is returned, nobody in danger here
     if SMOKING.search(text) and not FIRE.search(text):
         return False
@@ -227,7 +233,10 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         # 「开场后还能进吗」「能换个座吗」 ask for something, however hurried, with no one in danger named
         asked = bool(QUESTION.search(text)) and not strong and not NOW.search(text)
         return not rule_question and not asked and not WAY_OF_SPEAKING.search(text) and not (CONDITION.search(text) and not NOW.search(text) and not URGENT.search(plain))
-    return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question
+    # the runner-up reading is no report when the message asks to be allowed something (「我快到了，堵车堵死了，
+    # 开场后还能进吗」「…能换个座吗」) with nothing said to be happening now
+    asked = bool(ASKS_FOR.search(text)) and not strong and not NOW.search(text)
+    return emergency_confidence >= RUNNER_UP and bool(URGENT.search(plain)) and not rule_question and not asked
 
 
 def danger_named(text: str, cues) -> bool:

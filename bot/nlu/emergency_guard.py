@@ -42,13 +42,13 @@ class EmergencyGuard(GraphComponent):
             ranking = [dict(r) for r in message.get(INTENT_RANKING_KEY) or []]
             likely = next((r["confidence"] for r in ranking if r[INTENT_NAME_KEY] == EMERGENCY), 0.0)
             emergency = decide(message.get(TEXT) or "", intent, names.emergency_cues, names.rule_words, likely)
-            if emergency and intent == EMERGENCY and message.get(INTENT)["confidence"] < CONFIDENCE:
-                # an emergency the classifier was unsure of stays one: the fallback must not swallow it
+            if emergency and (intent != EMERGENCY or message.get(INTENT)["confidence"] < CONFIDENCE):
+                # an emergency the classifier was unsure of (or read as something else) stays one: the fallback
+                # must not swallow it — neither by its threshold nor by its ambiguity margin, so the other
+                # readings are held below what is left (a complaint at 0.97 beside it made it "ambiguous")
                 ranking = [{INTENT_NAME_KEY: EMERGENCY, "confidence": CONFIDENCE}] + \
-                          [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
-            elif emergency and intent != EMERGENCY:
-                ranking = [{INTENT_NAME_KEY: EMERGENCY, "confidence": CONFIDENCE}] + \
-                          [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
+                          [dict(r, confidence=min(r["confidence"], 1.0 - CONFIDENCE))
+                           for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
             elif not emergency and intent == EMERGENCY:
                 ranking = [r for r in ranking if r[INTENT_NAME_KEY] != EMERGENCY]
                 if ranking:  # the next reading, held as sure as the classifier was of the emergency

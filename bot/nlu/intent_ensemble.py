@@ -14,6 +14,12 @@ NB-LR (Wang & Manning 2012: one-vs-rest logistic regressions, C = ``nb_lr_C``, o
 scaled by each class's naive-Bayes log-count ratio). On SMP2017 (train -> dev, and 5-fold over train+dev
 with DIET's out-of-fold rankings) ``char_weight: 1.5, nb_lr_C: 10`` measured 0.917 -> 0.926 dev and
 0.915 -> 0.919 cross-validated at weight 0.7; the component took 12 s of `rasa train` instead of 8 s.
+
+``radical_weight`` (a number, off by default; needs the ``cnradical`` package) adds a block of each Chinese
+character's radical (偏旁部首: 疸 -> ``R:疒``, 炒 -> ``R:火``), TF-IDF weighted by ``radical_weight``: an unseen
+word still tells its kind (an illness, a dish, a place) through its characters' radicals. On SMP2017 with
+``char_weight: 1.5, nb_lr_C: 10``: ``radical_weight: 0.5`` measured 5-fold over train+dev 0.920 -> 0.923 at
+weight 0.7 (train -> dev 0.925 -> 0.922), and with weight 0.8 0.924 (dev 0.931; config.yml: 0.918, dev 0.917).
 """
 from __future__ import annotations
 
@@ -112,6 +118,25 @@ def pos_terms(text: str) -> List[str]:
             + [f"T:{t}" for t in tags] + [f"TT:{a}_{b}" for a, b in zip(tags, tags[1:])])
 
 
+_radicals: Optional[Dict[str, str]] = None
+
+
+def radical_table() -> Dict[str, str]:
+    """Character -> radical, from the cnradical package (27k characters), read once per process."""
+    global _radicals
+    if _radicals is None:
+        from cnradical import Radical, RunOption
+
+        _radicals = dict(Radical(RunOption.Radical).get_dict()["radical"])
+    return _radicals
+
+
+def radical_terms(text: str) -> List[str]:
+    """The radical of every character of a text that has one (Chinese characters), as ``R:`` terms."""
+    table = radical_table()
+    return [f"R:{table[c]}" for c in text if c in table]
+
+
 def masked(text: str) -> str:
     """Store film titles read as one placeholder, so intents do not depend on the title."""
     names = knowledge_names.current()
@@ -132,7 +157,7 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
         # figures) in a fraction of the time: lbfgs took 15-40 s of every `rasa train` on 2 cores.
         return {"weight": 0.6, "C": 30.0, "min_ngram": 1, "max_ngram": 3, "ranking_length": 10,
                 "solver": "saga", "tol": 1e-3, "max_iter": 2000, "pos_terms": False,
-                "char_weight": 1.0, "nb_lr_C": None}
+                "char_weight": 1.0, "nb_lr_C": None, "radical_weight": None}
 
     def __init__(self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  pipeline: Optional[Any] = None) -> None:
@@ -160,6 +185,13 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
                                     transformer_weights={"chars": char_weight} if char_weight != 1.0 else None)
         else:
             features = chars
+        if self.config["radical_weight"]:
+            radical_table()  # fail at training, not at the first message, when cnradical is missing
+            blocks = features.transformer_list if isinstance(features, FeatureUnion) else [("chars", features)]
+            weights = dict(features.transformer_weights or {}) if isinstance(features, FeatureUnion) else {}
+            weights["radicals"] = float(self.config["radical_weight"])
+            features = FeatureUnion(blocks + [("radicals", TfidfVectorizer(analyzer=radical_terms, sublinear_tf=True))],
+                                    transformer_weights=weights)
         classifier = LogisticRegression(C=self.config["C"], solver=self.config["solver"], tol=self.config["tol"],
                                         max_iter=self.config["max_iter"], class_weight="balanced")
         if self.config["nb_lr_C"]:
@@ -190,6 +222,8 @@ class CharNgramIntentEnsemble(IntentClassifier, GraphComponent):
         except (ValueError, FileNotFoundError):
             logger.warning("character n-gram model missing from the model; DIET decides alone")
             pipeline = None
+        if pipeline is not None and config.get("radical_weight"):
+            radical_table()  # read the table at load time, not on the first message
         return cls(config, model_storage, resource, pipeline)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
