@@ -36,11 +36,18 @@ def now() -> dt.datetime:
     return dt.datetime.now(TZ).replace(tzinfo=None)
 
 
+# words that open or join a sentence, never a film's title (the entity extractor sometimes tags them)
+NOT_A_TITLE = re.compile(r"要是|另外|如果|假如|还有|然后|就是|那个|这个|那么|所以|但是|不过|而且|或者|其实|刚才|现在|"
+                         r"请问|麻烦|我想|我要|你们|我们|他们|那|这|它")
+
+
 def entity_values(text: Text, entities: Iterable[Dict[str, Any]]) -> Dict[str, str]:
     """First value of each entity; hall and seat are read from the words."""
     values: Dict[str, str] = {}
     for e in entities or []:
         if e.get("entity") in ENTITY_KEYS and e.get("value") not in (None, ""):
+            if e["entity"] == "film" and NOT_A_TITLE.fullmatch(str(e["value"]).strip()):
+                continue  # 「要是看3D版本」「另外还有补偿吗」: a word of the sentence the extractor took for a title
             values.setdefault(e["entity"], str(e["value"]))
     if "date" not in values:  # 「周3呢」「礼拜五呢」: a day in words the entity extractor missed
         m = DAY_WORDS.search(text or "")
