@@ -61,6 +61,12 @@ def _folded(tracker: Tracker) -> Text:
     return text
 
 
+def last_said_with(tracker: Tracker, intent: Text) -> Text:
+    """The patron's latest message read as ``intent`` (「取票码扫不出来」 that opened an order problem), or ""."""
+    return next((e.get("text") or "" for e in reversed(tracker.events or []) if e.get("event") == "user"
+                 and ((e.get("parse_data") or {}).get("intent") or {}).get("name") == intent), "")
+
+
 def last_bot_responses(tracker: Tracker) -> set:
     """The responses (``utter_*`` names) the bot sent since the patron's previous message."""
     said = set()

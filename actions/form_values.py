@@ -3,7 +3,7 @@ the invoice, the contact and the phone at once, whatever the form asked for."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from bot.answers.resolvers import (normalize_order_id, normalize_phone, parse_number, parse_party_size, resolve_date,
                                    resolve_time_window)
@@ -167,3 +167,9 @@ def refund_show(k: Knowledge, text: str, today) -> Optional[str]:
     if k.film_by_name(text) or k.find_film(text) or resolve_date(text or "", today):
         return text.strip()[:100] if len(text) <= 40 else None
     return None
+
+
+def order_problem_named(k: Knowledge, text: str) -> Optional[Dict[str, Any]]:
+    """The store's order problem whose name or alias the words contain (「取票码扫不出来」 → 取票码/电子票无法核销)."""
+    return next((p for p in k.section("orders")["problems"]
+                 if any(a in (text or "") for a in [p["name"], *p["aliases"]])), None)

@@ -537,7 +537,7 @@ class ValidateLostItemForm(ServiceFormValidation):
         return slots
 
 # 「日期是今天的，影城也是星河滨江店，没错」: the patron has checked what the self-help said to check
-CHECKED = re.compile(r"没错|都对|是对的|对的|没问题|确认过|确认了|确实是|核对过")
+CHECKED = re.compile(r"(?<![不没])(没错|都对|是对的|对的|没问题|确认过|确认了|确实是|核对过)")
 
 
 class ValidateOrderProblemForm(ServiceFormValidation):
@@ -548,21 +548,12 @@ class ValidateOrderProblemForm(ServiceFormValidation):
         text = answering.folded_text(tracker)
         if self._requested(tracker, "order_id") and normalize_order_id(str(value or "")) is None \
                 and CHECKED.search(text or "") and not is_question(text or ""):
-            problem = self._problem(tracker)
-            steps = (problem or {}).get("answer", "").split("：", 1)[-1].split("；")
-            if problem and len(steps) > 1:
-                # what is left of the self-help once the first step checked out (the counter, with the phone)
-                dispatcher.utter_message(response="utter_text", text=f"好的，那请{steps[-1].lstrip('可')}")
+            problem = form_values.order_problem_named(knowledge(), answering.last_said_with(tracker, "report_order_problem"))
+            if problem and problem.get("checked"):
+                # what is left of the self-help once the first check came out right (the counter, with the phone)
+                dispatcher.utter_message(response="utter_text", text=problem["checked"])
                 return {"order_id": None}
         return super().validate_order_id(value, dispatcher, tracker, domain)
-
-    @staticmethod
-    def _problem(tracker: Tracker) -> Optional[Dict[Text, Any]]:
-        """The order problem the conversation opened with (by its words), if the store knows it."""
-        opening = next((e.get("text") or "" for e in reversed(tracker.events or []) if e.get("event") == "user"
-                        and (e.get("parse_data") or {}).get("intent", {}).get("name") == "report_order_problem"), "")
-        return next((p for p in knowledge().section("orders")["problems"]
-                     if any(a in opening for a in [p["name"], *p["aliases"]])), None)
 
 
 class ValidateGroupBookingForm(ServiceFormValidation):

@@ -17,7 +17,7 @@ from actions.escalation import REUSE_WINDOW, REUSED_TYPES, deescalate, end_form,
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import due_label, log_ticket, writer
 from bot.privacy import mask_phone
-from actions.forms import PLACE
+from actions.forms import FORM_TOPIC, PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import assess
 from bot.answers.ask import STRONG_QUESTION, is_question
@@ -27,7 +27,7 @@ from bot.nlu import knowledge_names
 from bot.text.normalise import fold
 from bot.answers.correction import ADMITTED, corrected
 from bot.answers.facets import LONG_MESSAGE
-from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, unknown_title
+from bot.answers.turn import QUOTED_TITLE, answer_turn, asked_as_film, facet_turn, unknown_title
 from bot.db import database_url, session_scope
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -366,10 +366,9 @@ class ActionSubmitOrderProblem(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         k = knowledge()
-        first = next((e.get("text") for e in reversed(tracker.events) if e.get("event") == "user"
-                      and (e.get("parse_data", {}).get("intent", {}).get("name") == "report_order_problem")), "") or ""
-        kind = next((p["name"] for p in k.section("orders")["problems"]
-                     if any(a in first for a in [p["name"], *p["aliases"]])), None)
+        first = answering.last_said_with(tracker, "report_order_problem")
+        problem = form_values.order_problem_named(k, first)
+        kind = problem["name"] if problem else None
         facts = {"order_id": normalize_order_id(tracker.get_slot("order_id") or "") or tracker.get_slot("order_id"),
                  "problem": kind, "description": first}
         log_ticket(dispatcher, tracker, type="order_problem", facts=facts,
@@ -557,11 +556,21 @@ HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|
 HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接")
 
 
-# asked about the people rather than for one: the number to call, the manager on duty (the store's facets)
+# asked about the people rather than for one: the number to call, the manager on duty (the store's questions)
 ASKED_ABOUT_PEOPLE = (
-    (re.compile(r"(人工|客服|投诉|你们).{0,8}(电话|热线|号码)|(电话|热线|号码).{0,4}(多少|是什么|给我)"), "客服电话多少"),
-    (re.compile(r"(经理|负责人|管事的).{0,6}(在吗|在不在|在么|在不|有没有|有吗|在哪|怎么找)|有没有.{0,4}(经理|负责人)"), "值班经理在不在"),
+    (re.compile(r"(人工|客服|投诉|你们).{0,8}(电话|热线|号码)|(电话|热线|号码).{0,4}(多少|是什么|给我)"), "cinema_hotline"),
+    (re.compile(r"(经理|负责人|管事的).{0,6}(在吗|在不在|在么|在不|有没有|有吗|在哪|怎么找)|有没有.{0,4}(经理|负责人)"),
+     "cinema_duty_manager"),
 )
+
+
+def _answered_and_offered(dispatcher: CollectingDispatcher, domain: Dict[Text, Any], turn: Any,
+                          offer: Text) -> List[Dict[Text, Any]]:
+    """A question about people answered from the store, and a person offered with one button (no ticket)."""
+    turn.replies.replay(dispatcher)
+    label = domain["responses"]["utter_label_request_human"][0]["text"]
+    dispatcher.utter_message(response="utter_text", text=offer, buttons=[{"title": label, "payload": "/request_human"}])
+    return [SlotSet("topic_context", turn.context.to_slot())]
 
 
 def _human_hours(ctx: DialogueContext) -> Any:
@@ -593,26 +602,18 @@ class ActionRequestHuman(Action):
                 answering.suggest_follow_ups(turn)
                 turn.replies.replay(dispatcher)
                 return [SlotSet("topic_context", turn.context.to_slot())]
+        asked = next((q for pattern, q in ASKED_ABOUT_PEOPLE if pattern.search(folded)), None)
+        if offer and asked and is_question(folded) and not HUMAN_WANTED.search(folded):
+            # 「能不能给我一个人工客服的电话」「经理现在在吗」: the number or who is on duty, and a person offered
+            turn = facet_turn(knowledge(), ctx, asked)
+            if turn is not None:
+                return _answered_and_offered(dispatcher, domain, turn, offer)
         if offer and HUMAN_HOURS_ASKED.search(folded) and is_question(folded) and not HUMAN_WANTED.search(folded) \
                 and not has_recent_ticket(tracker):  # asked again after a ticket: that ticket, with its reply time
             # 「人工客服现在这个点还在吗」 asks when people answer, not for one: the hours, and a person offered
             turn = _human_hours(ctx)
             if turn.handled:
-                turn.replies.replay(dispatcher)
-                label = domain["responses"]["utter_label_request_human"][0]["text"]
-                dispatcher.utter_message(response="utter_text", text=offer,
-                                         buttons=[{"title": label, "payload": "/request_human"}])
-                return [SlotSet("topic_context", turn.context.to_slot())]
-        asked = next((q for pattern, q in ASKED_ABOUT_PEOPLE if pattern.search(folded)), None)
-        if offer and asked and is_question(folded) and not HUMAN_WANTED.search(folded):
-            # 「能不能给我一个人工客服的电话」「经理现在在吗」: the number or who is on duty, and a person offered
-            turn = answer_turn(knowledge(), ctx, "cinema_info", 1.0, asked, [])
-            if turn.handled and turn.facet:
-                turn.replies.replay(dispatcher)
-                label = domain["responses"]["utter_label_request_human"][0]["text"]
-                dispatcher.utter_message(response="utter_text", text=offer,
-                                         buttons=[{"title": label, "payload": "/request_human"}])
-                return [SlotSet("topic_context", turn.context.to_slot())]
+                return _answered_and_offered(dispatcher, domain, turn, offer)
         mood_events, _ = deescalate(dispatcher, tracker)  # 「你们机器人听得懂人话吗」: sorry first, then a person
         return mood_events + hand_off(dispatcher, tracker, "patron_request")
 
@@ -666,9 +667,22 @@ class ActionStopForm(Action):
 
 
 # --------------------------------------------------------------------------- emergency mode first
-SUBMIT_TOPIC = {"action_submit_complaint": "complaint", "action_submit_lost_item": "lost_found",
-                "action_submit_group_booking": "group_booking", "action_submit_order_problem": "order_problem",
-                "action_submit_refund": "refund_policy"}
+def _filed_under_its_topic(cls: type) -> None:
+    """After a form is filed the conversation is on its topic (FORM_TOPIC), so 「能保存多少天」 right after the
+    lost item is filed is a question about what was just filed."""
+    original = cls.run
+    form = cls().name().removeprefix("action_submit_") + "_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        events = await original(self, dispatcher, tracker, domain)
+        ctx = answering.context_of(tracker)
+        if form in FORM_TOPIC and not ctx.in_emergency and not any(e.get("name") == "topic_context" for e in events):
+            ctx.topic, ctx.facet = FORM_TOPIC[form], None
+            events.append(SlotSet("topic_context", ctx.to_slot()))
+        return events
+
+    run.__doc__ = original.__doc__
+    cls.run = run
 
 
 def _emergency_first(cls: type, submit: bool) -> None:
@@ -683,13 +697,7 @@ def _emergency_first(cls: type, submit: bool) -> None:
             return reset_form_slots() if submit else emergency_follow_up(dispatcher, tracker, ctx)
         before = DialogueContext.from_slot(tracker.get_slot("topic_context"))
         ended = [SlotSet("topic_context", ctx.to_slot())] if before.in_emergency else []  # 「人已经送走了，…」
-        events = ended + await original(self, dispatcher, tracker, domain)
-        topic = SUBMIT_TOPIC.get(self.name())
-        if submit and topic and not any(e.get("name") == "topic_context" for e in events):
-            # 「能保存多少天」 right after the lost item is filed: a question about what was just filed
-            ctx.topic, ctx.facet = topic, None
-            events.append(SlotSet("topic_context", ctx.to_slot()))
-        return events
+        return ended + await original(self, dispatcher, tracker, domain)
 
     run.__doc__ = original.__doc__
     cls.run = run
@@ -700,3 +708,4 @@ for _cls in (ActionComplain, ActionLostItem, ActionGroupBooking, ActionRequestRe
 for _cls in (ActionSubmitComplaint, ActionSubmitLostItem, ActionSubmitGroupBooking, ActionSubmitOrderProblem,
              ActionSubmitRefund):
     _emergency_first(_cls, submit=True)
+    _filed_under_its_topic(_cls)

@@ -487,3 +487,55 @@ def test_a_title_the_store_lacks_after_another_topic_is_not_showing(k):
     chat.say("星际归途周六IMAX多少钱", "ticket_price", entities=[("film", "星际归途"), ("date", "周六"), ("hall_type", "IMAX")])
     for follow in ("那学生呢", "那4DX呢", "那明天呢"):
         assert "排片。目前正在上映" not in chat.say(follow, None, 0.4), follow
+
+
+def test_which_of_two_halls_by_price_or_seats(k):
+    chat = Chat(k)
+    chat.say("杜比和IMAX有什么区别", "hall_types", entities=[("hall_type", "杜比"), ("hall_type", "IMAX")])
+    assert chat.say("哪个贵", None, 0.4).startswith("杜比影院更贵")
+    assert chat.say("哪个座位多", "hall_types", 0.6).startswith("IMAX激光厅座位更多") and "420座" in chat.turn.replies.messages[0]["text"]
+    assert Chat(k).say("杜比和IMAX哪个便宜", "hall_types", entities=[("hall_type", "杜比"), ("hall_type", "IMAX")]) \
+        .startswith("IMAX激光厅更便宜")
+
+
+def test_halls_by_what_they_have_and_a_films_other_halls(k):
+    chat = Chat(k)
+    chat.say("我有高血压，能坐4DX吗", "viewing_rules", entities=[("hall_type", "4DX")])
+    assert "杜比影院" in chat.say("那有躺椅的厅吗", None, 0.4)
+    reply = Chat(k).say("哪个厅有轮椅位", "hall_types")
+    assert "1号厅" in reply  # the wheelchair question's own answer, not the hall description's
+    chat = Chat(k)
+    chat.say("破晓行动4DX今天几点", "showtimes", entities=[("film", "破晓行动"), ("hall_type", "4DX")])
+    reply = chat.say("那还有什么厅能看", None, 0.4)
+    assert "IMAX" in reply and "普通厅" in reply and chat.turn.facet == "film_halls"
+
+
+def test_member_level_price_and_earned_points_carry_over(k):
+    chat = Chat(k)
+    assert "76.5元" in chat.say("周六IMAX金卡算下来多少", "ticket_price", entities=[("hall_type", "IMAX"), ("date", "周六")])
+    assert "80.75元" in chat.say("银卡呢", None, 0.4)
+    chat = Chat(k)
+    assert "240分" in chat.say("金卡花200块能积多少分", "member_points")
+    assert "360分" in chat.say("打错了，是花了300块", None, 0.0)
+    assert "450分" in chat.say("黑钻呢", None, 0.3)
+
+
+def test_another_discount_on_top_is_the_no_stacking_rule(k):
+    chat = Chat(k)
+    chat.say("老人周三看巨幕多少钱", "ticket_price", entities=[("ticket_type", "老人"), ("hall_type", "巨幕"), ("date", "周三")])
+    chat.say("周三上午十点那场还能再减10块吗", "ticket_price", entities=[("date", "周三"), ("time", "上午十点")])
+    assert chat.turn.facet == "price_stacking"
+
+
+def test_a_sentence_word_is_no_film_title(k):
+    from bot.answers.ask import entity_values
+
+    assert "film" not in entity_values("要是看3D版本", [{"entity": "film", "value": "要是"}])
+    assert entity_values("看雾都疑案", [{"entity": "film", "value": "雾都疑案"}])["film"] == "雾都疑案"
+    assert "没有《要是》" not in Chat(k).say("要是看3D版本", None, 0.3)
+
+
+def test_money_keeps_what_a_discount_makes():
+    from bot.answers.ask import money
+
+    assert (money(80.75), money(76.5), money(40.0), money(9.5)) == ("80.75", "76.5", "40", "9.5")

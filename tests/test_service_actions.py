@@ -359,3 +359,24 @@ def test_an_emergency_inside_a_complaint_is_not_its_showing(kb_url, tracker_fact
                               active_loop="complaint_form")
     events = asyncio.run(form.get_extraction_events(CollectingDispatcher(), tracker, domain))
     assert not any(e.get("name") == "complaint_when" for e in events)
+
+
+def test_asking_for_the_hotline_or_the_manager_gets_the_stores_answer_and_no_ticket(kb_url, tracker_factory, run_action):
+    _always_open(kb_url)
+    texts, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("能不能给我一个人工客服的电话", "request_human"))
+    assert "400-820-8800" in texts[0] and "转人工" in texts[-1] and not any("工单号" in t for t in texts)
+    texts, _, _ = run_action(service.ActionRequestHuman(), tracker_factory("经理现在在吗", "request_human"))
+    assert "值班经理" in texts[0] and not any("工单号" in t for t in texts)
+
+
+def test_a_checked_self_help_step_gets_the_next_one_from_the_store(kb_url, tracker_factory, domain):
+    """「日期是今天的，影城也是星河滨江店，没错」 after a code that does not scan: the counter, not the order id again."""
+    opening = {"event": "user", "text": "取票码扫不出来", "timestamp": 0,
+               "parse_data": {"text": "取票码扫不出来", "intent": {"name": "report_order_problem", "confidence": 0.9}}}
+    text = "日期是今天的，影城也是星河滨江店，没错"
+    msgs, slots = _validate(ValidateOrderProblemForm(), tracker_factory(
+        text, "inform", slots={"requested_slot": "order_id", "order_id": text}, active_loop="order_problem_form",
+        filled=["order_id"], events=[opening]), domain)
+    said = " ".join(m.get("text") or "" for m in msgs)
+    assert "前台" in said and "手机号" in said and slots["order_id"] is None
+    assert not any(m.get("response") == "utter_invalid_order_id" for m in msgs)

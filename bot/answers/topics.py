@@ -824,6 +824,13 @@ def points_earned(k: Knowledge, text: Optional[str], level_said: Optional[str] =
                   spend_said: Optional[str] = None) -> Optional[str]:
     """The points a spend earns at the level named (None unless an amount and the question are said).
     ``level_said``/``spend_said``: the level and spend of the last such answer, for 「打错了，是花了300块」「黑钻呢」."""
+    earned = _earned(k, text, level_said, spend_said)
+    return earned[0] if earned else None
+
+
+def _earned(k: Knowledge, text: Optional[str], level_said: Optional[str],
+            spend_said: Optional[str]) -> Optional[Tuple[str, float, Dict[str, Any]]]:
+    """(answer, spend, level) of :func:`points_earned`."""
     spend = SPEND.search(text or "")
     level = rules.level_by_text(k, text)
     if spend_said and (spend or level):  # a follow-up of an earned-points answer: one of the two changed
@@ -836,7 +843,7 @@ def points_earned(k: Knowledge, text: Optional[str], level_said: Optional[str] =
     level = level or k.section("membership")["levels"][0]
     earned = amount * level["points_multiplier"]
     return (f"{level['name']}消费{money(amount)}元可积{money(round(earned, 1))}分。"
-            f"{k.section('membership')['points']['earn']}")
+            f"{k.section('membership')['points']['earn']}", amount, level)
 
 
 @topic("member_points")
@@ -846,12 +853,11 @@ def member_points(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if gap:
         d.utter_message(response="utter_text", text=gap)
         return {}
-    earned = points_earned(k, ask.text, ask.get("level"), ask.get("spend"))
+    earned = _earned(k, ask.text, ask.get("level"), ask.get("spend"))
     if earned:
-        d.utter_message(response="utter_text", text=earned)
-        spend = SPEND.search(ask.text or "")
-        level = rules.level_by_text(k, ask.text) or rules.level_by_text(k, ask.get("level") or "")
-        return {"spend": spend.group(1) if spend else ask.get("spend"), "level": level["name"] if level else ""}
+        answer, spend, level = earned
+        d.utter_message(response="utter_text", text=answer)
+        return {"spend": money(spend), "level": level["name"]}
     points = points_said(ask.text)
     item = exchange_item_said(ask.text, k)
     if item and points is None and not re.search(r"退|改签", ask.text):

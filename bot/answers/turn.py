@@ -412,6 +412,13 @@ def _topic_turn(k: Knowledge, ctx: DialogueContext, topic: str, text: str, fresh
     return Turn(replies, ctx.after(topic, None, {**ask.values, **(used or {})}), True, topic, None, [], True)
 
 
+def facet_turn(k: Knowledge, ctx: DialogueContext, key: str, topic: Optional[str] = None) -> Optional[Turn]:
+    """The answer of the store's specific question ``key`` (「经理在吗」 asked of a person: the duty manager's),
+    None when the store has no such question."""
+    facet = facets.index_for(k).facet(key, topic)
+    return _facet_turn(k, ctx, facet, "", {}) if facet is not None else None
+
+
 def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: str,
                 fresh: Dict[str, str]) -> Optional[Turn]:
     """The facet's answer for this turn (None when it needs a film the patron has not named)."""

@@ -254,9 +254,13 @@ class OrderIdFormat(Strict):
     text: str
 
 
+class OrderProblem(Topic):
+    checked: Optional[str] = None  # said once the patron has checked what ``answer`` asks to check first
+
+
 class Orders(Strict):
     order_id: OrderIdFormat
-    problems: List[Topic]
+    problems: List[OrderProblem]
 
 
 class LostFound(Strict):
