@@ -33,9 +33,12 @@ def deescalate(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List
     mood = assess(text if not folded or folded == text else f"{text}\n{folded}", complaints, intent)
     if not mood.angry:
         return [], False
-    count = int(tracker.get_slot("anger_count") or 0) + 1
+    before = int(tracker.get_slot("anger_count") or 0)
+    count = before + 1
     empathy = complaints["empathy"][(count - 1) % len(complaints["empathy"])]
     dispatcher.utter_message(response="utter_anger_empathy", empathy=empathy)
+    if mood.mild:  # a reproach is met with empathy, not counted towards handing the patron off
+        return [SlotSet("anger_count", before)], False
     return [SlotSet("anger_count", count)], count >= ANGER_ESCALATE_AT
 
 

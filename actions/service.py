@@ -19,7 +19,7 @@ from actions.tickets import due_label, log_ticket, writer
 from bot.privacy import mask_phone
 from actions.forms import FORM_TOPIC, PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
-from bot.anger import assess
+from bot.anger import Mood, assess
 from bot.answers.ask import STRONG_QUESTION, is_question
 from bot.answers.emergency import NOW, PAST, danger_named
 from bot.answers.topics import COMPLAINT_REMEDY, about_complaint, complaint_category_named, GROUP_PRICE, INTENT_TOPIC, TOPICS
@@ -122,6 +122,7 @@ class ActionComplain(Action):
             turn.replies.replay(dispatcher)
             return [SlotSet("topic_context", turn.context.to_slot()), NO_FORM]
         mood = assess(text, complaints)
+        mood = mood if not mood.mild else Mood(False, mood.threat, mood.score, mood.cues)  # reproaches alone: still calm here
         _, confidence = answering.intent_of(tracker)
         if ctx.topic in INFORMATIONAL and FOLLOW_UP_HEAD.match(folded.strip()) and confidence < UNSURE_COMPLAINT \
                 and not (mood.angry or mood.threat):

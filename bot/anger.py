@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List
 
 PUNCT_RUN = re.compile(r"[!！?？]{2,}|[。\.]{4,}")
+EXCLAIMED = re.compile(r"[!！]")
 CAPS = re.compile(r"\b[A-Z]{4,}\b")
 
 
@@ -19,6 +20,8 @@ class Mood:
     threat: bool
     score: float
     cues: List[str]
+    # angry only by the reproaches (「不是说免费吗，为什么收我钱」): empathy, but no step towards a handoff
+    mild: bool = False
 
 
 def assess(text: str, complaints: Dict[str, Any], intent: str | None = None) -> Mood:
@@ -44,4 +47,12 @@ def assess(text: str, complaints: Dict[str, Any], intent: str | None = None) -> 
         score += 0.3
     if intent == "complain":
         score += 0.5
-    return Mood(score >= 1.0, bool(threats), score, cues)
+    strong = score >= 1.0
+    # 「停车收了我60块！不是说看电影免费吗」「现在都10天了！」: reproaching words, two of them or one said with
+    # a 「！」, are anger that no single keyword names
+    reproaches = [w for w in anger.get("reproaches") or () if w in text]
+    if reproaches:
+        cues += reproaches
+        score += min(1.0, 0.5 * len(reproaches)) + (0.5 if EXCLAIMED.search(text) else 0.0)
+    angry = score >= 1.0
+    return Mood(angry, bool(threats), score, cues, mild=angry and not strong)

@@ -21,14 +21,14 @@ URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶�
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|不对|先别管|去看看|(?<!没人)(?<!没有人)(?<!不)帮忙|求求|真的有人|没人管")
 # Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
 # facility, 「已经被120接走了」「还好没事」「开玩笑的」 say it is over or never was — unless the patron calls for help now.
-HYPOTHETICAL = re.compile(r"如果|万一|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
+HYPOTHETICAL = re.compile(r"如果|万一|(怕|担心)(他|她|孩子|小孩|宝宝|自己|我|老人)?(会|被)|的时候.{0,6}(躲在|躲到|往哪|比较安全|安全吗|应该怎么|该怎么)|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
                           r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
                           r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
                           r"预案|不含.{0,4}(坚果|花生|麸质|乳|奶|蛋)|含不含|急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
 SETTLED = re.compile(r"已经.{0,8}(接走|带走|找到|找回|恢复|好了|没事|送走|送医|醒了|灭了)|还好没事|没破皮|没受伤|没大碍|不严重|"
                      r"误响|啥事没有|什么事都没有|服务(太|很|真|特别|非常)?好|就是提醒|想反馈|反馈一下|表扬|哈哈|哈$|可爱|搵返|揾返|找返|搵到|揾到|差点|差一点|开玩笑|发错了|原来是|"
                      r"现在(已经)?(恢复|好了|找到了|没事)|没什么事了|找回来了|找着了|(现在|而家)?(找回|找到)(了|喇|啦)|误鸣|误报|虚惊")
-STRONG = re.compile(r"派人来|派.{0,2}人(来|过来)|(?<![传飘吹冒漏透])过来|能(不能)?(来|过来)(一下|个人)|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
+STRONG = re.compile(r"派人来|派.{0,2}人(来|过来)|(?<![传飘吹冒漏透缓醒回])过来|能(不能)?(来|过来)(一下|个人)|真的?着火|不是特效|快停|求你们快|通知值班|快来|快派|快点来|快过来|赶紧来|赶快来|马上来|来人|来个人|派个人|派人过来|救命啊|救救|[!！]{2,}|求求")
 WAY_OF_SPEAKING = re.compile(r"(气|吓|急)出.{0,2}(心脏病|病|毛病)|闻着(要|想)吐|闻得(要|想)吐|恶心死|饿晕|饿死|困死|累死|逼疯|疯了|烦死|气死|笑死|无聊死|快被.{0,4}(死|疯)")
 HURRY = re.compile(r"^(快点?|快快快?|快一点|搞快点|赶紧|赶快|人呢|在吗|有人吗|还要多久|怎么还没人)[!！?？。.~～,，\s]*$")
 # 「孩子的外套落在IMAX厅了」「女儿的布娃娃丢在卖品部」: a lost thing, however upset the child is
@@ -39,19 +39,19 @@ LOCKED_IN = re.compile(r"(车|SUV|后座).{0,4}(有个|有一个|锁[着著]|关
                        r"(小孩|孩子|宝宝|娃|婴儿).{0,12}(锁在|锁着|关在车里|困在车里|还在车里|在安全座椅)")
 # 「后排有人抽烟」「救命，买错场次了」: smoke of a cigarette, a ticket in trouble — nobody in danger
 SMOKING = re.compile(r"抽烟|吸烟|电子烟")
-FIRE = re.compile(r"烟越来越(大|浓)|烟(好|很|太)大|好大的烟|点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
+FIRE = re.compile(r"黑烟|烟往上|火星|烟越来越(大|浓)|烟(好|很|太)大|好大的烟|点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
 ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|取票|订单")
 # 「孩子发烧了来不了，票能退吗」: nobody at the cinema is in danger; the patron asks about the ticket
-NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成")
+NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成|来不到|去不到|不来得|去不得|来不及去")
 # 「我儿子去厕所一直没回来」「小孩丢了」: a child (or a frail relative) missing now
 MISSING = re.compile(r"(孩子|小孩|小朋友|儿子|女儿|个仔|细路|侄子|侄女|外甥|孙子|孙女|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
-                     r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
+                     r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|不在原地|不在原处|不知道去哪|不知去向|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
 # 「有没有人看到一个小男孩，戴眼镜…他是我儿子」「带着弟弟去买爆米花，回来只剩老大一个了」: a child missing, told otherwise
 SEEN_ASKED = re.compile(r"找不到(我|我的)?(孩子|小孩|儿子|女儿|妈|爸|老人|奶奶|爷爷|外婆|外公|宝宝)|(有没有人|谁)(看到|看见|见到).{0,24}(他|她)是我(的)?(儿子|女儿|孩子|小孩|宝宝|弟弟|妹妹)|"
                         r"(带着|领着).{0,8}(弟弟|妹妹|孩子|小孩).{0,12}(回来|出来).{0,4}只(剩|有).{0,6}一个")
 # 「最近老是胸闷，该挂什么科」「火锅店着火那个新闻」「我家猫走丢了」: a health question for a doctor, the news, a pet —
 # nobody at the cinema in danger
-ELSEWHERE = re.compile(r"听说|挂.{0,3}科|该挂|挂号|去医院.{0,4}(看|挂|查)|最近(老|总)是|新闻|报道|(猫|狗|宠物).{0,4}(走丢|丢了|不见了|跑了|跑丢)")
+ELSEWHERE = re.compile(r"听说|家里(?!人在)|在家(里)?|挂.{0,3}科|该挂|挂号|去医院.{0,4}(看|挂|查)|最近(老|总)是|新闻|报道|(猫|狗|宠物).{0,4}(走丢|丢了|不见了|跑了|跑丢)")
 # 「🆘🆘 7号厅」: the distress sign itself
 SOS = re.compile(r"🆘|求救")
 # what makes a what-if: 「有人心脏停了，有没有AED」 asks for the kit for someone now, 「万一有人晕倒有没有AED」 asks ahead
@@ -111,8 +111,10 @@ FOLLOW_UP = re.compile(r"^.{0,10}呢[?？。]*$")
 # 「闪光那段特效一出来孩子就抽了」: an effect in the hall can set off a real emergency, so the effect words
 # stand down only when nobody is said to be unwell
 FILM_EFFECT = re.compile(r"那段|特效|音效")
+# 「看着不像是电影里的」「但这次冒的是黑烟」: the patron says it is no part of the film
+NOT_THE_FILM = re.compile(r"不像(是)?(电影|片子|特效)(里)?(的)?|不是(电影|片子|特效)(里)?(的)?|但这次|可这次|这次不一样")
 ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|镜头|预告|演的|主角|纪录片|好不好看|好看|感人|太爽|震撼|好评|灾难片|打斗场面|血腥场面|"
-                        r"爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|(?<!一)大片(?!泡)")
+                        r"讲什么|讲啥|讲的是|什么内容|情节|枪战|战争片|动作片|爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|(?<!一)大片(?!泡)")
 
 
 HYPERBOLE = re.compile(r"闻着(要|想)吐|闻得(要|想)吐|(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
@@ -137,13 +139,15 @@ SYMPTOM = r"(?:晕|昏|倒下|倒地|倒了|吐了|吐血|抽搐|抽筋|喘不|�
           r"疼得|痛得|心慌|心跳(很|特别|好|非常)?快|压了块石头|呼吸(困难|急促|不上来)|发抖|浑身抖|撑不住|快不行|不行了|动不了|" \
           r"起疹|过敏|烫伤|肚子疼|肚子痛|头疼得|意识不清|说胡话|脸色(发|很|特别|好)?(白|青|紫|差))"
 # symptoms that say a body in trouble by themselves, told anywhere in a long voice message about someone
-GRAVE = r"(?:喉咙发紧|嘴巴肿|肿起来|抓着?脖子|脸涨得?(?:通红|发紫)|出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
+GRAVE = r"(?:一阵一阵(?:地|的)?(?:疼|痛)|阵痛|宫缩|破水|见红|血.{0,3}(?:止不住|不停)|血都出来|喉咙发紧|嘴巴肿|肿起来|抓着?脖子|脸涨得?(?:通红|发紫)|出冷汗|冒冷汗|直冒冷汗|心口.{0,3}(?:闷|痛|疼)|胸口.{0,3}(?:闷|痛|疼)|抽搐|昏迷|休克|晕倒|晕过去|倒地|没呼吸|没意识|叫不醒|喘不上气|呼吸困难|嘴唇发紫)"
 PERSON_SYMPTOM = re.compile(PERSON + r".{0,10}?" + SYMPTOM + "|" + PERSON + r".{0,40}?" + GRAVE)
 GRAVE_RE = re.compile(GRAVE)
+# 「血还是止不住」: bleeding that does not stop, whoever it is
+BLEEDING = re.compile(r"血.{0,3}(止不住|不停|流个不停|一直流|越流越多)")
 # 「上周我在你们那摔了一跤，到现在没人管」「上次有人晕倒你们处理得很好」: an incident told afterwards is a complaint
 # or feedback, not an emergency — unless the message says something is happening now
 PAST = re.compile(r"上次|上周|上星期|上个月|上回|之前|以前|去年|前几天|前阵子|那次|那天|昨天|昨晚|前天|当时|上礼拜")
-NOW = re.compile(r"快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!到)现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
+NOW = re.compile(r"(?<![好很挺都较])快来|快点|快派|赶紧|赶快|救命|正在|还在|(?<!到)现在.{0,6}(怎么办|又|突然|晕|疼|痛|吐|流|不行|喘)|"
                  r"此刻|刚刚|刚才|[!！]{2,}|来人")
 
 # 「救命，我的电子票找不到了」: a cry for help about a ticket or an order, with no one in danger besides it
@@ -152,6 +156,9 @@ TICKET_TROUBLE = re.compile(r"电子票|取票码|取票机|票.{0,4}(找不到|
 
 ILL_SO_REFUND = re.compile(r"(想|要|能|可以|得)(退|改签|换场|改期|改到)|退(票|掉|了吧)|改签")
 MILD = re.compile(r"(有点|有些|有一点|一点|小)(发烧|感冒|不舒服|头疼|头痛|咳嗽|拉肚子)|感冒了|生病了|(?<!高)烧了")
+# where someone in danger would be: the refund that names none of these is about a later show
+SUDDEN = re.compile(r"突然|正在|刚才|刚刚|现在|一下子")
+AT_CINEMA = re.compile(r"有人|旁边|前面|后面|隔壁|厅|影院|场内|座位|卫生间|洗手间|厕所|门口|大堂|大厅|这里|这边|现场|楼梯|电梯|停车场")
 WAIT_TOLD = re.compile(r"^(都|已经)?(过了|等了|过去)(快|差不多|将近|有)?.{0,4}(分钟|小时|钟头|半天|个钟)了?[!！。，,~～]*$")
 COMPLAINT_TONE = re.compile(r"不像话|太差|投诉|什么态度|没人管|没人帮|没人理|过分|离谱|差评|服务太|太不负责")
 
@@ -168,9 +175,11 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「打错了，是500分」「啊我说错了，是杜比厅」: a value corrected, nobody in danger
     rule_question = bool(QUESTION.search(text)) and not URGENT.search(text)
     strong = bool(STRONG.search(text))
-    if ABOUT_FILM.search(text) and not strong and not NOW.search(text) and not SMOKE_IN.search(text):
+    not_the_film = bool(NOT_THE_FILM.search(text))
+    if ABOUT_FILM.search(NOT_THE_FILM.sub("", text)) and not strong and not NOW.search(text) and not SMOKE_IN.search(text):
         return False
-    if FILM_EFFECT.search(text) and not strong and not NOW.search(text) and not PERSON_SYMPTOM.search(text):
+    if FILM_EFFECT.search(text) and not strong and not NOW.search(text) and not PERSON_SYMPTOM.search(text) \
+            and not (not_the_film and FIRE.search(text)):
         return False
     if PAST.search(text) and not NOW.search(text):
         return False  # told afterwards: the complaint or the thanks, not an alarm
@@ -205,9 +214,12 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if ILL_SO_REFUND.search(text) and MILD.search(text) and not strong and not NOW.search(text) \
             and not GRAVE_RE.search(text):
         return False  # 「孩子有点发烧，今晚的票想退」: why a ticket is returned, nobody in danger here
+    if ILL_SO_REFUND.search(text) and not strong and not NOW.search(text) and not AT_CINEMA.search(text) \
+            and not SUDDEN.search(text):
+        return False  # 「我腿骨折了走不了路，明天的票帮我退掉」: why a ticket is returned, nobody in danger here
     if SMOKING.search(text) and not FIRE.search(text):
         return False
-    if _cue(text, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(text):
+    if _cue(text, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(text) or BLEEDING.search(plain):
         return not rule_question
     if ORDER.search(text):
         return False

@@ -289,6 +289,8 @@ class Category(Strict):
 class Anger(Strict):
     keywords: List[str]
     threats: List[str]
+    # half a sign each (「为什么」「不是说」): two, or one with a 「！」, make a message angry
+    reproaches: List[str] = []
 
 
 class Escalation(Strict):
