@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import answering
 from actions.common import knowledge, latest_entities
 from actions.escalation import deescalate, hand_off
+from actions.filed import corrects_filed
 from actions.service import ActionFeedback, emergency_follow_up
 from actions.topics import complaint_said
 from bot.answers.ask import is_question
@@ -44,6 +45,7 @@ class ActionGreet(Action):
         return []
 
 
+@corrects_filed  # a correction of the ticket just filed, before anything else reads the turn
 class ActionRoute(Action):
     """A turn no topic claimed outright: emergency mode first, then a follow-up or a specific question in
     the conversation's context, else what the intent itself asks (clarify, thanks for feedback, …)."""

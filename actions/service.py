@@ -17,6 +17,7 @@ from actions.escalation import REUSE_WINDOW, REUSED_TYPES, deescalate, end_form,
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from actions.tickets import due_label, log_ticket, writer
 from bot.privacy import mask_phone
+from actions.filed import corrects_filed
 from actions.forms import FORM_TOPIC, PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import Mood, assess
@@ -658,11 +659,32 @@ class ActionFeedback(Action):
         return []
 
 
+# what cancels a form: said outright, not only a 「没有」 that the classifier took for a no
+CANCEL = re.compile(r"不用|算了|取消|不要了|不登记|不需要|不弄了|不办了|不找了|别登记|先不|不报了|不投诉|没事了|不想|再见|拜拜|不聊|不说了|结束")
+
+
 class ActionStopForm(Action):
     def name(self) -> Text:
         return "action_stop_form"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        folded = answering.folded_text(tracker).strip()
+        loop = tracker.active_loop.get("name")
+        intent, _ = answering.intent_of(tracker)
+        if loop and intent == "deny" and not CANCEL.search(folded) and (is_question(folded) or len(folded) >= 6):
+            # 「要是修不好呢」「已经过了半小时了还没有」 read as a no: a question or more of the story — the form
+            # goes on with it (a question answered first), nothing is cancelled
+            events: List[Dict[Text, Any]] = []
+            if is_question(folded):
+                ctx = answering.context_of(tracker)
+                form_topic = FORM_TOPIC.get(loop)
+                ctx.topic = ctx.topic or form_topic
+                chosen = "complaint" if form_topic == "complaint" and about_complaint(folded) else None
+                turn = answer_turn(knowledge(), ctx, chosen, 0.0, folded, [], open_topics=True)
+                if turn.handled and (turn.facet or turn.decided or turn.topic == form_topic):
+                    turn.replies.replay(dispatcher)
+                    events.append(SlotSet("topic_context", turn.context.to_slot()))
+            return events + [FollowupAction(loop)]
         dispatcher.utter_message(response="utter_form_stopped")
         return end_form(tracker) + reset_form_slots()
 
@@ -705,6 +727,7 @@ def _emergency_first(cls: type, submit: bool) -> None:
 
 
 for _cls in (ActionComplain, ActionLostItem, ActionGroupBooking, ActionRequestRefund):
+    corrects_filed(_cls)  # inside the emergency wrapper: emergency mode still comes first
     _emergency_first(_cls, submit=False)
 for _cls in (ActionSubmitComplaint, ActionSubmitLostItem, ActionSubmitGroupBooking, ActionSubmitOrderProblem,
              ActionSubmitRefund):

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import answering
 from actions.common import knowledge
 from actions.escalation import deescalate, hand_off
+from actions.filed import corrects_filed
 from actions.service import ActionComplain, NO_FORM, emergency_follow_up
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.answers.emergency import URGENT
@@ -66,6 +67,9 @@ class TopicAction(Action):
         if events is None:  # nothing in context fits: the topic's own answer, never silence
             events = answering.answer(dispatcher, tracker, self.topic, 1.0, fresh_context=True) or []
         return mood_events + events
+
+
+corrects_filed(TopicAction)  # 「人数打错了，是二十五个」 after the booking was filed: the ticket amended
 
 
 def _topic_action(topic: str) -> type:

@@ -42,6 +42,18 @@ def test_calm(text, intent, complaints):
     assert not assess(text, complaints, intent).angry
 
 
+@pytest.mark.parametrize("text", ["停车收了我60块！不是说看电影免费吗", "你们不是说金卡停车免5小时吗，为什么收我钱",
+                                  "说退款1到7天，现在都10天了！"])
+def test_reproaches_are_mild_anger(text, complaints):
+    mood = assess(text, complaints, "ask_parking")
+    assert mood.angry and mood.mild  # empathy, without a step towards a handoff
+
+
+@pytest.mark.parametrize("text", ["为什么IMAX比普通厅贵", "这部电影有意思吗", "到底几点开场"])
+def test_one_reproach_is_no_anger(text, complaints):
+    assert not assess(text, complaints, "ask_ticket_price").angry
+
+
 def test_threat_flag(complaints):
     mood = assess("我要去消协投诉", complaints, "complain")
     assert mood.threat and mood.angry

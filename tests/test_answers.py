@@ -235,6 +235,25 @@ def test_folding(text, folded):
     ("孩子有点发烧，今晚的票想退，离开场还有五个小时", "report_emergency", False),
     ("孩子走丢了，票能退吗", "complain", True),
     ("不对，我搞错了，他其实17岁了，那雾都疑案能看吧", "report_emergency", False),
+    # dev_emergency7: labour, a frail relative gone, smoke that is no effect, threats, bleeding
+    ("老婆怀孕八个月，看到一半肚子一阵一阵地疼，越来越密，我们在2号厅", "complain", True),
+    ("我爸坐着轮椅，我去取票的功夫他就不在原地了", "complain", True),
+    ("银幕后面有一点亮光在跳，还有黑烟往上飘，看着不像是电影里的", "complain", True),
+    ("4DX的烟雾特效我知道是什么样的，但这次冒的是黑烟，还有股胶皮味", "ask_hall_types", True),
+    ("他就说散场在门口等着我，还叫了好几个人过来，现在就守在出口", "complain", True),
+    ("血还是止不住，你们的人到底在哪", "ask_hall_types", True),
+    ("你好我想改签，我老婆突然肚子剧痛站不起来了", "request_refund", True),
+    # … and what is none
+    ("五岁小孩能看4DX吗，怕他被晃吐了", "report_emergency", False),
+    ("我个仔发烧,今晚来不到,仲退不退得", "report_emergency", False),
+    ("我腿骨折了走不了路，明天的IMAX票帮我退掉", "report_emergency", False),
+    ("我要退票，家里老人摔伤了我得去医院陪护", "report_emergency", False),
+    ("地震的时候躲在哪里比较安全", "report_emergency", False),
+    ("破晓行动讲什么的，是不是有很多爆炸和枪战", "report_emergency", False),
+    ("不用了，他自己缓过来了，不需要派人", "report_emergency", False),
+    ("上次我阿妈在这晕倒,你们的职员好快来帮手,想赞下他们", "report_emergency", False),
+    ("红色羽绒服，小孩穿的，帽子上有毛", "report_emergency", False),
+    ("我孩子不见了，穿红色羽绒服", "inform", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml
@@ -539,3 +558,21 @@ def test_money_keeps_what_a_discount_makes():
     from bot.answers.ask import money
 
     assert (money(80.75), money(76.5), money(40.0), money(9.5)) == ("80.75", "76.5", "40", "9.5")
+
+
+def test_where_and_what_inside_ask_of_the_item_just_answered(k):
+    """「在哪」「里面有什么」 after the VIP lounge, 「在哪个位置」 after the couple seats: that item, not the address."""
+    chat = Chat(k)
+    chat.say("VIP休息区谁能用", "vip_service", 1.0, [("hall_type", "VIP")])
+    assert "8号厅旁" in chat.say("在哪", None, 0.35)
+    assert "免费饮品" in chat.say("里面有什么", None, 0.35)
+    chat = Chat(k)
+    chat.say("有情侣座吗", "hall_types", 0.91)
+    assert "最后一排" in chat.say("在哪个位置", "cinema_info", 0.51)
+
+
+def test_a_day_after_a_film_not_showing_is_still_that_film(k):
+    chat = Chat(k)
+    assert "没有《唐人街探案4》" in chat.say("唐人街探案4明天几点", "showtimes", 0.71,
+                                       [("film", "唐人街探案4"), ("date", "明天")])
+    assert "没有《唐人街探案4》" in chat.say("后天呢", None, 0.99, [("date", "后天")])

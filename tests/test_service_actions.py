@@ -380,3 +380,48 @@ def test_a_checked_self_help_step_gets_the_next_one_from_the_store(kb_url, track
     said = " ".join(m.get("text") or "" for m in msgs)
     assert "前台" in said and "手机号" in said and slots["order_id"] is None
     assert not any(m.get("response") == "utter_invalid_order_id" for m in msgs)
+
+
+# ----------------------------------------------------------------------------- session 12: after a form is filed
+def test_a_correction_after_filing_amends_the_ticket(kb_url, tracker_factory, run_action):
+    """「人数打错了，是二十五个」「号码错了，是139…」 right after the booking was filed: that ticket, amended and said so."""
+    from actions.dialogue import ActionRoute
+
+    run_action(service.ActionSubmitGroupBooking(), tracker_factory("不需要", "deny", slots={
+        "contact_name": "周丽", "phone": "13300002222", "party_size": "22人", "booking_time": "12月20号下午",
+        "film": "深海回声", "hall_pref": "普通厅", "invoice": "不需要"}))
+    [(number, _, _, _, _, facts)] = tickets(kb_url)
+    assert facts["party_size"] == 22
+    filed = {"topic_context": {"topic": "group_booking", "values": {}}}
+    texts, _, _ = run_action(ActionRoute(), tracker_factory("人数打错了，是二十五个", "inform", slots=filed))
+    assert texts == [f"好的，工单{number}的人数已更正为 25人。"]
+    texts, _, _ = run_action(ActionRoute(), tracker_factory("号码错了，是13900004444", "inform", slots=filed))
+    assert texts == [f"好的，工单{number}的手机号已更正为 139****4444。"]
+    [(_, _, _, phone, _, facts)] = tickets(kb_url)
+    assert facts["party_size"] == 25 and phone == "13900004444"
+
+
+def test_a_correction_of_another_patrons_or_an_old_topic_amends_nothing(kb_url, tracker_factory, run_action):
+    from actions.dialogue import ActionRoute
+
+    run_action(service.ActionSubmitGroupBooking(), tracker_factory("不需要", "deny", slots={
+        "contact_name": "周丽", "phone": "13300002222", "party_size": "22人", "booking_time": "12月20号下午",
+        "film": "深海回声", "hall_pref": "普通厅", "invoice": "不需要"}))
+    run_action(ActionRoute(), tracker_factory("人数打错了，是二十五个", "inform", sender="patron-2",
+                                              slots={"topic_context": {"topic": "group_booking", "values": {}}}))
+    run_action(ActionRoute(), tracker_factory("人数打错了，是二十五个", "inform",
+                                              slots={"topic_context": {"topic": "parking", "values": {}}}))
+    assert tickets(kb_url)[0][5]["party_size"] == 22
+
+
+def test_a_no_that_asks_goes_on_with_the_form(kb_url, tracker_factory, run_action):
+    """「要是修不好呢」 read as deny inside the complaint form: the remedy, and the form goes on — nothing cancelled."""
+    slots = {"complaint_category": "播放质量", "requested_slot": "phone",
+             "topic_context": {"topic": "complaint", "values": {"category": "播放质量"}}}
+    texts, events, _ = run_action(service.ActionStopForm(), tracker_factory(
+        "要是修不好呢", "deny", slots=slots, active_loop="complaint_form"))
+    assert "全额退款或免费改签" in "".join(texts) and "已取消" not in "".join(texts)
+    assert events[-1] == {"event": "followup", "name": "complaint_form", "timestamp": None}
+    texts, events, _ = run_action(service.ActionStopForm(), tracker_factory(
+        "算了不登记了", "deny", slots=slots, active_loop="complaint_form"))
+    assert texts == ["好的，已取消这次登记。需要时随时找我。"]

@@ -45,7 +45,7 @@ ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|
 NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成|来不到|去不到|不来得|去不得|来不及去")
 # 「我儿子去厕所一直没回来」「小孩丢了」: a child (or a frail relative) missing now
 MISSING = re.compile(r"(孩子|小孩|小朋友|儿子|女儿|个仔|细路|侄子|侄女|外甥|孙子|孙女|弟弟|妹妹|宝宝|娃|闺女|我爸|我妈|老人|爷爷|奶奶|外婆|外公|\d+岁)"
-                     r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|不在原地|不在原处|不知道去哪|不知去向|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
+                     r"(?!的).{0,16}?(不见了|不在座位|不在门口|没找到|人(就|都)?没了|不在原地|不在原处|不知道去哪|不知去向|找了半天|没回来|没出来|找不到|找不着|找遍|走丢|丢了(?!.{0,2}(东西|手机|钱包|外套|包))|被人(带走|抱走|拉走))")
 # 「有没有人看到一个小男孩，戴眼镜…他是我儿子」「带着弟弟去买爆米花，回来只剩老大一个了」: a child missing, told otherwise
 SEEN_ASKED = re.compile(r"找不到(我|我的)?(孩子|小孩|儿子|女儿|妈|爸|老人|奶奶|爷爷|外婆|外公|宝宝)|(有没有人|谁)(看到|看见|见到).{0,24}(他|她)是我(的)?(儿子|女儿|孩子|小孩|宝宝|弟弟|妹妹)|"
                         r"(带着|领着).{0,8}(弟弟|妹妹|孩子|小孩).{0,12}(回来|出来).{0,4}只(剩|有).{0,6}一个")
@@ -68,6 +68,7 @@ OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送�
                   r"醒过来了|已经醒了|火灭了|灭了火|找到了|找着了|已经解决|(已经|都)(出来了|撤出来了|疏散了|到外面了)")
 # 「红色羊毛的 有流苏」: what a lost thing looks like (colour, material, make), with no one in danger named
 SOMEONE = re.compile(r"穿|着|著|戴|孩|娃|女|仔|佢|儿子|女儿|男孩|女孩|老人|奶奶|爷爷|外婆|外公|婴儿|宝宝|人|他|她")
+ITEM = re.compile(r"羽绒服|外套|衣服|帽子|围巾|手套|书包|背包|钱包|手机|眼镜|雨伞|水杯|保温杯|玩具|娃娃|公仔|钥匙|耳机|充电宝|证件|身份证|卡包")
 THING_DESCRIBED = re.compile(r"[红黑白蓝绿黄灰粉紫棕橙米]色|羊毛|羊绒|真皮|皮质|帆布|牌子|流苏|图案|印着|挂件|款式|带拉链|有拉链")
 
 
@@ -236,6 +237,9 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
+    if ITEM.search(text) and not danger_named(raw, cues) and not strong \
+            and not NOW.search(text):
+        return False  # 「红色羽绒服，小孩穿的，帽子上有毛」: the thing a child lost, described; nobody in danger named
     if WAIT_TOLD.search(text) and not danger_named(raw, cues) and not strong:
         return False  # 「过了快二十分钟了」: how long an order (or a reply) has taken
     if COMPLAINT_TONE.search(text) and not danger_named(raw, cues) and not strong:

@@ -960,7 +960,7 @@ def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 # What a patron asks about their own complaint: when they hear back, what they get, whether anyone acts.
 COMPLAINT_WHEN = re.compile(r"(多久|多长时间|什么时候|啥时候|几时|何时|几天|要等).{0,6}(回复|答复|处理|回电|联系|结果|给.{0,2}说法|解决)|"
                             r"(回复|答复|处理|解决).{0,4}(多久|要多久|几天|什么时候)|等多久|多久给")
-COMPLAINT_REMEDY = re.compile(r"补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
+COMPLAINT_REMEDY = re.compile(r"修不好|好不了|看不成了?[吗呢]|解决不了|弄不好|补偿|赔|退钱|退款|能退|可以退|退票|改签|券|怎么弥补|给个说法")
 COMPLAINT_ACTION = re.compile(r"管不管|有人管|能不能解决|能解决|处理吗|怎么处理|会处理|派人|有没有人|回访|回电话|打电话给我|联系我吗|"
                              r"(多久|多长时间|什么时候|啥时候|几时|几分钟).{0,4}(有人|来人|到场|过来|来处理)|人.{0,2}(什么时候|多久)(来|到)")
 COMPLAINT_QUESTION = re.compile(f"{COMPLAINT_WHEN.pattern}|{COMPLAINT_REMEDY.pattern}|{COMPLAINT_ACTION.pattern}")

@@ -87,6 +87,9 @@ FREE_HOURS = re.compile(r"免费.{0,4}(多久|几个?小时|几个钟|多长时�
 SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置|个位)|座位数|座位有多少|坐得下(多少|几)|能坐(多少|几个?)人|"
                          r"可以坐(多少|几个?)人|(最多|一共|总共)?坐(多少|几多|几个)人|容纳(多少|几)|装得下(多少|几)|坐得满")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
+ITEM_TOPICS = ("vip_service", "hall_types")
+ITEM_AGAIN = re.compile(r"(那|那个|它|这个)?(在|是在)?(哪个位置|什么位置|哪个地方|什么地方|哪里|哪儿|哪|几楼|几层)[呢啊呀]?[?？]*|"
+                        r"(那)?(里面|里边|里头)?(有什么|有啥|提供什么|都有什么|有些什么)[呢啊呀]?[?？]*")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
 # 「积分能换啥」 asks for the catalogue itself, which the topic's own answer lists
@@ -515,6 +518,11 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and RELEASE_ASKED.search(text or "") and not k.find_film(text or "") and not FILMS_ASKED.search(text or ""):
         fresh["film"] = ctx.values["missing_film"]  # 「什么时候上啊」 after a film the store does not have
         intent_topic = "showtimes"
+    if "film" not in fresh and ctx.topic == "showtimes" and ctx.values.get("missing_film") and fresh \
+            and set(fresh) <= {"date", "time"} and is_elliptical(text, fresh, ctx.topic) \
+            and not FILMS_ASKED.search(text or "") and intent_topic in (None, "showtimes"):
+        fresh["film"] = ctx.values["missing_film"]  # 「后天呢」 after a film the store does not have: still not showing
+        intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and intent_topic not in (None, "showtimes") and "film" not in fresh:
         intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and "film" not in fresh and not REFERS["film"].search(text or ""):
@@ -675,6 +683,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             best is None or best.facet.topic != ctx.topic) and (intent_topic in (None, ctx.topic) or confidence < SURE):
         again = index.facet(ctx.facet, ctx.topic)
         if again is not None and not again.templated:
+            best = facets.Match(again, 0.0)
+    # 「在哪」「里面有什么」 after the VIP lounge or the couple seats: that item again (its answer says where it is
+    # and what it offers), not the cinema's address
+    if elliptical and ctx.facet and ctx.topic in ITEM_TOPICS and ITEM_AGAIN.fullmatch(text.strip()) \
+            and (best is None or best.facet.topic != ctx.topic):
+        again = index.facet(ctx.facet, ctx.topic)
+        if again is not None and not templates.needs(again.answer):
             best = facets.Match(again, 0.0)
     # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
     if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL \

@@ -1,0 +1,115 @@
+"""A correction right after a form was filed (「号码错了，是189…」「人数打错了，是二十五个」) amends the ticket just
+logged and says so, instead of answering the topic again or opening a second ticket."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import answering, form_values
+from actions.common import knowledge, now
+from actions.escalation import REUSE_WINDOW
+from actions.forms import CORRECTABLE, CORRECTION, FORM_TOPIC
+from bot.answers.correction import new_value
+from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size
+from bot.db import database_url, session_scope
+from bot.privacy import mask_phone
+from bot.tickets import store as tickets
+
+logger = logging.getLogger(__name__)
+WRONG = re.compile(r"错了|有误|不是这个")  # 「号码错了，是189…」
+
+# ticket type → (the form's topic, the slots a correction may replace → the ticket's fact for each)
+AMENDABLE: Dict[str, Dict[str, Optional[str]]] = {
+    "group_booking": {"party_size": "party_size", "booking_time": "when", "film": "film",
+                      "hall_pref": "hall_preference", "invoice": "invoice", "contact_name": None},
+    "lost_item": {"lost_where": "where", "seat": "seat"},
+    "complaint": {"complaint_when": "when"},
+    "order_problem": {},
+    "refund": {},
+}
+TOPIC_OF_TYPE = {"group_booking": FORM_TOPIC["group_booking_form"], "lost_item": FORM_TOPIC["lost_item_form"],
+                 "complaint": FORM_TOPIC["complaint_form"], "order_problem": FORM_TOPIC["order_problem_form"],
+                 "refund": FORM_TOPIC["refund_form"]}
+
+
+def correct_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
+    """Amend the patron's ticket filed in the last half hour when this turn corrects one of its values and the
+    conversation is still on that form's topic; None when the turn is no such correction."""
+    if tracker.active_loop.get("name"):
+        return None  # inside a form its own validation replaces the value
+    folded = answering.folded_text(tracker) or ""
+    if not (CORRECTION.search(folded) or WRONG.search(folded)):
+        return None
+    ctx = answering.context_of(tracker)
+    if ctx.in_emergency or ctx.topic not in TOPIC_OF_TYPE.values():
+        return None
+    words = new_value(folded) or folded
+    since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
+    try:
+        with session_scope(database_url()) as session:
+            ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, tuple(AMENDABLE))
+            if ticket is None or TOPIC_OF_TYPE[ticket.type] != ctx.topic:
+                return None
+            said = _amendments(ticket, words, folded)
+            if not said:
+                return None
+            facts = {fact: value for fact, value, _, _ in said if fact and fact not in ("phone", "name")}
+            phone = next((value for fact, value, _, _ in said if fact == "phone"), None)
+            name = next((value for fact, value, _, _ in said if fact == "name"), None)
+            tickets.add_facts(session, ticket, actor="bot", facts=facts, phone=phone, name=name)
+            number = ticket.number
+    except Exception:  # database down: nothing amended, the turn is answered as before
+        logger.exception("correction: cannot amend the filed ticket")
+        return None
+    for _, _, what, shown in said:
+        dispatcher.utter_message(response="utter_ticket_corrected", ticket=number, what=what, value=shown)
+    return [SlotSet("topic_context", ctx.to_slot())]
+
+
+def _amendments(ticket: Any, words: str, folded: str) -> List[tuple]:
+    """(fact, value, what, shown) for each value the words replace on this ticket."""
+    out = []
+    phone = normalize_phone(words)
+    if phone and phone != ticket.contact_phone:
+        out.append(("phone", phone, "手机号", mask_phone(phone)))
+    order_id = normalize_order_id(words)
+    if order_id and order_id != (ticket.facts or {}).get("order_id"):
+        out.append(("order_id", order_id, "订单号", order_id))
+    name = form_values.contact_name(words)
+    if name and name != ticket.contact_name and "contact_name" not in AMENDABLE.get(ticket.type, {}):
+        out.append(("name", name, "联系人", name))  # 「手机号我打错了，是151…，我姓潘」
+    if out:
+        return out
+    slots = AMENDABLE.get(ticket.type, {})
+    if "人数" in folded and parse_party_size(words) and not form_values.PARTY.search(words):
+        words += "人"  # 「人数打错了，是二十五个」
+    found = form_values.prefill(knowledge(), now().date(), list(slots), words)
+    for slot, value in found.items():
+        fact = slots[slot]
+        stored = parse_party_size(value) if slot == "party_size" else value
+        if fact is None:
+            out.append(("name", value, CORRECTABLE[slot], value))
+        elif (ticket.facts or {}).get(fact) != stored:
+            out.append((fact, stored, CORRECTABLE[slot], value))
+    return out
+
+
+def corrects_filed(cls: type) -> type:
+    """Wrap an action's run: a correction of the ticket just filed is handled before the action's own answer."""
+    original = cls.run
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        amended = correct_filed(dispatcher, tracker)
+        if amended is not None:
+            return amended
+        return await original(self, dispatcher, tracker, domain)
+
+    run.__doc__ = original.__doc__
+    cls.run = run
+    return cls
