@@ -237,8 +237,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
-    if ITEM.search(text) and not danger_named(raw, cues) and not strong \
-            and not NOW.search(text):
+    if intent == EMERGENCY and ITEM.search(text) and not danger_named(raw, cues) and not strong \
+            and not NOW.search(text) and not URGENT.search(plain):
         return False  # 「红色羽绒服，小孩穿的，帽子上有毛」: the thing a child lost, described; nobody in danger named
     if WAIT_TOLD.search(text) and not danger_named(raw, cues) and not strong:
         return False  # 「过了快二十分钟了」: how long an order (or a reply) has taken
