@@ -576,3 +576,18 @@ def test_a_day_after_a_film_not_showing_is_still_that_film(k):
     assert "没有《唐人街探案4》" in chat.say("唐人街探案4明天几点", "showtimes", 0.71,
                                        [("film", "唐人街探案4"), ("date", "明天")])
     assert "没有《唐人街探案4》" in chat.say("后天呢", None, 0.99, [("date", "后天")])
+
+
+def test_parking_keeps_the_member_level_said_before(k):
+    chat = Chat(k)
+    chat.say("你们不是说金卡停车免5小时吗，为什么收我钱", "parking", 0.99)
+    reply = chat.say("我停了7个小时", "parking", 0.93)
+    assert "金卡会员可免费停车5小时" in reply and "需付10元" in reply
+
+
+def test_an_announced_question_of_another_topic_is_no_follow_up(k):
+    """「那我问一下退款是退到哪里」 after the parking height (IMAX said before): the refund rule, not parking for IMAX."""
+    chat = Chat(k)
+    chat.say("IMAX周二多少钱", "ticket_price", 0.95, [("hall_type", "IMAX"), ("date", "周二")])
+    chat.say("停车场限高多少", "parking", 0.99)
+    assert "原路退回" in chat.say("那我问一下退款是退到哪里", "refund_policy", 0.51)

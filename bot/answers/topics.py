@@ -721,6 +721,9 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     p = k.section("parking")
     ht = _hall_type_of(k, ask)
     level = rules.level_by_text(k, ask.text) if ask.text else None
+    # 「我停了7个小时」 after 「金卡不是免5小时吗」: the level said before still counts
+    level = level or (rules.level_by_text(k, ask.get("level")) if ask.get("level") else None)
+    kept = {"level": level["name"]} if level else {}
     common = dict(registration=p["registration"], beyond=p["beyond"], fee_per_hour=money(p["fee_per_hour"]),
                   daily_cap=money(p["daily_cap"]))
     height = height_said(ask.text)
@@ -740,12 +743,12 @@ def parking(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
             f"{who}可免费停车{free}小时（{p['registration']}），停{money(parked)}小时"
             + (f"需付{money(fee)}元" if fee else "不收费")
             + f"（每小时{money(p['fee_per_hour'])}元，每日封顶{money(p['daily_cap'])}元）。"))
-        return {"hours": str(parked), **({"hall_type": ask.get("hall_type") or ht.name} if ht else {})}
+        return {"hours": str(parked), **kept, **({"hall_type": ask.get("hall_type") or ht.name} if ht else {})}
     if ht or level:
         who = "、".join(x for x in ((ht.name if ht else ""), (level["name"] + "会员" if level else "")) if x)
         d.utter_message(response="utter_parking_for", who=who,
                         free_hours=rules.free_parking_hours(k, ht, level), **common)
-        return {"hall_type": ask.get("hall_type") or (ht.name if ht else "")} if ht else {}
+        return {**kept, **({"hall_type": ask.get("hall_type") or (ht.name if ht else "")} if ht else {})}
     names = {t.code: t.name for t in k.hall_types}
     by_hall = "、".join(names[c] for c in p["free_hours"]["hall_types"])
     hall_hours = sorted(set(p["free_hours"]["hall_types"].values()))

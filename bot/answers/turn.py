@@ -50,6 +50,8 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
 SURE_ELSEWHERE = 0.95
+# 「那我问一下…」「另外一个问题…」: a new question announced, not a follow-up of the last one
+NEW_QUESTION = re.compile(r"问一下|问下|另外问|另一个问题|另外一个问题|换个问题|再问个|还有个问题|想问")
 SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
 SAME_QUESTION = re.compile(r"((也|还)?(有|是|能|可以|行|算|一样)(吗|么|嘛|没有|不)|(也|都|还)(是)?(一样|这样|这么|如此)?(的|吗|么|嘛|不)*|"
                            r"有?几个|有?多少个|有没有份|有份吗?|有没有得|"
@@ -380,6 +382,9 @@ def implied_values(k: Knowledge, topic: str, text: str) -> Dict[str, str]:
         ticket = elderly_by_age(k, text)
     if ticket and topic == "ticket_price":
         found["ticket_type"] = ticket["name"]
+    level = rules.level_by_text(k, text) if topic == "parking" else None
+    if level:
+        found["level"] = level["name"]  # 「金卡不是免5小时吗」: the hours parked next are a gold member's
     return found
 
 
@@ -589,6 +594,9 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if elliptical and intent_topic and intent_topic != ctx.topic and confidence >= SURE_ELSEWHERE \
             and len((text or "").strip()) >= 8 and not fresh:
         elliptical = False  # 「那影城本身营业到几点」 after parking: a whole question of another topic, not a follow-up
+    if elliptical and intent_topic and intent_topic != ctx.topic and not fresh and len((text or "").strip()) >= 8 \
+            and (NEW_QUESTION.search(text or "") or intent_topic in TOPIC_WORDS and TOPIC_WORDS[intent_topic].search(text or "")):
+        elliptical = False  # 「那我问一下退款是退到哪里」 after parking: another topic, announced or named
     said = set(fresh) - {"hall"}
     if elliptical and said and ctx.previous in FOLLOW_KEYS and intent_topic in (None, ctx.previous) \
             and not said <= set(FOLLOW_KEYS.get(ctx.topic or "", ())) and said <= set(FOLLOW_KEYS[ctx.previous]) \
