@@ -591,3 +591,10 @@ def test_an_announced_question_of_another_topic_is_no_follow_up(k):
     chat.say("IMAX周二多少钱", "ticket_price", 0.95, [("hall_type", "IMAX"), ("date", "周二")])
     chat.say("停车场限高多少", "parking", 0.99)
     assert "原路退回" in chat.say("那我问一下退款是退到哪里", "refund_policy", 0.51)
+
+
+def test_films_for_children_asked_without_a_title(k):
+    chat = Chat(k)
+    reply = chat.say("给孩子看的，你们有啥", None, 0.35)
+    assert "熊猫总动员" in reply and "深海回声" in reply and "雾都疑案" not in reply
+    assert "熊猫总动员" not in Chat(k).say("小孩有什么优惠", "ticket_price", 0.95)

@@ -244,6 +244,20 @@ def genre_asked(k: Knowledge, text: str) -> Optional[str]:
     return None
 
 
+# 「给孩子看的，你们有啥」「有什么适合小朋友的片」: the films for all ages, asked without naming one
+KIDS = re.compile(r"小孩|孩子|小朋友|儿童|宝宝|娃|亲子|全家|一家人|小学生")
+FILM_WORDS_KIDS = re.compile(r"片|电影|看的|看什么|看啥|适合")
+FILMS_OFFERED = re.compile(r"有什么|有啥|有哪些|哪部|哪些|推荐|什么片|什么电影|看什么|看啥|有没有.{0,6}(片|电影)")
+
+
+def kids_films_asked(k: Knowledge, text: str) -> Optional[str]:
+    """The store's all-ages advisory (「全年龄」) when the question asks which films suit children, else None."""
+    if not text or not KIDS.search(text) or not FILMS_OFFERED.search(text) or not FILM_WORDS_KIDS.search(text) \
+            or films_in(k, text):
+        return None
+    return next((f.advisory for f in k.films if "全年龄" in (f.advisory or "")), None)
+
+
 RUNTIME_COMPARED = re.compile(r"哪(个|部|一部)(更)?(长|短|久)|谁(更)?(长|短)|哪个时间长|比.{1,8}(长|短)")
 
 
@@ -261,6 +275,12 @@ def films_in(k: Knowledge, text: Optional[str]) -> List[Any]:
 @topic("film_info")
 def film_info(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     genre = genre_asked(k, ask.text)
+    ages = None if genre else kids_films_asked(k, ask.text)
+    if ages:
+        picks = [f for f in k.films if f.advisory == ages]
+        d.utter_message(response="utter_films_of_genre", genre=ages,
+                        films="、".join(f"《{f.title}》（{f.runtime_min}分钟，{f.genre}）" for f in picks))
+        return {"film": picks[0].title} if len(picks) == 1 else {}
     if genre:
         picks = [f for f in k.films if genre in (f.genre or "")]
         d.utter_message(response="utter_films_of_genre", genre=genre,

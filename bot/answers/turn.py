@@ -21,7 +21,7 @@ from bot.answers.resolvers import resolve_date
 from bot.answers.correction import corrected, entities_in
 from bot.answers.context import FOLLOW_KEYS, OTHER_HALLS, REFERS, DialogueContext, is_elliptical
 from bot.answers.replies import Replies
-from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, films_list, genre_asked, height_said,
+from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, kids_films_asked, films_list, genre_asked, height_said,
                                  hours_parked, hall_types_named, minutes_before_show, minutes_until_clock, ticket_price_in,
                                  WHICH_BIGGER, WHICH_DEARER, hall_types_with)
 from bot.kb import rules
@@ -532,7 +532,8 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         intent_topic = "showtimes"
     if FILMS_ASKED.search(text or "") and "film" not in fresh and not REFERS["film"].search(text or ""):
         fresh["film"] = ""  # 「那哪部片有4DX」: which films, so not the film talked about before
-    genre = genre_asked(k, text) and intent_topic in (None, "showtimes", "film_info", "hall_types")
+    genre = (genre_asked(k, text) or kids_films_asked(k, text)) \
+        and intent_topic in (None, "showtimes", "film_info", "hall_types", "viewing_rules")
     if genre:
         intent_topic = "film_info"  # 「那有什么科幻片」: the films of that genre, whatever came before
     if TOPIC_WORDS["refund_policy"].search(text or "") and re.search(r"票|券", text or "") \
