@@ -598,3 +598,9 @@ def test_films_for_children_asked_without_a_title(k):
     reply = chat.say("给孩子看的，你们有啥", None, 0.35)
     assert "熊猫总动员" in reply and "深海回声" in reply and "雾都疑案" not in reply
     assert "熊猫总动员" not in Chat(k).say("小孩有什么优惠", "ticket_price", 0.95)
+
+
+def test_a_childs_height_with_a_ticket_question_is_the_child_ticket(k):
+    reply = Chat(k).say("那让他看深海回声的普通2D吧，1米以下要买票吗", "ticket_price", 0.9,
+                        [("film", "深海回声"), ("hall_type", "普通2D")])
+    assert "免票" in reply and "40元" not in reply

@@ -50,6 +50,9 @@ COMPUTED = {"ticket_price": re.compile(r"多少|几块|几折|价格|票价|怎�
 # Words that make a topic the question's whatever the classifier leaned to: 「观影券兑的票能退不」
 TOPIC_WORDS = {"refund_policy": re.compile(r"能退|退不|退吗|可以退|能不能退|退票|退款|改签")}
 SURE_ELSEWHERE = 0.95
+CHILD_FACET = "price_child"
+CHILD_HEIGHT = re.compile(r"\d(\.\d+)?米|[一1]米[一二三四五六七八九\d]?|\d{2,3}(公分|厘米|cm|CM)")
+TICKET_NEEDED = re.compile(r"要买票|买票吗|要不要买票|用买票|免票|要票吗|收费吗|要钱吗|收不收费|占座|要不要票")
 # 「那我问一下…」「另外一个问题…」: a new question announced, not a follow-up of the last one
 NEW_QUESTION = re.compile(r"问一下|问下|另外问|另一个问题|另外一个问题|换个问题|再问个|还有个问题|想问")
 SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
@@ -622,6 +625,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"
                                           or ctx.topic == "parking" and confidence < SURE_OTHER):
         return _topic_turn(k, ctx, "parking", text, fresh)  # 「停车能免费多久」: the free hours, computed
+    if CHILD_HEIGHT.search(text or "") and TICKET_NEEDED.search(text or "") \
+            and intent_topic in (None, "ticket_price", "viewing_rules", "film_info", "showtimes"):
+        # 「看深海回声的普通2D，1米以下要买票吗」: the child's ticket by height, not the hall's price
+        child = facets.index_for(k).facet(CHILD_FACET, "ticket_price")
+        turn = _facet_turn(k, ctx, child, text, fresh) if child is not None else None
+        if turn is not None:
+            return turn
     index = facets.index_for(k)
     cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))
     decided = _facet_turn(k, ctx, cue, text, fresh) if cue is not None else None
