@@ -604,3 +604,9 @@ def test_a_childs_height_with_a_ticket_question_is_the_child_ticket(k):
     reply = Chat(k).say("那让他看深海回声的普通2D吧，1米以下要买票吗", "ticket_price", 0.9,
                         [("film", "深海回声"), ("hall_type", "普通2D")])
     assert "免票" in reply and "40元" not in reply
+
+
+def test_a_ticket_types_discount_is_not_the_member_discounts(k):
+    assert "8折" in Chat(k).say("学生证买票打几折", "ticket_price", 0.97)
+    assert "9.5折" not in Chat(k).say("学生证买票打几折", "ticket_price", 0.97)
+    assert "金卡购票9折" in Chat(k).say("金卡买票打几折", "member_benefits", 0.9)

@@ -646,8 +646,14 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     best: Optional[facets.Match] = None
     best_adj = 0.0
     scored = []
+    named_type = rules.find_ticket_type(k, text)
+    # 「学生证买票打几折」: a discount asked for a ticket type (student, elderly, child) is that ticket's rule,
+    # not the member levels' discounts
+    not_members = bool(named_type) and named_type.get("code") != "member" and not rules.level_by_text(k, text)
     for m in candidates[:8]:
         adj = m.score
+        if not_members and m.facet.topic == "member_benefits":
+            continue
         # the current topic's facets count as related unless the classifier is sure of another topic
         related = open_topics or m.facet.topic == intent_topic or (
             m.facet.topic == ctx.topic and (intent_topic is None or confidence < SURE_OTHER or elliptical)) or (
