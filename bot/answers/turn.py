@@ -625,12 +625,15 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
     if FREE_HOURS.search(text or "") and (intent_topic == "parking" or intent_topic is None and ctx.topic == "parking"
                                           or ctx.topic == "parking" and confidence < SURE_OTHER):
         return _topic_turn(k, ctx, "parking", text, fresh)  # 「停车能免费多久」: the free hours, computed
-    if CHILD_HEIGHT.search(text or "") and TICKET_NEEDED.search(text or "") \
+    if CHILD_HEIGHT.search(text or "") and TICKET_NEEDED.search(text or "") and (fresh.get("film") or fresh.get("hall_type")) \
             and intent_topic in (None, "ticket_price", "viewing_rules", "film_info", "showtimes"):
         # 「看深海回声的普通2D，1米以下要买票吗」: the child's ticket by height, not the hall's price
         child = facets.index_for(k).facet(CHILD_FACET, "ticket_price")
         turn = _facet_turn(k, ctx, child, text, fresh) if child is not None else None
+        kind = next((t for t in k.section("prices")["ticket_types"] if t.get("code") == "child"), None)
         if turn is not None:
+            if kind:
+                turn.context.values["ticket_type"] = kind["name"]  # 「那IMAX呢」 next: the child's IMAX price
             return turn
     index = facets.index_for(k)
     cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))
