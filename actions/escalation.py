@@ -37,7 +37,8 @@ def deescalate(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List
     count = before + 1
     empathy = complaints["empathy"][(count - 1) % len(complaints["empathy"])]
     dispatcher.utter_message(response="utter_anger_empathy", empathy=empathy)
-    if mood.mild:  # a reproach is met with empathy, not counted towards handing the patron off
+    if mood.mild:  # a reproach is met with empathy, not counted towards handing the patron off; the count is
+        # set to what it was so the caller still sees that empathy was said (and does not say it twice)
         return [SlotSet("anger_count", before)], False
     return [SlotSet("anger_count", count)], count >= ANGER_ESCALATE_AT
 

@@ -24,7 +24,7 @@ from bot.tickets import store as tickets
 logger = logging.getLogger(__name__)
 WRONG = re.compile(r"错了|有误|不是这个")  # 「号码错了，是189…」
 
-# ticket type → (the form's topic, the slots a correction may replace → the ticket's fact for each)
+# ticket type → the slots a correction may replace → the ticket's fact for each (None: the contact name)
 AMENDABLE: Dict[str, Dict[str, Optional[str]]] = {
     "group_booking": {"party_size": "party_size", "booking_time": "when", "film": "film",
                       "hall_pref": "hall_preference", "invoice": "invoice", "contact_name": None},
@@ -33,9 +33,8 @@ AMENDABLE: Dict[str, Dict[str, Optional[str]]] = {
     "order_problem": {},
     "refund": {},
 }
-TOPIC_OF_TYPE = {"group_booking": FORM_TOPIC["group_booking_form"], "lost_item": FORM_TOPIC["lost_item_form"],
-                 "complaint": FORM_TOPIC["complaint_form"], "order_problem": FORM_TOPIC["order_problem_form"],
-                 "refund": FORM_TOPIC["refund_form"]}
+# a ticket's type is its form's name without 「_form」 (actions/service.py files them so)
+TOPIC_OF_TYPE = {form.removesuffix("_form"): topic for form, topic in FORM_TOPIC.items()}
 
 
 def correct_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
