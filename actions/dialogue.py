@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -34,6 +35,18 @@ PLEASANTRY_HEAD = re.compile(r"^(谢谢|多谢|感谢|谢了|好的|好吧|嗯+|
 SMALL_TALK = {"affirm": "utter_affirm_ack", "deny": "utter_deny_ack", "thank": "utter_thank",
               "goodbye": "utter_goodbye"}
 CLARIFYING = {"utter_clarify", "utter_rephrase"}
+# 「？？？」「qwertyuiop」: no word at all (the classifier still picks a small-talk intent for them); emoji and
+# the latin small talk patrons type (ok, thx, 3q, 88) are words
+NO_WORDS = re.compile(r"[\s\W_]*|[A-Za-z\s]{5,}", re.A)
+LATIN_TALK = re.compile(r"\b(ok|okay|yes|yeah|yep|no|nope|thx|thanks?|ty|bye|hi|hello|hey|sorry|sure|fine|good|great|xie|xiexie|zaijian|haode|hao)\b", re.I)
+
+
+def says_nothing(text: Text) -> bool:
+    """Only punctuation, or letters that are no word: a keyboard mash, not thanks or a yes."""
+    text = (text or "").strip()
+    if not text or any(ord(c) > 0x7F and unicodedata.category(c) in ("Lo", "Ll", "Lu", "So") for c in text):
+        return False  # Chinese, or an emoji: something was said
+    return bool(NO_WORDS.fullmatch(text)) and not LATIN_TALK.search(text)
 
 
 class ActionGreet(Action):
@@ -61,6 +74,8 @@ class ActionRoute(Action):
         resumed = resume_interrupted_form(dispatcher, tracker, ctx)
         if resumed is not None:
             return resumed
+        if intent in SMALL_TALK and says_nothing(answering.folded_text(tracker)):
+            return await ActionClarify().run(dispatcher, tracker, domain)  # misunderstood: twice → a person
         if intent in SMALL_TALK:
             return await self._small_talk(intent, dispatcher, tracker, domain)
         complained = await complaint_said(dispatcher, tracker, domain)
@@ -74,6 +89,9 @@ class ActionRoute(Action):
 
     async def _route(self, intent: Text, confidence: float, ctx: Any, dispatcher: CollectingDispatcher,
                      tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if intent == "give_feedback" and not is_question(answering.folded_text(tracker)):
+            # 「你们辛苦了，服务挺好的」: thanks for the feedback, not a facet its words lean to (前台, 服务)
+            return await ActionFeedback().run(dispatcher, tracker, domain)
         events = answering.answer(dispatcher, tracker, None, confidence if intent != "nlu_fallback" else 0.0)
         if events is not None:
             return events

@@ -8,7 +8,7 @@ import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import answering, form_values
@@ -68,7 +68,9 @@ def correct_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optiona
         return None
     for _, _, what, shown in said:
         dispatcher.utter_message(response="utter_ticket_corrected", ticket=number, what=what, value=shown)
-    return [SlotSet("topic_context", ctx.to_slot())]
+    # listen next: the rule that starts a form after action_complain (or another form's first action) must not
+    # open a second one for the value just corrected
+    return [SlotSet("topic_context", ctx.to_slot()), FollowupAction("action_listen")]
 
 
 def _amendments(ticket: Any, words: str, folded: str) -> List[tuple]:

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 
 from actions import answering, form_values
 from actions.common import knowledge, now
@@ -60,6 +60,23 @@ def split_aside(text: Text) -> tuple:
             and not any(QUESTION.search(c) for c in clauses[:-1]):
         return "，".join(clauses[:-1]).strip(), clauses[-1].strip()
     return "", ""
+
+
+# 「算了不投诉了，」「那不用登记了，」: the form called off, before another question
+CANCEL_LEAD = re.compile(r"^(?:那|哦|嗯|好吧|唉|哎)?[，,\s]*(?:算了|不用了|不用登记了?|不投诉了|不登记了|不找了|不弄了|不办了|不订了|不退了|"
+                         r"先不(?:投诉|登记|报|订|退|找)了?)[^，,。!！?？]{0,8}?[，,。!！\s]+")
+
+
+# 「我现在就要人过来」「我就在里面看」: staff wanted on the spot now, for an on-site complaint
+STAFF_NOW = re.compile(r"(现在|马上|立刻|立即|赶紧|赶快|快)(就)?(要|派|叫|找)?(个)?人(过来|来)|派(个)?人|来(个)?人|叫人来|"
+                       r"(就|还|正)在(里面|厅里|影厅里|现场|这看|看)|人还在|还没散场|才散场|还要看")
+
+
+def cancelled_then_asked(text: Text) -> Text:
+    """The question after calling the form off (「算了不投诉了，我就问问会员日是周几」); empty otherwise."""
+    m = CANCEL_LEAD.match(text or "")
+    rest = (text or "")[m.end():].strip() if m else ""
+    return rest if rest and is_question(rest) else ""
 
 
 def question_part(text: Text) -> Text:
@@ -134,6 +151,12 @@ class ServiceFormValidation(FormValidationAction):
             return None
         if not (sure or (asked and (turn.facet or valued or turn.decided or turn.topic == form_topic))):
             return None
+        noted = knowledge().section("complaints").get("wish_noted") \
+            if wish or (turn.topic == "complaint" and WISH_SAID.search(text) and not re.search(r"[吗么嘛?？]\W*$", text)) \
+            else None  # 「我不要什么券，我要赔偿」 reads as a question by its 什么, and is a demand
+        if noted:
+            # 「我不要什么券，我要赔偿」: the wish acknowledged (with the apology), then what can be done
+            dispatcher.utter_message(response="utter_text", text=noted)
         _replay_unless_said(dispatcher, tracker, turn.replies)
         kept = {"complaint_wish": text[:500]} if wish and not tracker.get_slot("complaint_wish") else {}
         return {answering.CONTEXT_SLOT: turn.context.to_slot(), **kept}
@@ -152,6 +175,22 @@ class ServiceFormValidation(FormValidationAction):
         return await super().required_slots(domain_slots, dispatcher, tracker, domain)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+        folded = answering.folded_text(tracker)
+        if self.form == "complaint_form" and STAFF_NOW.search(folded or "") \
+                and (tracker.get_slot("complaint_onsite") or self._already_dispatched(tracker)) \
+                and not is_question(folded) and not danger_named(folded, knowledge_names.current().emergency_cues):
+            # 「我现在就要人过来」「我就在里面看，还有一个多小时」: someone on site is asked for now — who is on the
+            # way said again (the complaint's hurry), and the form asks its question again
+            hurry = knowledge().section("complaints").get("hurry")
+            if hurry:
+                dispatcher.utter_message(response="utter_text", text=hurry)
+                return [SlotSet("requested_slot", tracker.get_slot("requested_slot"))]  # the same question again
+        rest = cancelled_then_asked(folded)
+        if rest and tracker.get_slot("requested_slot"):
+            # 「算了不投诉了，我就问问会员日是周几」: the question answered, and the form stopped (said so), not
+            # asked again — the classifier read the question, so no deny rule stopped it
+            side = self._side_question(dispatcher, tracker, rest) or {}
+            return [SlotSet(k, v) for k, v in side.items()] + [ActiveLoop(None), FollowupAction("action_stop_form")]
         token = _CALMED.set(False)  # one message is calmed once, however many of its values are validated
         fixed = _CORRECTED.set(False)
         try:

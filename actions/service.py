@@ -18,7 +18,7 @@ from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_par
 from actions.tickets import due_label, log_ticket, writer
 from bot.privacy import mask_phone
 from actions.filed import corrects_filed
-from actions.forms import FORM_TOPIC, PLACE
+from actions.forms import FORM_TOPIC, MESSAGE_SAID, PLACE
 from bot.answers.context import EMERGENCY_TURNS, DialogueContext, is_elliptical
 from bot.anger import Mood, assess
 from bot.answers.ask import STRONG_QUESTION, is_question
@@ -138,8 +138,9 @@ class ActionComplain(Action):
                 return events + [NO_FORM]
         calm = not (mood.angry or mood.threat)
         no_fault = complaint_category(k, folded) is complaints["categories"][-1]
-        if no_fault and (LEAVE_MESSAGE.search(folded) or HUMAN_WANTED.search(folded)):
-            # 「能帮我留个言给你们经理吗，我想反映个事」「我要人工，现在！」: a person (or a message for one)
+        if (no_fault or ctx.topic == "complaint") and (LEAVE_MESSAGE.search(folded) or HUMAN_WANTED.search(folded)):
+            # 「能帮我留个言给你们经理吗，我想反映个事」「我要人工，现在！」: a person (or a message for one); right
+            # after a complaint was filed 「24小时太久了！我现在就要跟人说话」 wants a person for it, not a second one
             return hand_off(dispatcher, tracker, "patron_request")
         owned = corrected(folded) is not None and bool(ADMITTED.search(folded))  # 「不对，我记错了，其实只停了5个小时」
         if calm and ctx.topic in INFORMATIONAL and (owned or no_fault and (
@@ -555,7 +556,7 @@ def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx:
 
 # 「人工几点上班」「现在这个点还有人吗」: when people answer, asked as a question
 HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|现在.{0,4}(还)?(在|有人)|上班|下班|在不在|在线吗|有没有人")
-HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接")
+HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接|(跟|和|同)(人|客服)(说话|讲|聊|说)|活人|人工客服")
 
 
 # asked about the people rather than for one: the number to call, the manager on duty (the store's questions)
@@ -663,6 +664,10 @@ class ActionFeedback(Action):
 CANCEL = re.compile(r"不用|算了|取消|不要了|不登记|不需要|不弄了|不办了|不找了|别登记|先不|不报了|不投诉|没事了|不想|再见|拜拜|不聊|不说了|结束")
 
 
+# 「好的，谢谢你」「那先这样，拜拜」: only thanks or a goodbye
+THANKS_ONLY = re.compile(r"好的?|好吧|行|嗯+|哦+|那|先这样|就这样|谢谢你?们?|多谢|感谢|麻烦了|辛苦了?|拜拜|再见|ok|[，,。.!！~～\s]", re.I)
+
+
 class ActionStopForm(Action):
     def name(self) -> Text:
         return "action_stop_form"
@@ -685,8 +690,18 @@ class ActionStopForm(Action):
                     turn.replies.replay(dispatcher)
                     events.append(SlotSet("topic_context", turn.context.to_slot()))
             return events + [FollowupAction(loop)]
+        if loop == "message_form" and intent in ("thank", "goodbye"):
+            body = THANKS_ONLY.sub("", folded)
+            if len(body) >= 6 or MESSAGE_SAID.search(body):
+                # 「谢谢，麻烦帮我补开发票」: thanks, and the message itself (thanks fill no slot by themselves)
+                said = (tracker.latest_message.get("text") or "").strip()
+                return [SlotSet("leave_message", said[:500]), FollowupAction(loop)]
+            # the handoff ticket is logged already: nothing is cancelled, the patron is thanked or seen off
+            dispatcher.utter_message(response="utter_thank" if intent == "thank" else "utter_goodbye")
+            return end_form(tracker) + [SlotSet("leave_message", None)]
         dispatcher.utter_message(response="utter_form_stopped")
-        return end_form(tracker) + reset_form_slots()
+        # listen next (also when a form's validation stopped it for a question it answered)
+        return end_form(tracker) + reset_form_slots() + [FollowupAction("action_listen")]
 
 
 # --------------------------------------------------------------------------- emergency mode first

@@ -38,6 +38,11 @@ def main() -> None:
             out += [f"- rule: {stop_intent} during {form}", "  condition:", f"  - active_loop: {form}", "  steps:",
                     f"  - intent: {stop_intent}", f"  - action: {action}", "  - active_loop: null"]
         for other in CONTINUE:
+            if form == "message_form" and other == "thank":
+                # 「好的，谢谢」 when the message is asked: the patron is done (the ticket is logged already)
+                out += [f"- rule: thank during {form}", "  condition:", f"  - active_loop: {form}", "  steps:",
+                        "  - intent: thank", "  - action: action_stop_form", "  - active_loop: null"]
+                continue
             out += [f"- rule: {other} inside {form}", "  condition:", f"  - active_loop: {form}", "  steps:",
                     f"  - intent: {other}", f"  - action: {form}", f"  - active_loop: {form}"]
     Path(__file__).resolve().parents[1].joinpath("data/rules/forms.yml").write_text("\n".join(out) + "\n", encoding="utf-8")

@@ -69,6 +69,8 @@ OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送�
 # 「红色羊毛的 有流苏」: what a lost thing looks like (colour, material, make), with no one in danger named
 SOMEONE = re.compile(r"穿|着|著|戴|孩|娃|女|仔|佢|儿子|女儿|男孩|女孩|老人|奶奶|爷爷|外婆|外公|婴儿|宝宝|人|他|她")
 ITEM = re.compile(r"羽绒服|外套|衣服|帽子|围巾|手套|书包|背包|钱包|手机|眼镜|雨伞|水杯|保温杯|玩具|娃娃|公仔|钥匙|耳机|充电宝|证件|身份证|卡包")
+# a thing gone: lost, left, taken (a robbery is a cue of its own)
+ITEM_GONE = re.compile(r"丢了|丢在|弄丢|落下|落在|不见了|找不到|找不着|没看见|私吞|被(人)?(拿|偷|顺)走|偷了|捡到|捡走")
 THING_DESCRIBED = re.compile(r"[红黑白蓝绿黄灰粉紫棕橙米]色|羊毛|羊绒|真皮|皮质|帆布|牌子|流苏|图案|印着|挂件|款式|带拉链|有拉链")
 
 
@@ -237,6 +239,9 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
+    if ITEM.search(text) and ITEM_GONE.search(text) and not danger_named(raw, cues) and not strong \
+            and not NOW.search(text):
+        return False  # 「在你们这丢了手机…肯定被谁私吞了」: a thing lost (or taken), however upset; nobody in danger
     if intent == EMERGENCY and ITEM.search(text) and not danger_named(raw, cues) and not strong \
             and not NOW.search(text) and not URGENT.search(plain):
         return False  # 「红色羽绒服，小孩穿的，帽子上有毛」: the thing a child lost, described; nobody in danger named
