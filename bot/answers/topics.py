@@ -125,6 +125,9 @@ def film_halls(k: Knowledge, film: Any) -> str:
     return "、".join(names.get(f.split(":")[0], f) + (f.split(":")[1] if ":" in f else "") for f in film.formats)
 
 
+ASKED_IF_ANY = re.compile(r"吗|么[?？]?$|有没有|有冇|有无|放不放|有不有|是不是|能不能看|可不可以看")
+
+
 @topic("showtimes")
 def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     current = now()
@@ -192,7 +195,9 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
                 break
     if selected:
         if film:
-            d.utter_message(response="utter_showtimes", film=film.title, date_label=label,
+            # 「破晓在4DX厅放吗」「那部片子有杜比的场吗」: asked whether there are any — yes, first
+            yes = "有的，" if filter_label and ask.text and ASKED_IF_ANY.search(ask.text) else ""
+            d.utter_message(response="utter_showtimes", film=film.title, date_label=label, yes=yes,
                             filter_label=filter_label, lines=join_lines(_hall_lines(selected)))
         else:
             film_lines = _film_lines(k, selected)

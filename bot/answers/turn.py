@@ -53,6 +53,11 @@ SURE_ELSEWHERE = 0.95
 CHILD_FACET = "price_child"
 CHILD_HEIGHT = re.compile(r"\d(\.\d+)?米|[一1]米[一二三四五六七八九\d]?|\d{2,3}(公分|厘米|cm|CM)")
 TICKET_NEEDED = re.compile(r"要买票|买票吗|要不要买票|用买票|免票|要票吗|收费吗|要钱吗|收不收费|占座|要不要票")
+# a child's ticket asked: free (and seatless) by height, how many per adult
+CHILD_WORDS = re.compile(r"小孩|孩子|儿童|娃|宝宝|小朋友|细路|儿子|女儿")
+CHILD_TICKET = re.compile(r"免票|占座|单独(的)?(座位|位子)|有座位|有没有座|自己的(座|位)|带(几|两|2|二|三|3|多少)个")
+PRONOUN_CHILD = re.compile(r"[他她]|小的")
+CHILD_FACETS = ("children", "price_child", "rules_4dx_health")
 # 「那我问一下…」「另外一个问题…」: a new question announced, not a follow-up of the last one
 NEW_QUESTION = re.compile(r"问一下|问下|另外问|另一个问题|另外一个问题|换个问题|再问个|还有个问题|想问")
 SAME_AGAIN_OVER = 0.9  # a short "the same again?" keeps the current question unless another one matches this well
@@ -93,8 +98,11 @@ SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置
                          r"可以坐(多少|几个?)人|(最多|一共|总共)?坐(多少|几多|几个)人|容纳(多少|几)|装得下(多少|几)|坐得满")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 ITEM_TOPICS = ("vip_service", "hall_types")
+THAT_HALL = re.compile(r"那个厅|这个厅|该厅|那厅|这个影厅|那个影厅|同一个厅")
 ITEM_AGAIN = re.compile(r"(那|那个|它|这个)?(在|是在)?(哪个位置|什么位置|哪个地方|什么地方|哪里|哪儿|哪|几楼|几层)[呢啊呀]?[?？]*|"
                         r"(那)?(里面|里边|里头)?(有什么|有啥|提供什么|都有什么|有些什么)[呢啊呀]?[?？]*")
+# 「1号厅有几个」 after the wheelchair seats: how many of that item in the hall named — the item's answer again
+HALL_COUNT_AGAIN = re.compile(r"(那)?(\d+|[一二三四五六七八])号厅(有|是|呢)?(几个|多少个?|几多个|几组)?[呢啊呀]?[?？]*")
 PLACE_ASKED = re.compile(r"哪|几楼|多少钱|收费|免费|要钱")
 LEVEL_ASKED = re.compile(r"升|级|银卡|金卡|黑钻|普卡|有效期|用多久")  # 「4800分，什么时候能升」 asks about levels
 # 「积分能换啥」 asks for the catalogue itself, which the topic's own answer lists
@@ -430,6 +438,14 @@ def facet_turn(k: Knowledge, ctx: DialogueContext, key: str, topic: Optional[str
     return _facet_turn(k, ctx, facet, "", {}) if facet is not None else None
 
 
+def _hall_named(k: Knowledge, replies: Replies, values: Dict[str, str]) -> Dict[str, str]:
+    """The values, with the one hall the answer named (「那个厅总共多少座」 after the couple seats of 5号厅)."""
+    named = {h.name for h in k.halls if h.name in " ".join(str(m.get("text") or "") for m in replies.messages)}
+    if len(named) == 1 and not values.get("hall"):
+        values["hall"] = named.pop()
+    return values
+
+
 def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: str,
                 fresh: Dict[str, str]) -> Optional[Turn]:
     """The facet's answer for this turn (None when it needs a film the patron has not named)."""
@@ -437,7 +453,8 @@ def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: s
     ask = Ask(text, ctx.values_for(facet.topic, fresh, text))
     if not answer_facet(replies, k, facet, ask):
         return None
-    return Turn(replies, ctx.after(facet.topic, facet.key, dict(ask.values)), True, facet.topic, facet.key, [], True)
+    values = _hall_named(k, replies, dict(ask.values))
+    return Turn(replies, ctx.after(facet.topic, facet.key, values), True, facet.topic, facet.key, [], True)
 
 
 SECOND_MIN = 0.75  # a second question of the same topic in another clause, matched this well
@@ -493,6 +510,13 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         misspelt = k.film_misspelt(text)
         if misspelt is not None:  # 「星际归图今天几点有」: the film meant, not "not showing"
             fresh["film"] = misspelt.title
+    hall = k.find_hall(text) or (k.find_hall(ctx.values.get("hall")) if THAT_HALL.search(text or "") else None)
+    if SEATS_ASKED.search(text or "") and hall is not None and not re.search(r"轮椅|情侣|无障碍|停车|车位", text or "") \
+            and (intent_topic in (None, "hall_types", "facilities", "group_booking") or open_topics or ctx.topic in ("hall_types", "facilities")):
+        # 「5号厅多少个座位」「那个厅总共多少座」 after the couple seats of 5号厅: that hall's seats
+        replies = Replies()
+        replies.utter_message(response="utter_hall_seats", hall=hall.name, hall_type=hall.type_name, seats=hall.seats)
+        return Turn(replies, ctx.after("hall_types", None, {"hall": hall.name}), True, "hall_types")
     if ctx.topic == "complaint" and intent_topic in (None, "complaint") and about_complaint(text) \
             and is_question(text):
         # 「多久给我回复」「能补偿点啥吗」 after a complaint: its handling or remedy, whatever the classifier read
@@ -635,6 +659,18 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             if kind:
                 turn.context.values["ticket_type"] = kind["name"]  # 「那IMAX呢」 next: the child's IMAX price
             return turn
+    child_asked = CHILD_WORDS.search(text or "") or PRONOUN_CHILD.search(text or "") and ctx.facet in CHILD_FACETS
+    if child_asked and (CHILD_TICKET.search(text or "") or TICKET_NEEDED.search(text or "")) \
+            and intent_topic in (None, "ticket_price", "viewing_rules", "film_info", "showtimes", "hall_types"):
+        # 「免票的话孩子有单独座位吗」「我一个人带两个娃呢」「那普通厅3D版他要买票吗」: the child's ticket rule, not the
+        # rule that children need an adult with them
+        child = facets.index_for(k).facet(CHILD_FACET, "ticket_price")
+        turn = _facet_turn(k, ctx, child, text, fresh) if child is not None else None
+        kind = next((t for t in k.section("prices")["ticket_types"] if t.get("code") == "child"), None)
+        if turn is not None:
+            if kind:
+                turn.context.values["ticket_type"] = kind["name"]
+            return turn
     index = facets.index_for(k)
     cue = index.facet(_decisive_facet(k, ctx, intent_topic, text, fresh))
     decided = _facet_turn(k, ctx, cue, text, fresh) if cue is not None else None
@@ -719,6 +755,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
         again = index.facet(ctx.facet, ctx.topic)
         if again is not None and not templates.needs(again.answer):
             best = facets.Match(again, 0.0)
+    if ctx.facet and ctx.topic in ITEM_TOPICS and HALL_COUNT_AGAIN.fullmatch(text.strip()):
+        again = index.facet(ctx.facet, ctx.topic)
+        if again is not None and not templates.needs(again.answer):
+            best = facets.Match(again, 0.0)
     # an elliptical turn that plainly names another specific question: 「改签也扣吗」 after a film question
     if best is None and elliptical and candidates and candidates[0].score >= FACET_MIN_ELLIPTICAL \
             and not any(_computed_asked(k, ctx, t, fresh, text) for t in {candidates[0].facet.topic, intent_topic} if t):
@@ -751,7 +791,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             second = _second_question(index, text, best.facet)
             if second is not None and not answer_facet(replies, k, second, ask):  # 「讲什么的，多长时间」: both
                 second = None
-            values = dict(ask.values)
+            values = _hall_named(k, replies, dict(ask.values))
             values.update(implied_values(k, topic, text))
             return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True,
                         [second.key] if second is not None else [])
