@@ -20,7 +20,7 @@ from actions.topics import complaint_said
 from bot.answers.ask import is_question
 from bot.answers.context import DialogueContext
 from bot.answers.facets import LONG_MESSAGE
-from bot.answers.resolvers import normalize_phone
+from bot.answers.resolvers import normalize_order_id, normalize_phone
 from bot.answers.topics import INTENT_TOPIC, TOPICS
 from bot.db import database_url, session_scope
 from bot.privacy import mask_phone
@@ -115,6 +115,12 @@ class ActionRoute(Action):
             corrected = correct_recent_ticket(dispatcher, tracker)
             if corrected is not None:
                 return corrected
+        if intent == "inform" and latest_entities(tracker).get("order_id") and not tracker.active_loop.get("name"):
+            # 「好，订单号是XH…」 after the refund rules (or an order's trouble): that request begins with the id
+            form = "refund_form" if ctx.topic == "refund_policy" else "order_problem_form"
+            order_id = normalize_order_id(latest_entities(tracker)["order_id"])
+            if order_id:
+                return [SlotSet("order_id", order_id), FollowupAction(form)]
         if intent == "inform":
             values = latest_entities(tracker)
             topic = next((t for entity, t in DEFAULT_TOPIC_FOR_ENTITY if entity in values), None)

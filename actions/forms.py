@@ -79,6 +79,18 @@ def cancelled_then_asked(text: Text) -> Text:
     return rest if rest and is_question(rest) else ""
 
 
+def last_phone(text: Text) -> Optional[Text]:
+    """The last mobile number in the text (after a correction), None when there is none."""
+    found = None
+    rest = text or ""
+    while True:
+        phone = normalize_phone(rest)
+        if phone is None:
+            return found
+        found = phone
+        rest = rest[rest.find(phone[-4:]) + 4:] if phone[-4:] in rest else ""
+
+
 def question_part(text: Text) -> Text:
     """The question a turn asks besides its value (empty when it asks none)."""
     return split_aside(text)[1]
@@ -348,6 +360,10 @@ class ServiceFormValidation(FormValidationAction):
 
     # ------------------------------------------------------------------ shared slots
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        said = tracker.latest_message.get("text") or ""
+        if CORRECTION.search(said):
+            # 「手机号是135…0000，不对，是135…0001」: the number said last stands
+            value = last_phone(said) or value
         result = self._validated("phone", value, dispatcher, tracker, normalize_phone, "utter_invalid_phone")
         before = _previous_value(tracker, "phone")
         if result.get("phone") and before and normalize_phone(before) not in (None, result["phone"]):

@@ -556,7 +556,7 @@ def emergency_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, ctx:
 
 # 「人工几点上班」「现在这个点还有人吗」: when people answer, asked as a question
 HUMAN_HOURS_ASKED = re.compile(r"几点|什么时候|啥时候|几时|这个点|现在.{0,4}(还)?(在|有人)|上班|下班|在不在|在线吗|有没有人")
-HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接|(跟|和|同)(人|客服)(说话|讲|聊|说)|活人|人工客服")
+HUMAN_WANTED = re.compile(r"转人工|找人工|要人工|叫人工|给我人工|接人工|真人|我要找|帮我转|转接|(跟|和|同)(人|客服)(说话|讲|聊|说)|活人")
 
 
 # asked about the people rather than for one: the number to call, the manager on duty (the store's questions)

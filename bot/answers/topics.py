@@ -28,7 +28,7 @@ def topic(name: str) -> Callable[[Answer], Answer]:
     return register
 
 
-GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥|想看|要看|看点|来点")
+GENRE_QUESTION = re.compile(r"什么|哪些|哪部|哪几部|有没有|有吗|有.{1,6}[吗么]|推荐|啥|想看|要看|看点|来点|^.{0,6}(片|电影)呢[?？]?$")
 
 
 def films_list(k: Knowledge) -> Text:
@@ -701,7 +701,8 @@ _PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元|¥)(?:钱)?的?票|票价?(?:
                     r"张\s*(\d+(?:\.\d+)?)\s*(?:块|元)?的|(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*的票")  # 「IMAX 85的票」
 _COUNT = re.compile(r"([两二三四五六七八九十\d])\s*张")
 _TOTAL = re.compile(r"(?:一共|总共|合计|共)\s*(\d+(?:\.\d+)?)\s*(?:块|元)?")
-_PARKED = re.compile(r"停(?:了|车)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半)?\s*(?:小时|钟头|钟)")
+# 「停了不到5个小时」「停了快5个小时」 count as 5, 「停了5个多小时」 as 5 and a half
+_PARKED = re.compile(r"停(?:了|车)?\s*(?:不到|快|将近|差不多|大概|大约|约|接近|有)?\s*(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)\s*个?\s*(半|多)?\s*(?:小时|钟头|钟)")
 
 
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:块|元)(?!/|每)")
@@ -976,6 +977,10 @@ def vip_service(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
 @topic("order_problem")
 def order_problem(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     orders = k.section("orders")
+    third = k.section("refund").get("third_party") or {}
+    if ask.text and any(p in ask.text for p in third.get("platforms") or ()) and third.get("text"):
+        # 「淘票票买的票出不了票」: a ticket of another platform is that platform's to sort out — said first
+        d.utter_message(response="utter_text", text=third["text"])
     hits = _match_topics(orders["problems"], ask.text)
     if hits:
         d.utter_message(response="utter_order_problem", answer=hits[0]["answer"], order_format=orders["order_id"]["text"])

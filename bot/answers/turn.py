@@ -98,6 +98,7 @@ SEATS_ASKED = re.compile(r"(多少|几多|几个|几)个?(座位?|位子?|位置
                          r"可以坐(多少|几个?)人|(最多|一共|总共)?坐(多少|几多|几个)人|容纳(多少|几)|装得下(多少|几)|坐得满")
 QUOTED_TITLE = re.compile(r"《([^》]{1,20})》")
 ITEM_TOPICS = ("vip_service", "hall_types")
+CATALOGUE_ASKED = re.compile(r"积分.{0,4}(能|可以)?(换|兑换|兑)(些)?(什么|啥|哪些|甚么)|积分商城(有|里)(什么|啥)")
 THAT_HALL = re.compile(r"那个厅|这个厅|该厅|那厅|这个影厅|那个影厅|同一个厅")
 ITEM_AGAIN = re.compile(r"(那|那个|它|这个)?(在|是在)?(哪个位置|什么位置|哪个地方|什么地方|哪里|哪儿|哪|几楼|几层)[呢啊呀]?[?？]*|"
                         r"(那)?(里面|里边|里头)?(有什么|有啥|提供什么|都有什么|有些什么)[呢啊呀]?[?？]*")
@@ -438,6 +439,25 @@ def facet_turn(k: Knowledge, ctx: DialogueContext, key: str, topic: Optional[str
     return _facet_turn(k, ctx, facet, "", {}) if facet is not None else None
 
 
+# 「黑钻卡能用VIP休息区吗」 answered by a rule that allows it: yes, first
+CAN_ASK = re.compile(r"(能|可以|可不可以|能不能|让不让)(用|使用|去|进|进入|带|享受|享|参加|坐|办)[^，,。]{0,12}([吗嘛么不]|[?？])\W*$")
+ALLOWS = re.compile(r"可使用|可以使用|可以|可携带|可享|均可|可用|可免费")
+NOT_ALLOWED = re.compile(r"不可|不能|禁止|除外|不允许|不宜|不支持|不参与|无法|不享受|不适用|仅限")
+
+
+def _yes_first(replies: Replies, text: str) -> None:
+    """Say yes before a facet's answer when the patron asked whether they may, and the rule allows it."""
+    first = replies.messages[0] if replies.messages else None
+    said = str(first.get("text") or "") if first else ""
+    m = CAN_ASK.search(text or "")
+    if not (said and m and ALLOWS.search(said) and not NOT_ALLOWED.search(said)):
+        return
+    # only for whom the rule names (「金卡能用VIP休息区吗」 is no yes when the lounge is for 黑钻卡)
+    subject = re.sub(r"^(请问|你好|您好|那|那么|我|我们|我的|对了)+", "", (text or "")[:m.start()]).strip("，, ")
+    if len(subject) >= 2 and subject in said:
+        first["text"] = "可以的，" + said
+
+
 def _hall_named(k: Knowledge, replies: Replies, values: Dict[str, str]) -> Dict[str, str]:
     """The values, with the one hall the answer named (「那个厅总共多少座」 after the couple seats of 5号厅)."""
     named = {h.name for h in k.halls if h.name in " ".join(str(m.get("text") or "") for m in replies.messages)}
@@ -454,6 +474,7 @@ def _facet_turn(k: Knowledge, ctx: DialogueContext, facet: facets.Facet, text: s
     if not answer_facet(replies, k, facet, ask):
         return None
     values = _hall_named(k, replies, dict(ask.values))
+    _yes_first(replies, text)
     return Turn(replies, ctx.after(facet.topic, facet.key, values), True, facet.topic, facet.key, [], True)
 
 
@@ -567,7 +588,10 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price"):
         # 「积分换的观影券兑的票能退吗」: whether such a ticket can be refunded, not what points buy
         intent_topic = "refund_policy"
-    if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用", text or "")) \
+    if CATALOGUE_ASKED.search(text or "") and not exchange_item_said(text, k) \
+            and intent_topic in (None, "member_points", "member_benefits"):
+        return _topic_turn(k, ctx, "member_points", text, fresh)  # 「我想查一下积分能换什么」: the catalogue, not the balance
+    if exchange_item_said(text, k) and (POINTS_ASKED.search(text or "") or re.search(r"能升|能换|可以升|可以换|能用|够不够|够吗|够不|换个|换一张|换得了|换得到", text or "")) \
             and intent_topic in (None, "member_points", "member_benefits", "ticket_price", "hall_types"):
         return _topic_turn(k, ctx, "member_points", text, fresh)  # 「升级券要多少分」「升级券能升4DX吗」: the item
     if ctx.topic == "member_points" and exchange_item_said(text, k) and is_elliptical(text, fresh, ctx.topic) \
@@ -793,6 +817,7 @@ def answer_turn(k: Knowledge, ctx: DialogueContext, intent_topic: Optional[str],
                 second = None
             values = _hall_named(k, replies, dict(ask.values))
             values.update(implied_values(k, topic, text))
+            _yes_first(replies, text)
             return Turn(replies, ctx.after(topic, best.facet.key, values), True, topic, best.facet.key, scored, True,
                         [second.key] if second is not None else [])
     topic = follow_topic if follow_topic in TOPICS else intent_topic
