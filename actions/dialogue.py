@@ -41,9 +41,17 @@ NO_WORDS = re.compile(r"[\s\W_]*|[A-Za-z\s]{5,}", re.A)
 LATIN_TALK = re.compile(r"\b(ok|okay|yes|yeah|yep|no|nope|thx|thanks?|ty|bye|hi|hello|hey|sorry|sure|fine|good|great|xie|xiexie|zaijian|haode|hao)\b", re.I)
 
 
+# 「嗯嗯嗯呜啦啦啦」「阿巴阿巴」: sounds, no words (a plain 「嗯嗯」「哈哈」 still is a yes or a laugh)
+SOUNDS = set("呜啦咕噜阿巴叽呱咿嘿吼喵汪")
+INTERJECTIONS = set("嗯啊哦噢呃额诶哎唉哈呵呀哇") | SOUNDS
+
+
 def says_nothing(text: Text) -> bool:
-    """Only punctuation, or letters that are no word: a keyboard mash, not thanks or a yes."""
+    """Only punctuation, letters that are no word (a keyboard mash) or sounds: not thanks or a yes."""
     text = (text or "").strip()
+    letters = [c for c in text if unicodedata.category(c)[0] == "L"]
+    if len(letters) >= 4 and all(c in INTERJECTIONS for c in letters) and any(c in SOUNDS for c in letters):
+        return True
     if not text or any(ord(c) > 0x7F and unicodedata.category(c) in ("Lo", "Ll", "Lu", "So") for c in text):
         return False  # Chinese, or an emoji: something was said
     return bool(NO_WORDS.fullmatch(text)) and not LATIN_TALK.search(text)
