@@ -138,7 +138,13 @@ class ActionRoute(Action):
             return await ActionFeedback().run(dispatcher, tracker, domain)
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
-            return []
+            # a second turn in a row the bot cannot help with (or did not understand): a person is offered
+            count = int(tracker.get_slot("fallback_count") or 0) + 1
+            if count >= 2:
+                human = {"title": ActionClarify._label(domain, "request_human") or "转人工", "payload": "/request_human"}
+                dispatcher.utter_message(response="utter_offer_human_out_of_scope", buttons=[human])
+                return [SlotSet("fallback_count", 0)]
+            return [SlotSet("fallback_count", count)]
         # remember the film and day said, so 「它多长时间」 after the clarification still knows them
         return await ActionClarify().run(dispatcher, tracker, domain) + answering.remember_values(tracker)
 

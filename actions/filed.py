@@ -15,6 +15,7 @@ from actions import answering, form_values
 from actions.common import knowledge, now
 from actions.escalation import REUSE_WINDOW
 from actions.forms import CORRECTABLE, CORRECTION, FORM_TOPIC
+from bot.answers.ask import is_question
 from bot.answers.correction import new_value
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size
 from bot.db import database_url, session_scope
@@ -22,6 +23,8 @@ from bot.privacy import mask_phone
 from bot.tickets import store as tickets
 
 logger = logging.getLogger(__name__)
+# what the classifier makes of a wish or a name said after filing (a new complaint is its own intent)
+SUPPLEMENT_INTENTS = ("nlu_fallback", "inform", "give_feedback", "affirm", "thank")
 WRONG = re.compile(r"错了|有误|不是这个")  # 「号码错了，是189…」
 
 # ticket type → the slots a correction may replace → the ticket's fact for each (None: the contact name)
@@ -73,6 +76,38 @@ def correct_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optiona
     return [SlotSet("topic_context", ctx.to_slot()), FollowupAction("action_listen")]
 
 
+# 「希望尽快整改 给我个答复 我姓韩」 right after filing: what the patron wants, or who they are — added to the ticket
+SUPPLEMENT = re.compile(r"希望|要求|给我(个|一个)?(答复|说法|交代)|尽快|道歉|赔偿|补偿|整改|我姓|我叫|联系人")
+
+
+def supplement_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
+    """Add what the patron says right after a form was filed (a wish, their name) to that ticket and say so;
+    None when the turn is no such supplement (a question, another topic, nothing filed)."""
+    if tracker.active_loop.get("name"):
+        return None
+    folded = answering.folded_text(tracker) or ""
+    if not SUPPLEMENT.search(folded) or is_question(folded) or len(folded) > 80:
+        return None
+    ctx = answering.context_of(tracker)
+    if ctx.in_emergency or ctx.topic not in TOPIC_OF_TYPE.values():
+        return None
+    since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
+    try:
+        with session_scope(database_url()) as session:
+            ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, tuple(AMENDABLE))
+            if ticket is None or TOPIC_OF_TYPE[ticket.type] != ctx.topic:
+                return None
+            name = form_values.contact_name(folded)
+            tickets.add_facts(session, ticket, actor="bot", facts={"supplement": folded[:300]},
+                              name=name if name and not ticket.contact_name else None)
+            number = ticket.number
+    except Exception:  # database down: the turn is answered as before
+        logger.exception("supplement: cannot add to the filed ticket")
+        return None
+    dispatcher.utter_message(response="utter_ticket_supplemented", ticket=number)
+    return [SlotSet("topic_context", ctx.to_slot()), FollowupAction("action_listen")]
+
+
 def _amendments(ticket: Any, words: str, folded: str) -> List[tuple]:
     """(fact, value, what, shown) for each value the words replace on this ticket."""
     out = []
@@ -107,6 +142,8 @@ def corrects_filed(cls: type) -> type:
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         amended = correct_filed(dispatcher, tracker)
+        if amended is None and (tracker.latest_message.get("intent") or {}).get("name") in SUPPLEMENT_INTENTS:
+            amended = supplement_filed(dispatcher, tracker)
         if amended is not None:
             return amended
         return await original(self, dispatcher, tracker, domain)

@@ -100,6 +100,7 @@ def _unknown_quoted(k: Knowledge, text: Text) -> Optional[Text]:
 # --------------------------------------------------------------------------- complaints
 # 「你们怎么搞的」「为什么扣我两次」: a complaint asked as a question
 RHETORICAL = re.compile(r"怎么(搞|回事|弄的|做事|管的|能这样)|为什么|为啥|凭什么|搞什么|什么情况|啥情况")
+RULE_WHY = re.compile(r"(为什么|为啥|凭什么|凭啥|怎么)[^，,。]{0,16}(不让|不能|不给|不准|不许|不可以)")
 LEAVE_MESSAGE = re.compile(r"留(个|句)?言|留句话|留个话|转告|带个话")
 FOLLOW_UP_HEAD = re.compile(r"^(那|那么)?[^，,。\s]{1,8}呢")  # 「X呢」 opening the message: a follow-up
 UNSURE_COMPLAINT = 0.6
@@ -176,6 +177,10 @@ class ActionComplain(Action):
         empathy = "" if mood_events else complaints["empathy"][0]
         dispatcher.utter_message(response="utter_complaint_ack", empathy=empathy, handling=cat["handling"],
                                  remedy=cat["remedy"])
+        if RULE_WHY.search(folded) and no_fault:
+            # 「凭什么不让我带螺蛳粉进去」「为什么开场12分钟就不让我进」: the rule behind it said too, after the apology
+            # (its own context is not kept: the conversation is on the complaint now)
+            _question_not_complaint(dispatcher, tracker, ctx, folded, facet_only=True)
         values = latest_entities(tracker)
         events = reset_form_slots() + mood_events + [
             SlotSet("complaint_category", cat["code"]), SlotSet("complaint_onsite", cat["onsite"]),
