@@ -21,7 +21,7 @@ URGENT = re.compile(r"快(?!到|要到|开场|开始|没电)|马上|赶紧|赶�
                     r"怎么还没|还没来|还没到|人呢|保安呢|来人|来个人|叫个人|派个人|派人|过来|不对|先别管|去看看|(?<!没人)(?<!没有人)(?<!不)帮忙|求求|真的有人|没人管")
 # Said when nothing is happening: 「如果有人晕倒你们怎么处理」「着火了往哪跑」「有没有AED」 ask about a rule or a
 # facility, 「已经被120接走了」「还好没事」「开玩笑的」 say it is over or never was — unless the patron calls for help now.
-HYPOTHETICAL = re.compile(r"如果|万一|(怕|担心)(他|她|孩子|小孩|宝宝|自己|我|老人)?(会|被)|的时候.{0,6}(躲在|躲到|往哪|比较安全|安全吗|应该怎么|该怎么)|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
+HYPOTHETICAL = re.compile(r"如果|万一|(怕|担心)(他|她|孩子|小孩|宝宝|自己|我|老人)?(会|被)|的时候.{0,6}(躲在|躲到|往哪|比较安全|安全吗|应该怎么|该怎么)|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要是.{0,12}(怎么|会|能)|(?<![说讲骂心听脏狠])的话|以防万一|一般.{0,2}(怎么|点|如何|会|要)|先问问|想了解|了解一下|"
                           r"(你们|工作人员|员工)(一般|会|是)?怎么(处理|办|做|组织)|怎么(组织)?疏散|往哪.{0,2}(跑|走|逃)|怎么逃生|逃生(路线|通道在哪)|"
                           r"紧急情况(下|联系|找)|有没有.{0,14}(急救|AED|除颤|报警器|医务|培训|监控|应急|照明|灭火|手环|检查)|"
                           r"预案|不含.{0,4}(坚果|花生|麸质|乳|奶|蛋)|含不含|急救(箱|证|包|培训)|消防(过关|检查|设施|合格|演练)|演练|测试|识不识|懂不懂急救|会不会急救|防走失")
@@ -39,7 +39,7 @@ LOCKED_IN = re.compile(r"(车|SUV|后座).{0,4}(有个|有一个|锁[着著]|关
                        r"(小孩|孩子|宝宝|娃|婴儿).{0,12}(锁在|锁着|关在车里|困在车里|还在车里|在安全座椅)")
 # 「后排有人抽烟」「救命，买错场次了」: smoke of a cigarette, a ticket in trouble — nobody in danger
 SMOKING = re.compile(r"抽烟|吸烟|电子烟")
-FIRE = re.compile(r"黑烟|烟往上|火星|烟越来越(大|浓)|烟(好|很|太)大|好大的烟|点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
+FIRE = re.compile(r"火警铃|警铃.{0,4}响|火警.{0,2}响|烧塑料|黑烟|烟往上|火星|烟越来越(大|浓)|烟(好|很|太)大|好大的烟|点着|烧着|浓烟|烟很大|着火|起火|火灾|失火|火苗|火光|烧起来")
 ORDER = re.compile(r"改签|退票|出票|买错|付了款|付款|扣款|退款|取票|订单")
 # 「孩子发烧了来不了，票能退吗」: nobody at the cinema is in danger; the patron asks about the ticket
 NOT_HERE = re.compile(r"来不了|去不了|(?<!能)不能来|没法来|来不成|去不成|来不到|去不到|不来得|去不得|来不及去")
@@ -60,7 +60,7 @@ IF_WORDS = re.compile(r"如果|万一|RU ?GUO|WAN ?YI|JIA ?RU|假如|假设|要�
 # 「…爆炸声，然后就有烟从墙缝进来了」: smoke in the room is no scene of the film
 SMOKE_IN = re.compile(r"有烟|冒烟|烟从|进烟|烟进来|烟雾.{0,4}(进来|冒出)")
 # fire said to be growing now: 「烟越来越大了，往哪个门跑」 is no what-if
-FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快")
+FIRE_NOW = re.compile(r"现在|越来越|还在|正在|快|一直")
 # 「人已经送走了」「没事了」: the patron says the emergency is over, and the conversation may move on
 OVER = re.compile(r"没事了|没什么事了|(?<![不没])醒了|送走了|送医院了|送去医院|被接走|(把人|人)?(已经)?带走了|(?<!没)好(一)?点了|"
                   r"(救护车|120|医生|急救人员|保安|警察|消防|工作人员|你们的人|经理)(已经)?(来了|到了|过来了|赶到了)|"
@@ -122,7 +122,8 @@ ABOUT_FILM = re.compile(r"电影里|片子里|片里|剧情|镜头|预告|演的
                         r"讲什么|讲啥|讲的是|什么内容|情节|枪战|战争片|动作片|爆炸场面|爆炸戏|打戏|燃爆|爆炸头|爆炸声|在放|结尾|反转|票房|爆了吗|(?<!一)大片(?!泡)")
 
 
-HYPERBOLE = re.compile(r"闻着(要|想)吐|闻得(要|想)吐|(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
+PRAISE = re.compile(r"(好吃|好看|好玩|好听|爽|燃|香|甜|帅|美)(到|得)?(爆炸|爆了|爆)")
+HYPERBOLE = re.compile(r"(好吃|好看|好玩|好听|爽|燃|香|甜|帅|美)(到|得)?(爆炸|爆了|爆)|闻着(要|想)吐|闻得(要|想)吐|(?:闷|热|冷|吵|气|笑|吓|挤|累|烦|难受|看|晃|转|震|哭|熏|排|等|堵|贵)得.{0,4}|"
                        r"(?:排队|等|堵车|堵)(排)?到.{0,2}要?晕倒?|(气|吓|急)出.{0,2}(心脏病|病|毛病)|饿晕|饿死|困死|逼疯|疯了|(跟|像).{0,6}一样|感觉(要|快).{0,2}|晕车|晕3D|晕4D|(闷|热|冻|吓|烦|气|吵|堵|挤)死|心跳都停")
 
 
@@ -167,6 +168,9 @@ AT_CINEMA = re.compile(r"有人|旁边|前面|后面|隔壁|厅|影院|场内|�
 WAIT_TOLD = re.compile(r"^(都|已经)?(过了|等了|过去)(快|差不多|将近|有)?.{0,4}(分钟|小时|钟头|半天|个钟)了?[!！。，,~～]*$")
 COMPLAINT_TONE = re.compile(r"不像话|太差|投诉|什么态度|没人管|没人帮|没人理|过分|离谱|差评|服务太|太不负责")
 
+FEE_ASKED = re.compile(r"扣多少|扣几|手续费|收多少|多少钱|能退吗|能不能退|可以退吗|退得了吗")
+HOW_TO = re.compile(r"(怎么做|如何做|怎么操作|怎么用|的步骤|什么步骤|方法是什么|是什么方法)[?？。]*$")
+ADVICE = re.compile(r"(喝什么|吃什么|喝点什么|吃点什么|用什么药|吃什么药|怎么缓解|如何缓解)(比较好|好|合适|有用)?[?？。]*$")
 ASKS_FOR = re.compile(r"(还能|能不能|可不可以|可以|能)[^，,。]{0,6}(吗|么|不)[?？]*$")
 RUNNER_UP = 0.3  # an emergency this likely, said urgently, is treated as one: a false alarm costs less
 
@@ -222,6 +226,15 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if ILL_SO_REFUND.search(text) and not strong and not NOW.search(text) and not AT_CINEMA.search(text) \
             and not SUDDEN.search(text):
         return False  # 「我腿骨折了走不了路，明天的票帮我退掉」: why a ticket is returned, nobody in danger here
+    if ILL_SO_REFUND.search(text) and FEE_ASKED.search(text) and not strong and not GRAVE_RE.search(text) \
+            and not AT_CINEMA.search(text):
+        return False  # 「孩子突然发烧，开场前半小时退票扣多少钱」: what returning the ticket costs
+    if EXCLAIMED.search(text) and QUESTION.search(text) and not danger_named(EXCLAIMED.sub("", raw), cues) \
+            and not LOCKED_IN.search(text) and not strong:
+        return False  # 「救命，明天下午还有熊猫总动员吗」: a cry about a ticket or a showing, nobody in danger
+    if (HOW_TO.search(text) or ADVICE.search(text)) and not PERSON_SYMPTOM.search(plain) and not strong \
+            and not NOW.search(text) and not AT_CINEMA.search(text):
+        return False  # 「海姆立克急救法怎么做」「中暑了喝什么比较好」: how to, or what helps — asked, not happening
     if SMOKING.search(text) and not FIRE.search(text):
         return False
     if _cue(text, cues) or PERSON_SYMPTOM.search(plain) or FIRE.search(text) or BLEEDING.search(plain):
@@ -241,8 +254,7 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
     if THING_DESCRIBED.search(text) and not SOMEONE.search(text) and not strong and not NOW.search(text) \
             and not URGENT.search(plain):
         return False  # a thing described, and nothing named that happens to anyone
-    if ITEM.search(text) and ITEM_GONE.search(text) and not danger_named(raw, cues) and not strong \
-            and not NOW.search(text):
+    if ITEM.search(text) and ITEM_GONE.search(text) and not danger_named(raw, cues) and not strong:
         return False  # 「在你们这丢了手机…肯定被谁私吞了」: a thing lost (or taken), however upset; nobody in danger
     if intent == EMERGENCY and ITEM.search(text) and not danger_named(raw, cues) and not strong \
             and not NOW.search(text) and not URGENT.search(plain):
@@ -251,6 +263,8 @@ def decide(text: str, intent: str, cues, rule_words, emergency_confidence: float
         return False  # 「过了快二十分钟了」: how long an order (or a reply) has taken
     if COMPLAINT_TONE.search(text) and not danger_named(raw, cues) and not strong:
         return False  # 「门口没人帮忙，通道那还堆着杂物，太不像话了」: a complaint, with no one in danger named
+    if PRAISE.search(text) and not danger_named(raw, cues) and not strong and not NOW.search(text):
+        return False  # 「爆米花好吃到爆炸」: the only alarming word was praise
     if intent == EMERGENCY:
         # nothing said to be happening, asked as a question — or said as a way of speaking (「我快饿晕了」);
         # 「开场后还能进吗」「能换个座吗」 ask for something, however hurried, with no one in danger named
