@@ -254,6 +254,16 @@ def test_folding(text, folded):
     ("上次我阿妈在这晕倒,你们的职员好快来帮手,想赞下他们", "report_emergency", False),
     ("红色羽绒服，小孩穿的，帽子上有毛", "report_emergency", False),
     ("我孩子不见了，穿红色羽绒服", "inform", True),
+    # a knife drawn, a harasser at the door; not: a phone gone, praise, a how-to, a cry about a showing
+    ("他说了两句就掏出刀来了", "complain", True),
+    ("有个男的一直敲门不走，还说些很恶心的话，我不敢出去", "complain", True),
+    ("快来人，我爸噎住了，海姆立克怎么做", "report_emergency", True),
+    ("在你们这丢了手机，肯定被谁私吞了", "report_emergency", False),
+    ("你们的爆米花好吃到爆炸", "report_emergency", False),
+    ("海姆立克急救法怎么做", "report_emergency", False),
+    ("救命，明天下午还有熊猫总动员吗", "report_emergency", False),
+    ("我要投诉检票的工作人员！！态度极差，我问一句他直接翻白眼", "complain", False),
+    ("工作人员快来，我爸突然翻白眼了", "complain", True),
 ])
 def test_emergency_guard(text, intent, emergency):
     import yaml
@@ -610,3 +620,32 @@ def test_a_ticket_types_discount_is_not_the_member_discounts(k):
     assert "8折" in Chat(k).say("学生证买票打几折", "ticket_price", 0.97)
     assert "9.5折" not in Chat(k).say("学生证买票打几折", "ticket_price", 0.97)
     assert "金卡购票9折" in Chat(k).say("金卡买票打几折", "member_benefits", 0.9)
+
+
+def test_hall_seats_by_number_or_the_hall_last_named(k):
+    chat = Chat(k)
+    assert "150" in chat.say("5号厅多少个座位", "hall_types")
+    chat = Chat(k)
+    assert "情侣座" in chat.say("你们有情侣座吗", "hall_types")
+    assert "150" in chat.say("那个厅总共多少座", None, 0.0)  # the hall the couple seats' answer named
+
+
+def test_item_count_in_a_hall_after_the_item_and_a_childs_ticket_rule(k):
+    chat = Chat(k)
+    chat.say("我坐轮椅，哪些厅有轮椅位", "facilities")
+    assert "1号厅4个" in chat.say("1号厅有几个", None, 0.0)
+    chat = Chat(k)
+    chat.say("孩子一米二，带他看熊猫总动员2D版要买票吗", "ticket_price")
+    assert "不占座" in chat.say("免票的话孩子有单独座位吗", "viewing_rules", 0.6)
+    assert "限带1名" in chat.say("我一个人带两个娃呢", None, 0.0)
+
+
+def test_yes_only_for_whom_the_rule_names_and_a_films_showings_asked_if_any(k):
+    assert Chat(k).say("黑钻卡能用VIP休息区吗", "vip_service").startswith("可以的")
+    assert not Chat(k).say("金卡能用VIP休息区吗", "vip_service").startswith("可以的")
+    assert Chat(k).say("破晓行动在4DX厅放吗", "showtimes").startswith("有的")
+
+
+def test_points_catalogue_and_parking_hours_said_loosely(k):
+    assert "爆米花" in Chat(k).say("我想查一下积分能换什么", "member_points")
+    assert "4小时" in Chat(k).say("我看IMAX停了不到5个小时要交多少", "parking")

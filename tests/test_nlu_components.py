@@ -238,3 +238,14 @@ def test_a_forced_emergency_is_not_left_ambiguous_for_the_fallback(names):
     ranking = message.get(INTENT_RANKING_KEY)
     assert message.get(INTENT)["name"] == "report_emergency"
     assert ranking[0]["confidence"] - max(r["confidence"] for r in ranking[1:]) > 0.5
+
+
+def test_form_helpers_read_a_cancel_a_last_phone_and_nothing_said():
+    from actions.dialogue import says_nothing
+    from actions.forms import cancelled_then_asked, last_phone
+
+    assert cancelled_then_asked("算了不投诉了，我就问问会员日是周几") == "我就问问会员日是周几"
+    assert cancelled_then_asked("算了不投诉了") == ""
+    assert last_phone("手机号是13512340000，不对，是13512340001") == "13512340001"
+    assert says_nothing("？？？") and says_nothing("qwertyuiop") and says_nothing("嗯嗯嗯呜啦啦啦")
+    assert not says_nothing("ok") and not says_nothing("👍") and not says_nothing("嗯嗯")
