@@ -16,6 +16,7 @@ from actions.common import knowledge, now
 from actions.escalation import REUSE_WINDOW
 from actions.forms import CORRECTABLE, CORRECTION, FORM_TOPIC
 from bot.answers.ask import is_question
+from bot.answers.context import DialogueContext
 from bot.answers.correction import new_value
 from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size
 from bot.db import database_url, session_scope
@@ -40,23 +41,34 @@ AMENDABLE: Dict[str, Dict[str, Optional[str]]] = {
 TOPIC_OF_TYPE = {form.removesuffix("_form"): topic for form, topic in FORM_TOPIC.items()}
 
 
+def _on_filed_topic(tracker: Tracker) -> Optional[DialogueContext]:
+    """The conversation's context when it is still on a form's topic outside any form (a filed ticket may be
+    meant), None otherwise (inside a form its own validation takes the values; emergency mode first)."""
+    if tracker.active_loop.get("name"):
+        return None
+    ctx = answering.context_of(tracker)
+    return None if ctx.in_emergency or ctx.topic not in TOPIC_OF_TYPE.values() else ctx
+
+
+def _latest_filed(session: Any, tracker: Tracker, ctx: DialogueContext) -> Optional[Any]:
+    """The patron's ticket filed in the last half hour by the form of the conversation's topic, if any."""
+    since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
+    ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, tuple(AMENDABLE))
+    return ticket if ticket is not None and TOPIC_OF_TYPE[ticket.type] == ctx.topic else None
+
+
 def correct_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
     """Amend the patron's ticket filed in the last half hour when this turn corrects one of its values and the
     conversation is still on that form's topic; None when the turn is no such correction."""
-    if tracker.active_loop.get("name"):
-        return None  # inside a form its own validation replaces the value
     folded = answering.folded_text(tracker) or ""
-    if not (CORRECTION.search(folded) or WRONG.search(folded)):
-        return None
-    ctx = answering.context_of(tracker)
-    if ctx.in_emergency or ctx.topic not in TOPIC_OF_TYPE.values():
+    ctx = _on_filed_topic(tracker)
+    if ctx is None or not (CORRECTION.search(folded) or WRONG.search(folded)):
         return None
     words = new_value(folded) or folded
-    since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
     try:
         with session_scope(database_url()) as session:
-            ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, tuple(AMENDABLE))
-            if ticket is None or TOPIC_OF_TYPE[ticket.type] != ctx.topic:
+            ticket = _latest_filed(session, tracker, ctx)
+            if ticket is None:
                 return None
             said = _amendments(ticket, words, folded)
             if not said:
@@ -83,19 +95,14 @@ SUPPLEMENT = re.compile(r"希望|要求|给我(个|一个)?(答复|说法|交代
 def supplement_filed(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[Dict[Text, Any]]]:
     """Add what the patron says right after a form was filed (a wish, their name) to that ticket and say so;
     None when the turn is no such supplement (a question, another topic, nothing filed)."""
-    if tracker.active_loop.get("name"):
-        return None
     folded = answering.folded_text(tracker) or ""
-    if not SUPPLEMENT.search(folded) or is_question(folded) or len(folded) > 80:
+    ctx = _on_filed_topic(tracker)
+    if ctx is None or not SUPPLEMENT.search(folded) or is_question(folded) or len(folded) > 80:
         return None
-    ctx = answering.context_of(tracker)
-    if ctx.in_emergency or ctx.topic not in TOPIC_OF_TYPE.values():
-        return None
-    since = dt.datetime.now(dt.timezone.utc) - REUSE_WINDOW
     try:
         with session_scope(database_url()) as session:
-            ticket = tickets.latest_open_for_sender(session, tracker.sender_id, since, tuple(AMENDABLE))
-            if ticket is None or TOPIC_OF_TYPE[ticket.type] != ctx.topic:
+            ticket = _latest_filed(session, tracker, ctx)
+            if ticket is None:
                 return None
             name = form_values.contact_name(folded)
             tickets.add_facts(session, ticket, actor="bot", facts={"supplement": folded[:300]},
