@@ -18,7 +18,7 @@ from actions.common import knowledge, now
 from actions.escalation import deescalate
 from bot.anger import assess
 from bot.answers.emergency import PAST, danger_named
-from bot.answers.resolvers import normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
+from bot.answers.resolvers import last_phone, normalize_order_id, normalize_phone, parse_party_size, resolve_date, resolve_time_window
 from bot.answers.ask import NOT_A_QUESTION, QUESTION, STRONG_QUESTION, entity_values, is_question
 from bot.answers.context import FOLLOW_KEYS
 from bot.answers.correction import new_value
@@ -77,18 +77,6 @@ def cancelled_then_asked(text: Text) -> Text:
     m = CANCEL_LEAD.match(text or "")
     rest = (text or "")[m.end():].strip() if m else ""
     return rest if rest and is_question(rest) else ""
-
-
-def last_phone(text: Text) -> Optional[Text]:
-    """The last mobile number in the text (after a correction), None when there is none."""
-    found = None
-    rest = text or ""
-    while True:
-        phone = normalize_phone(rest)
-        if phone is None:
-            return found
-        found = phone
-        rest = rest[rest.find(phone[-4:]) + 4:] if phone[-4:] in rest else ""
 
 
 def question_part(text: Text) -> Text:

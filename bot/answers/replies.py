@@ -38,6 +38,11 @@ def _responses() -> Dict[str, Any]:
     return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
 
 
+def phrase(name: str) -> str:
+    """A fixed phrase of domain.yml's responses (e.g. the 「有的，」 said before a yes answer)."""
+    return _responses()[name][0]["text"]
+
+
 def render(message: Dict[str, Any]) -> str:
     """A collected message as the patron reads it (the response's template filled the way Rasa does)."""
     if message.get("text"):

@@ -541,6 +541,12 @@ def normalize_phone(text: str) -> str | None:
     return re.sub(r"\D", "", m.group(1))
 
 
+def last_phone(text: str) -> str | None:
+    """The last mainland mobile number in ``text`` (「…0000，不对，是…0001」 → the second), as 11 digits."""
+    found = list(_PHONE_RE.finditer(_normalize(text)))
+    return re.sub(r"\D", "", found[-1].group(1)) if found else None
+
+
 def normalize_order_id(text: str) -> str | None:
     """Return the first order id (``XH`` + 12 digits) in ``text`` in canonical upper case.
 

@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from bot.answers.ask import Ask, date_label, join_lines, money, now, resolve_day
+from bot.answers.replies import phrase
 from bot.answers.resolvers import parse_number, resolve_clock, resolve_date, resolve_time_window
 from bot.kb import rules
 from bot.kb.store import Knowledge, Showing
@@ -196,7 +197,7 @@ def showtimes(d: Any, k: Knowledge, ask: Ask) -> Dict[str, str]:
     if selected:
         if film:
             # 「破晓在4DX厅放吗」「那部片子有杜比的场吗」: asked whether there are any — yes, first
-            yes = "有的，" if filter_label and ask.text and ASKED_IF_ANY.search(ask.text) else ""
+            yes = phrase("utter_yes_there_are") if filter_label and ask.text and ASKED_IF_ANY.search(ask.text) else ""
             d.utter_message(response="utter_showtimes", film=film.title, date_label=label, yes=yes,
                             filter_label=filter_label, lines=join_lines(_hall_lines(selected)))
         else:

@@ -20,7 +20,7 @@ from bot.answers.ask import Ask, entity_values, is_question, now
 from bot.answers.resolvers import resolve_date
 from bot.answers.correction import corrected, entities_in
 from bot.answers.context import FOLLOW_KEYS, OTHER_HALLS, REFERS, DialogueContext, is_elliptical
-from bot.answers.replies import Replies
+from bot.answers.replies import Replies, phrase
 from bot.answers.topics import (LONGEST, RUNTIME_COMPARED, SHORTEST, about_complaint, films_in, TOPICS, points_earned, points_gap, points_said, elderly_by_age, exchange_item_said, film_halls, kids_films_asked, films_list, genre_asked, height_said,
                                  hours_parked, hall_types_named, minutes_before_show, minutes_until_clock, ticket_price_in,
                                  WHICH_BIGGER, WHICH_DEARER, hall_types_with)
@@ -455,7 +455,7 @@ def _yes_first(replies: Replies, text: str) -> None:
     # only for whom the rule names (「金卡能用VIP休息区吗」 is no yes when the lounge is for 黑钻卡)
     subject = re.sub(r"^(请问|你好|您好|那|那么|我|我们|我的|对了)+", "", (text or "")[:m.start()]).strip("，, ")
     if len(subject) >= 2 and subject in said:
-        first["text"] = "可以的，" + said
+        first["text"] = phrase("utter_yes_allowed") + said
 
 
 def _hall_named(k: Knowledge, replies: Replies, values: Dict[str, str]) -> Dict[str, str]:
